@@ -1,0 +1,169 @@
+"""Random access over a ``read_range(start, end) -> bytes`` callable: index, then one page.
+
+The codec never knows where bytes come from: the caller passes a function that
+returns ``[start, end)`` of the file (a ranged GET, a slice, a pread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from ltx.codec._frame import decode_frame
+from ltx.codec._page_index import INDEX_SIZE_FIELD, PageIndex, encode_uvarint
+from ltx.codec._values import HEADER_SIZE, PAGE_HEADER_SIZE, TRAILER_SIZE, Header, Trailer
+from ltx.errors import FormatError, PageIndexError, TruncatedError
+
+__all__ = ["ReadRange", "FileIndex", "read_page_index", "read_file_index", "read_page"]
+
+ReadRange = Callable[[int, int], bytes]
+"""``read_range(start, end)`` returns bytes ``[start, end)`` of one file."""
+
+DEFAULT_TAIL = 1 << 16
+_MIN_FILE = HEADER_SIZE + PAGE_HEADER_SIZE + 1 + INDEX_SIZE_FIELD + TRAILER_SIZE
+_FOOTER = INDEX_SIZE_FIELD + TRAILER_SIZE
+
+
+@attrs.frozen
+class FileIndex:
+    """What random access needs of one file: page index, trailer and maybe the header."""
+
+    index: PageIndex
+    trailer: Trailer
+    size: int
+    header: Header | None = None
+
+
+def _checked_read(read_range: ReadRange, start: int, end: int, name: str | None) -> bytes:
+    data = read_range(start, end)
+    if len(data) != end - start:
+        raise TruncatedError(
+            f"read of [{start}, {end}) returned {len(data)} bytes", path=name, offset=start
+        )
+    return data
+
+
+def _parse_tail(buf: bytes, buf_start: int, size: int, name: str | None) -> FileIndex | int:
+    """Parse index and trailer from ``buf`` (file bytes from ``buf_start`` to the end).
+
+    Returns the FileIndex, or the index start offset when ``buf`` does not reach it.
+    """
+    footer = size - _FOOTER
+    index_size = int.from_bytes(buf[footer - buf_start : footer - buf_start + 8], "big")
+    index_start = footer - index_size
+    if index_size < 1 or index_start < HEADER_SIZE + PAGE_HEADER_SIZE:
+        raise PageIndexError(f"page index size {index_size} does not fit", path=name, offset=footer)
+    if index_start < buf_start:
+        return index_start
+    rel = index_start - buf_start
+    try:
+        index, end = PageIndex.decode(
+            buf, start=rel, data_end=index_start - PAGE_HEADER_SIZE, file_offset=buf_start
+        )
+    except FormatError as exc:
+        raise exc.at(name) from None
+    if end != footer - buf_start:
+        raise PageIndexError(
+            "page index size field disagrees with its entries", path=name, offset=footer
+        )
+    if rel >= PAGE_HEADER_SIZE and any(buf[rel - PAGE_HEADER_SIZE : rel]):
+        raise PageIndexError(
+            "no end-of-pages marker before the page index",
+            path=name,
+            offset=index_start - PAGE_HEADER_SIZE,
+        )
+    trailer = Trailer.from_bytes(buf, size - TRAILER_SIZE - buf_start)
+    return FileIndex(index=index, trailer=trailer, size=size)
+
+
+def read_page_index(
+    read_range: ReadRange, size: int, *, tail: int = DEFAULT_TAIL, name: str | None = None
+) -> FileIndex:
+    """Fetch a file's page index and trailer: one read of the tail, a second only if needed.
+
+    When the file is no longer than ``tail`` the one read covers it all and the header
+    is parsed too.
+    """
+    if size < _MIN_FILE:
+        raise TruncatedError(f"file of {size} bytes is too short for LTX", path=name, offset=size)
+    start = max(0, size - tail)
+    buf = _checked_read(read_range, start, size, name)
+    got = _parse_tail(buf, start, size, name)
+    if isinstance(got, int):
+        more = _checked_read(read_range, got, start, name)
+        got = _parse_tail(more + buf, got, size, name)
+        assert not isinstance(got, int)
+    if start == 0:
+        try:
+            header = Header.from_bytes(buf)
+        except FormatError as exc:
+            raise exc.at(name) from None
+        _check_against_header(got, header, name)
+        return attrs.evolve(got, header=header)
+    return got
+
+
+def _index_bound(header: Header, size: int) -> int:
+    """Upper bound on the bytes of page index plus footer, from the header and file size."""
+    min_frame = 10 + header.page_size // 256
+    n_max = min(header.commit, max(0, size - _MIN_FILE) // min_frame)
+    max_frame = 10 + header.page_size + header.page_size // 255 + 64
+    entry = (
+        len(encode_uvarint(max(header.commit, 1)))
+        + len(encode_uvarint(size))
+        + len(encode_uvarint(max_frame))
+    )
+    return n_max * entry + 1 + _FOOTER
+
+
+def read_file_index(
+    read_range: ReadRange, size: int, *, tail: int = DEFAULT_TAIL, name: str | None = None
+) -> FileIndex:
+    """Header, page index and trailer in at most two reads (one when ``size <= tail``)."""
+    if size <= tail:
+        return read_page_index(read_range, size, tail=tail, name=name)
+    if size < _MIN_FILE:
+        raise TruncatedError(f"file of {size} bytes is too short for LTX", path=name, offset=size)
+    try:
+        header = Header.from_bytes(_checked_read(read_range, 0, HEADER_SIZE, name))
+    except FormatError as exc:
+        raise exc.at(name) from None
+    start = max(HEADER_SIZE, size - _index_bound(header, size))
+    buf = _checked_read(read_range, start, size, name)
+    got = _parse_tail(buf, start, size, name)
+    if isinstance(got, int):
+        raise PageIndexError("page index larger than the file allows", path=name, offset=got)
+    _check_against_header(got, header, name)
+    return attrs.evolve(got, header=header)
+
+
+def _check_against_header(fi: FileIndex, header: Header, name: str | None) -> None:
+    if len(fi.index) and fi.index.pgnos[-1] > header.commit:
+        raise PageIndexError(
+            f"page index holds pgno {fi.index.pgnos[-1]} past commit {header.commit}", path=name
+        )
+
+
+def read_page(
+    read_range: ReadRange,
+    offset: int,
+    size: int,
+    page_size: int,
+    *,
+    pgno: int | None = None,
+    name: str | None = None,
+) -> bytes:
+    """Fetch and decode the frame at ``[offset, offset+size)`` in one read."""
+    frame = _checked_read(read_range, offset, offset + size, name)
+    try:
+        ph, data = decode_frame(frame, page_size, offset=offset)
+    except FormatError as exc:
+        raise exc.at(name) from None
+    if pgno is not None and ph.pgno != pgno:
+        raise PageIndexError(
+            f"frame at offset {offset} holds pgno {ph.pgno}, index says {pgno}",
+            path=name,
+            offset=offset,
+        )
+    return data

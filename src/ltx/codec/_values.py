@@ -1,0 +1,224 @@
+"""Header, page header and trailer: fixed-size, big-endian values with Go's validation rules."""
+
+from __future__ import annotations
+
+import struct
+
+import attrs
+
+from ltx.codec._checksum import CHECKSUM_FLAG, lock_pgno
+from ltx.errors import BadMagicError, FrameError, HeaderFieldError, TruncatedError
+
+__all__ = [
+    "MAGIC",
+    "HEADER_SIZE",
+    "PAGE_HEADER_SIZE",
+    "TRAILER_SIZE",
+    "HEADER_FLAG_NO_CHECKSUM",
+    "HEADER_FLAG_MASK",
+    "PAGE_FLAG_SIZE",
+    "PAGE_FLAG_MASK",
+    "Header",
+    "PageHeader",
+    "Trailer",
+    "is_valid_page_size",
+]
+
+MAGIC = b"LTX1"
+HEADER_SIZE = 100
+PAGE_HEADER_SIZE = 6
+TRAILER_SIZE = 16
+HEADER_FLAG_NO_CHECKSUM = 0x2
+HEADER_FLAG_MASK = 0x2
+PAGE_FLAG_SIZE = 0x1
+PAGE_FLAG_MASK = 0x1
+
+_HEADER = struct.Struct(">4sIIIQQqQqqIIQ20x")
+_PAGE_HEADER = struct.Struct(">IH")
+_TRAILER = struct.Struct(">QQ")
+_U64 = 1 << 64
+_I64_MIN = -(1 << 63)
+_I64_MAX = (1 << 63) - 1
+
+
+def is_valid_page_size(page_size: int) -> bool:
+    """True for a power of two from 512 to 65536, the page sizes SQLite and LTX allow."""
+    return 512 <= page_size <= 65536 and page_size & (page_size - 1) == 0
+
+
+@attrs.frozen(kw_only=True)
+class Header:
+    """The 100-byte LTX header. ``timestamp`` is milliseconds since the Unix epoch."""
+
+    flags: int = 0
+    page_size: int
+    commit: int
+    min_txid: int
+    max_txid: int
+    timestamp: int = 0
+    pre_apply_checksum: int = 0
+    wal_offset: int = 0
+    wal_size: int = 0
+    wal_salt1: int = 0
+    wal_salt2: int = 0
+    node_id: int = 0
+
+    @property
+    def is_snapshot(self) -> bool:
+        """A snapshot holds the whole database: exactly when MinTXID is 1."""
+        return self.min_txid == 1
+
+    @property
+    def no_checksum(self) -> bool:
+        """True when the file does not track the database checksum (all Litestream 0.5 files)."""
+        return bool(self.flags & HEADER_FLAG_NO_CHECKSUM)
+
+    @property
+    def lock_pgno(self) -> int:
+        """The page number SQLite reserves for its lock byte at this page size."""
+        return lock_pgno(self.page_size)
+
+    def to_bytes(self) -> bytes:
+        """Serialize to 100 bytes (reserved bytes zero)."""
+        try:
+            return _HEADER.pack(
+                MAGIC,
+                self.flags,
+                self.page_size,
+                self.commit,
+                self.min_txid,
+                self.max_txid,
+                self.timestamp,
+                self.pre_apply_checksum,
+                self.wal_offset,
+                self.wal_size,
+                self.wal_salt1,
+                self.wal_salt2,
+                self.node_id,
+            )
+        except struct.error as exc:
+            raise HeaderFieldError(f"header field out of range: {exc}", field="?") from None
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview, *, validate: bool = True) -> Header:
+        """Parse 100 bytes; with ``validate`` (default) apply the format's rules."""
+        if len(data) < HEADER_SIZE:
+            raise TruncatedError(
+                f"header needs {HEADER_SIZE} bytes, got {len(data)}", offset=len(data)
+            )
+        fields = _HEADER.unpack_from(data, 0)
+        if fields[0] != MAGIC:
+            raise BadMagicError(f"bad magic {bytes(fields[0])!r}, expected {MAGIC!r}", offset=0)
+        hdr = cls(
+            flags=fields[1],
+            page_size=fields[2],
+            commit=fields[3],
+            min_txid=fields[4],
+            max_txid=fields[5],
+            timestamp=fields[6],
+            pre_apply_checksum=fields[7],
+            wal_offset=fields[8],
+            wal_size=fields[9],
+            wal_salt1=fields[10],
+            wal_salt2=fields[11],
+            node_id=fields[12],
+        )
+        if validate:
+            hdr.validate()
+        return hdr
+
+    def validate(self) -> None:
+        """Apply the Go ``Header.Validate`` rules, in Go's order; raise HeaderFieldError."""
+
+        def bad(field: str, message: str, offset: int) -> HeaderFieldError:
+            return HeaderFieldError(message, field=field, offset=offset)
+
+        if self.flags & ~HEADER_FLAG_MASK or not 0 <= self.flags < (1 << 32):
+            raise bad("flags", f"invalid flags: 0x{self.flags:08x}", 4)
+        if not is_valid_page_size(self.page_size):
+            raise bad("page_size", f"invalid page size: {self.page_size}", 8)
+        if not 0 <= self.commit < (1 << 32):
+            raise bad("commit", f"commit out of range: {self.commit}", 12)
+        if not 0 < self.min_txid < _U64:
+            raise bad("min_txid", "minimum transaction id required", 16)
+        if not 0 < self.max_txid < _U64:
+            raise bad("max_txid", "maximum transaction id required", 24)
+        if self.min_txid > self.max_txid:
+            raise bad(
+                "min_txid",
+                f"transaction ids out of order: ({self.min_txid},{self.max_txid})",
+                16,
+            )
+        if not _I64_MIN <= self.timestamp <= _I64_MAX:
+            raise bad("timestamp", f"timestamp out of range: {self.timestamp}", 32)
+        if self.wal_offset < 0 or self.wal_offset > _I64_MAX:
+            raise bad("wal_offset", f"wal offset cannot be negative: {self.wal_offset}", 48)
+        if self.wal_size < 0 or self.wal_size > _I64_MAX:
+            raise bad("wal_size", f"wal size cannot be negative: {self.wal_size}", 56)
+        if (self.wal_salt1 or self.wal_salt2) and self.wal_offset == 0:
+            raise bad("wal_salt1", "wal offset required if salt exists", 64)
+        if self.wal_offset == 0 and self.wal_size != 0:
+            raise bad("wal_size", "wal offset required if wal size exists", 56)
+        for name in ("wal_salt1", "wal_salt2"):
+            if not 0 <= getattr(self, name) < (1 << 32):
+                raise bad(name, f"{name} out of range", 64)
+        if not 0 <= self.node_id < _U64 or not 0 <= self.pre_apply_checksum < _U64:
+            raise bad("node_id", "field out of range", 72)
+        if self.is_snapshot:
+            if self.pre_apply_checksum != 0:
+                raise bad("pre_apply_checksum", "pre-apply checksum must be zero on snapshots", 40)
+        elif self.no_checksum:
+            if self.pre_apply_checksum != 0:
+                raise bad("pre_apply_checksum", "pre-apply checksum not allowed", 40)
+        elif self.pre_apply_checksum == 0:
+            raise bad("pre_apply_checksum", "pre-apply checksum required on non-snapshot files", 40)
+        elif not self.pre_apply_checksum & CHECKSUM_FLAG:
+            raise bad("pre_apply_checksum", "invalid pre-apply checksum format", 40)
+
+
+@attrs.frozen
+class PageHeader:
+    """The 6-byte header before each page frame; flag bit 0 means a size-prefixed LZ4 block."""
+
+    pgno: int
+    flags: int = PAGE_FLAG_SIZE
+
+    def to_bytes(self) -> bytes:
+        """Serialize to 6 bytes."""
+        return _PAGE_HEADER.pack(self.pgno, self.flags)
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> PageHeader:
+        """Parse 6 bytes (no validation; see ``validate``)."""
+        pgno, flags = _PAGE_HEADER.unpack_from(data, offset)
+        return cls(pgno, flags)
+
+    @property
+    def is_end(self) -> bool:
+        """The all-zero header that ends the page block."""
+        return self.pgno == 0 and self.flags == 0
+
+    def validate(self, *, offset: int | None = None) -> None:
+        """Go's PageHeader.Validate: a page number and no unknown flag bits."""
+        if self.pgno == 0:
+            raise FrameError("page number required", offset=offset)
+        if self.flags & ~PAGE_FLAG_MASK:
+            raise FrameError(f"invalid page header flags: 0x{self.flags:04x}", offset=offset)
+
+
+@attrs.frozen
+class Trailer:
+    """The 16-byte trailer: post-apply database checksum and the file checksum."""
+
+    post_apply_checksum: int
+    file_checksum: int
+
+    def to_bytes(self) -> bytes:
+        """Serialize to 16 bytes."""
+        return _TRAILER.pack(self.post_apply_checksum, self.file_checksum)
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> Trailer:
+        """Parse 16 bytes."""
+        post, chk = _TRAILER.unpack_from(data, offset)
+        return cls(post, chk)

@@ -1,0 +1,201 @@
+"""The ltx exception tree: one root, children that also inherit the matching built-in.
+
+Every error says what was wrong and where; the values (path, offset, pgno, TXIDs,
+checksums) are kept as attributes so callers never parse messages.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LTXError",
+    "FormatError",
+    "BadMagicError",
+    "HeaderFieldError",
+    "TruncatedError",
+    "ChecksumMismatchError",
+    "PageOrderError",
+    "FrameError",
+    "PageIndexError",
+    "UsageError",
+    "StorageError",
+    "NotFoundError",
+    "AccessDeniedError",
+    "ConflictError",
+    "TransientStorageError",
+    "ResolveError",
+    "TxidNotAvailableError",
+    "PageNotFoundError",
+]
+
+
+def _where(path: str | None, offset: int | None) -> str:
+    parts = []
+    if path:
+        parts.append(str(path))
+    if offset is not None:
+        parts.append(f"offset {offset}")
+    return ": ".join(parts)
+
+
+class LTXError(Exception):
+    """Root of every error ltx raises on purpose; catch this to catch them all."""
+
+
+class FormatError(LTXError, ValueError):
+    """Bytes that are not a valid LTX file; the file is corrupt or not LTX at all."""
+
+    def __init__(self, message: str, *, path: str | None = None, offset: int | None = None):
+        self.message = message
+        self.path = path
+        self.offset = offset
+        where = _where(path, offset)
+        super().__init__(f"{where}: {message}" if where else message)
+
+    def at(self, path: str | None) -> FormatError:
+        """Return this error with the file name filled in (used by callers that know it)."""
+        if self.path is None and path is not None:
+            self.path = path
+            where = _where(path, self.offset)
+            self.args = (f"{where}: {self.message}",)
+        return self
+
+
+class BadMagicError(FormatError):
+    """The file does not start with the LTX magic ``LTX1``."""
+
+
+class HeaderFieldError(FormatError):
+    """A header field breaks a rule of the format (flags, page size, TXIDs, checksums)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str,
+        path: str | None = None,
+        offset: int | None = None,
+    ):
+        self.field = field
+        super().__init__(message, path=path, offset=offset)
+
+
+class TruncatedError(FormatError):
+    """The file ends before a structure it announced; it was cut short."""
+
+
+class ChecksumMismatchError(FormatError):
+    """A stored checksum differs from the computed one: the bytes were altered."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        expected: int,
+        actual: int,
+        what: str,
+        path: str | None = None,
+        offset: int | None = None,
+    ):
+        self.expected = expected
+        self.actual = actual
+        self.what = what
+        super().__init__(
+            f"{message} (stored {expected:016x}, computed {actual:016x})",
+            path=path,
+            offset=offset,
+        )
+
+
+class PageOrderError(FormatError):
+    """Pages out of order, duplicated, past Commit, the lock page, or a snapshot with holes."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        pgno: int,
+        path: str | None = None,
+        offset: int | None = None,
+    ):
+        self.pgno = pgno
+        super().__init__(message, path=path, offset=offset)
+
+
+class FrameError(FormatError):
+    """A page frame is malformed: bad flags, bad size or LZ4 data that does not decode."""
+
+
+class PageIndexError(FormatError):
+    """The page index is malformed or does not match the page frames."""
+
+
+class UsageError(LTXError, ValueError):
+    """The caller asked for something the format forbids (e.g. pages out of order)."""
+
+
+class StorageError(LTXError, OSError):
+    """A storage operation failed; ``url`` names the replica or object (never credentials)."""
+
+    def __init__(self, message: str, *, url: str | None = None):
+        self.url = url
+        super().__init__(f"{url}: {message}" if url else message)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class NotFoundError(StorageError, FileNotFoundError):
+    """The object, bucket or replica does not exist."""
+
+
+class AccessDeniedError(StorageError, PermissionError):
+    """The store refused the credentials or the operation."""
+
+
+class ConflictError(StorageError, FileExistsError):
+    """Another writer got there first (the file exists or the replica moved on).
+
+    Re-read the replica and retry.
+    """
+
+
+class TransientStorageError(StorageError):
+    """A fault that may pass (5xx, throttling, reset, timeout); retried with backoff."""
+
+
+class ResolveError(LTXError, LookupError):
+    """The replica cannot answer the question asked of it."""
+
+
+class TxidNotAvailableError(ResolveError):
+    """The target cannot be rebuilt exactly from the files that exist.
+
+    ``before`` and ``after`` are the nearest restorable TXIDs (or None).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        txid: int | None = None,
+        before: int | None = None,
+        after: int | None = None,
+    ):
+        self.txid = txid
+        self.before = before
+        self.after = after
+        near = []
+        if before is not None:
+            near.append(f"nearest before: {before:016x}")
+        if after is not None:
+            near.append(f"nearest after: {after:016x}")
+        super().__init__(f"{message} ({', '.join(near)})" if near else message)
+
+
+class PageNotFoundError(ResolveError):
+    """The page number is past the end of the database at that point in time."""
+
+    def __init__(self, message: str, *, pgno: int, txid: int | None = None):
+        self.pgno = pgno
+        self.txid = txid
+        super().__init__(message)
