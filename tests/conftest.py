@@ -68,7 +68,10 @@ def s3_endpoint(tmp_path_factory):
 
     with moto_server(tmp_path_factory.mktemp("moto")) as url:
         s3 = boto3.client(
-            "s3", endpoint_url=url, aws_access_key_id="test", aws_secret_access_key="test",
+            "s3",
+            endpoint_url=url,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
             region_name="us-east-1",
         )
         s3.create_bucket(Bucket="ltx-test")
@@ -115,7 +118,7 @@ def replica_target(request, tmp_path):
         }
     if kind == "webdav":
         ep = request.getfixturevalue("webdav_endpoint")
-        return f"webdav://{ep[len('http://'):]}/{name}", {}
+        return f"webdav://{ep[len('http://') :]}/{name}", {}
     if kind == "gcs":
         ep = request.getfixturevalue("gcs_endpoint")
         return f"gs://ltx-test/{name}", {"endpoint_url": ep, "token": "anon", "project": "test"}

@@ -36,3 +36,34 @@ def ltx_bytes(
 
 def page(fill: int, page_size: int = 512) -> bytes:
     return bytes([fill]) * page_size
+
+
+def sqlite_history(path, *, page_size: int = 4096, steps: int = 6) -> list[bytes]:
+    """Images of a rollback-journal SQLite file after each of ``steps`` transactions.
+
+    The first image is the empty schema; one step deletes rows so pages get freed.
+    """
+    import sqlite3
+
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute(f"PRAGMA page_size={page_size}")
+    con.execute("PRAGMA journal_mode=DELETE")
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    images = [path.read_bytes()]
+    for i in range(steps):
+        con.execute("BEGIN")
+        for j in range(40):
+            con.execute("INSERT INTO t (v) VALUES (?)", (f"row {i}-{j} " + "x" * (i * 50),))
+        if i == 3:
+            con.execute("DELETE FROM t WHERE id % 2 = 0")
+        con.execute("COMMIT")
+        images.append(path.read_bytes())
+    con.close()
+    return images
+
+
+def image_pages(image: bytes, page_size: int) -> dict[int, bytes]:
+    """pgno -> page of a database image."""
+    return {
+        p + 1: image[p * page_size : (p + 1) * page_size] for p in range(len(image) // page_size)
+    }

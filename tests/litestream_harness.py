@@ -113,13 +113,21 @@ def restore(
 def ltx_listing(url: str, env: dict[str, str] | None = None) -> list[tuple[int, int, int, int]]:
     """``litestream ltx -level all URL`` as (level, min, max, size) rows."""
     assert LITESTREAM is not None
-    out = subprocess.run(
-        [LITESTREAM, "ltx", "-level", "all", url],
-        capture_output=True,
-        text=True,
-        env=litestream_env(env),
-        check=True,
-    ).stdout
+    for attempt in range(4):
+        proc = subprocess.run(
+            [LITESTREAM, "ltx", "-level", "all", url],
+            capture_output=True,
+            text=True,
+            env=litestream_env(env),
+        )
+        if proc.returncode == 0:
+            break
+        # litestream's WebDAV client and cheroot's keep-alive handling disagree at
+        # times ("Malformed Request-Line" on a reused connection): try again.
+        time.sleep(0.5 * (attempt + 1))
+    else:
+        raise RuntimeError(f"litestream ltx {url} failed: {proc.stderr[-1000:]}")
+    out = proc.stdout
     rows = []
     for line in out.splitlines()[1:]:
         parts = line.split()
@@ -143,7 +151,9 @@ def mixed_workload(db: Path, *, page_size: int, seconds: float = 6.0, seed: int 
         step += 1
         con.execute("BEGIN")
         for _ in range(rnd.randint(1, 20)):
-            con.execute("INSERT INTO t (v, n) VALUES (?, ?)", (rnd.randbytes(rnd.randint(10, 3000)), step))
+            con.execute(
+                "INSERT INTO t (v, n) VALUES (?, ?)", (rnd.randbytes(rnd.randint(10, 3000)), step)
+            )
         if step % 3 == 0:
             con.execute("UPDATE t SET v = ? WHERE id % 7 = ?", (rnd.randbytes(200), step % 7))
         if step % 5 == 0:

@@ -29,7 +29,7 @@ def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> Non
         if proc.poll() is not None:
             raise RuntimeError(f"server for {url} exited with {proc.returncode}")
         try:
-            urllib.request.urlopen(url, timeout=1)  # noqa: S310 - loopback only
+            urllib.request.urlopen(url, timeout=1)
             return
         except urllib.error.HTTPError:
             return  # it answers
@@ -65,7 +65,9 @@ def moto_server(workdir: Path) -> Iterator[str]:
     """Yields the endpoint URL of a moto S3 server."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with _serve([_exe("moto_server"), "-H", "127.0.0.1", "-p", str(port)], url, workdir / "moto.log"):
+    with _serve(
+        [_exe("moto_server"), "-H", "127.0.0.1", "-p", str(port)], url, workdir / "moto.log"
+    ):
         yield url
 
 
@@ -78,10 +80,14 @@ def webdav_server(workdir: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     args = [
         _exe("wsgidav"),
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--root", str(root),
-        "--auth", "anonymous",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--root",
+        str(root),
+        "--auth",
+        "anonymous",
         "--no-config",
         "-q",
     ]
@@ -94,6 +100,14 @@ def gcs_server(workdir: Path) -> Iterator[str]:
     """Yields the endpoint URL of gcp-storage-emulator (in memory)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    args = [_exe("gcp-storage-emulator"), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"]
+    args = [
+        _exe("gcp-storage-emulator"),
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--in-memory",
+    ]
     with _serve(args, url + "/storage/v1/b", workdir / "gcs.log"):
         yield url

@@ -8,9 +8,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from litestream_harness import ltx_listing, restore, vfs_query
 
 import ltx
+from helpers import image_pages, sqlite_history
+from litestream_harness import ltx_listing, restore, vfs_query
 from ltx.codec import HEADER_FLAG_NO_CHECKSUM, Header, compact, decode, format_filename
 
 pytestmark = pytest.mark.interop
@@ -92,27 +93,14 @@ def _write_ltx(path: Path, header: Header, pages: dict[int, bytes]) -> None:
 def test_our_files_restore_with_litestream_and_open_in_vfs(tmp_path):
     ps = 4096
     src = tmp_path / "src.db"
-    con = sqlite3.connect(src, isolation_level=None)
-    con.execute(f"PRAGMA page_size={ps}")
-    con.execute("PRAGMA journal_mode=DELETE")
-    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
-    images = [src.read_bytes()]
-    for i in range(6):
-        con.execute("BEGIN")
-        for j in range(40):
-            con.execute("INSERT INTO t (v) VALUES (?)", (f"row {i}-{j} " + "x" * (i * 50),))
-        if i == 3:
-            con.execute("DELETE FROM t WHERE id % 2 = 0")
-        con.execute("COMMIT")
-        images.append(src.read_bytes())
-    con.close()
+    images = sqlite_history(src, page_size=ps)
     rows = sqlite3.connect(src).execute("SELECT count(*), sum(length(v)) FROM t").fetchone()
 
     replica = tmp_path / "replica"
     ts0 = 1_790_000_000_000
     prev: dict[int, bytes] = {}
     for txid, image in enumerate(images, start=1):
-        cur = {p + 1: image[p * ps : (p + 1) * ps] for p in range(len(image) // ps)}
+        cur = image_pages(image, ps)
         changed = {p: d for p, d in cur.items() if prev.get(p) != d}
         h = Header(
             flags=HEADER_FLAG_NO_CHECKSUM,
@@ -122,11 +110,15 @@ def test_our_files_restore_with_litestream_and_open_in_vfs(tmp_path):
             max_txid=txid,
             timestamp=ts0 + txid * 1000,
         )
-        _write_ltx(replica / "ltx" / "0" / format_filename(txid, txid), h, changed if txid > 1 else cur)
+        _write_ltx(
+            replica / "ltx" / "0" / format_filename(txid, txid), h, changed if txid > 1 else cur
+        )
         prev = cur
     # A level-9 snapshot of everything up to TXID 4.
-    snap4 = {p + 1: images[3][p * ps : (p + 1) * ps] for p in range(len(images[3]) // ps)}
-    h9 = Header(flags=2, page_size=ps, commit=len(snap4), min_txid=1, max_txid=4, timestamp=ts0 + 4500)
+    snap4 = image_pages(images[3], ps)
+    h9 = Header(
+        flags=2, page_size=ps, commit=len(snap4), min_txid=1, max_txid=4, timestamp=ts0 + 4500
+    )
     _write_ltx(replica / "ltx" / "9" / format_filename(1, 4), h9, snap4)
 
     url = replica.as_uri()

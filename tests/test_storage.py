@@ -7,10 +7,10 @@ import random
 import time
 
 import pytest
-from conftest import BACKENDS
-from helpers import ltx_bytes, page
 
 import ltx
+from conftest import BACKENDS
+from helpers import ltx_bytes, page
 from ltx.storage import open_store, parse_url
 from ltx.testing.faults import FaultyFileSystem
 
@@ -111,7 +111,12 @@ def test_hostile_listing_is_ignored(replica_target):
     store = open_store(url, **opts)
     _fill(store, {(0, 1, 1): TS})
     fs, base = store.fs, store.level_path(0)
-    junk = ["zz-yy.ltx", "0000000000000001-0000000000000001.LTX", "00000000000000ab.ltx", "x.ltx.tmp"]
+    junk = [
+        "zz-yy.ltx",
+        "0000000000000001-0000000000000001.LTX",
+        "00000000000000ab.ltx",
+        "x.ltx.tmp",
+    ]
     for name in junk:
         fs.pipe_file(f"{base}/{name}", b"junk")
     root = store.root
@@ -154,7 +159,12 @@ def test_transient_faults_are_retried(replica_target):
     store = open_store(url, **opts)
     data = _fill(store, SPEC)
     faulty_fs = FaultyFileSystem(store.fs, rate=0.2, seed=3)
-    faulty = open_store(url, filesystem=faulty_fs, retry=ltx.storage.RetryPolicy(attempts=10, base_delay=0.001), **opts)
+    faulty = open_store(
+        url,
+        filesystem=faulty_fs,
+        retry=ltx.storage.RetryPolicy(attempts=10, base_delay=0.001),
+        **opts,
+    )
     for _ in range(3):
         files = faulty.list_files()
         assert len(files) == len(SPEC)
@@ -167,7 +177,10 @@ def test_transient_faults_are_retried(replica_target):
 def test_permanent_fault_raises_typed_error_fast(tmp_path):
     store = open_store((tmp_path / "r").as_uri())
     _fill(store, {(0, 1, 1): TS})
-    denied = open_store((tmp_path / "r").as_uri(), filesystem=FaultyFileSystem(store.fs, deny=frozenset({"cat_file"})))
+    denied = open_store(
+        (tmp_path / "r").as_uri(),
+        filesystem=FaultyFileSystem(store.fs, deny=frozenset({"cat_file"})),
+    )
     t0 = time.monotonic()
     with pytest.raises(ltx.AccessDeniedError) as info:
         denied.read(store.file_path(0, 1, 1))
@@ -179,14 +192,17 @@ def test_permanent_fault_raises_typed_error_fast(tmp_path):
     sleeps = []
     policy = ltx.storage.RetryPolicy(attempts=4, sleep=sleeps.append, rng=lambda: 1.0)
     with pytest.raises(ltx.TransientStorageError):
-        open_store((tmp_path / "r").as_uri(), filesystem=always, retry=policy).read(store.file_path(0, 1, 1))
+        open_store((tmp_path / "r").as_uri(), filesystem=always, retry=policy).read(
+            store.file_path(0, 1, 1)
+        )
     assert sleeps == [0.05, 0.1, 0.2]
 
 
 def test_s3_permanent_errors_name_the_url_not_the_secret(s3_endpoint):
     store = open_store(
         f"s3://no-such-bucket-x/p?endpoint={s3_endpoint}&region=us-east-1",
-        key="test", secret="s3cr3t-value",
+        key="test",
+        secret="s3cr3t-value",
     )
     with pytest.raises(ltx.StorageError) as info:
         store.read(store.file_path(0, 1, 1))
@@ -195,9 +211,17 @@ def test_s3_permanent_errors_name_the_url_not_the_secret(s3_endpoint):
 
 
 def test_url_forms():
-    env = {"LITESTREAM_ACCESS_KEY_ID": "AK", "LITESTREAM_SECRET_ACCESS_KEY": "SK", "AWS_ACCESS_KEY_ID": "no"}
+    env = {
+        "LITESTREAM_ACCESS_KEY_ID": "AK",
+        "LITESTREAM_SECRET_ACCESS_KEY": "SK",
+        "AWS_ACCESS_KEY_ID": "no",
+    }
     t = parse_url("s3://mybkt.s3.eu-west-1.amazonaws.com/db/path", env=env)
-    assert (t.protocol, t.root, t.options["client_kwargs"]["region_name"]) == ("s3", "mybkt/db/path", "eu-west-1")
+    assert (t.protocol, t.root, t.options["client_kwargs"]["region_name"]) == (
+        "s3",
+        "mybkt/db/path",
+        "eu-west-1",
+    )
     assert (t.options["key"], t.options["secret"]) == ("AK", "SK")
     assert t.layout.name == "hex"
     t = parse_url("s3://bkt.localhost:9000/p")
@@ -205,10 +229,18 @@ def test_url_forms():
     assert t.options["config_kwargs"]["s3"]["addressing_style"] == "path"
     t = parse_url("s3://b/p?endpoint=http://h:1&forcePathStyle=false&skip-verify=true")
     assert "config_kwargs" not in t.options and t.options["client_kwargs"]["verify"] is False
-    t = parse_url("s3://b/p", env={"LITESTREAM_S3_ENDPOINT": "http://e:2"}, options={"endpoint_url": "http://win:3"})
+    t = parse_url(
+        "s3://b/p",
+        env={"LITESTREAM_S3_ENDPOINT": "http://e:2"},
+        options={"endpoint_url": "http://win:3"},
+    )
     assert t.options["endpoint_url"] == "http://win:3"
     t = parse_url("webdav://u:p@host:8080/a/b")
-    assert t.options["base_url"] == "http://host:8080" and t.root == "a/b" and t.layout.name == "decimal"
+    assert (
+        t.options["base_url"] == "http://host:8080"
+        and t.root == "a/b"
+        and t.layout.name == "decimal"
+    )
     assert "u:p" not in t.url
     assert parse_url("webdavs://host/a").options["base_url"] == "https://host"
     assert parse_url("gs://b/x/y").root == "b/x/y"

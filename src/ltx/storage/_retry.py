@@ -44,7 +44,12 @@ _TRANSIENT_WORDS = (
     " 504",
     "requesttimeout",
 )
-_CONFLICT_WORDS = ("preconditionfailed", "precondition failed", " 412", "conditionalrequestconflict")
+_CONFLICT_WORDS = (
+    "preconditionfailed",
+    "precondition failed",
+    " 412",
+    "conditionalrequestconflict",
+)
 _DENIED_WORDS = (
     "accessdenied",
     "access denied",
@@ -83,9 +88,18 @@ def classify(exc: BaseException) -> str:
     if any(w in text for w in _TRANSIENT_WORDS):
         return "transient"
     names = {c.__name__ for c in type(exc).__mro__}
-    if names & {"ClientConnectorError", "ServerDisconnectedError", "ClientPayloadError",
-                "ConnectTimeoutError", "ReadTimeoutError", "EndpointConnectionError",
-                "ConnectError", "ReadTimeout", "RemoteProtocolError", "ServerTimeoutError"}:
+    if names & {
+        "ClientConnectorError",
+        "ServerDisconnectedError",
+        "ClientPayloadError",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+        "EndpointConnectionError",
+        "ConnectError",
+        "ReadTimeout",
+        "RemoteProtocolError",
+        "ServerTimeoutError",
+    }:
         return "transient"
     if any(w in text for w in _NOT_FOUND_WORDS):
         return "not_found"
@@ -122,9 +136,7 @@ class RetryPolicy:
         return self.rng() * min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
 
 
-def call_with_retry(
-    fn: Callable[[], T], *, policy: RetryPolicy, url: str, what: str
-) -> T:
+def call_with_retry(fn: Callable[[], T], *, policy: RetryPolicy, url: str, what: str) -> T:
     """Run ``fn``; retry transient failures per ``policy``; raise typed StorageErrors."""
     attempt = 0
     while True:

@@ -254,7 +254,7 @@ class _WebDAVBackend(_Backend):
         except Exception as exc:
             try:
                 fs.rm_file(tmp)
-            except Exception:  # noqa: S110 - best effort cleanup of our own temp file
+            except Exception:
                 pass
             if if_absent and ("412" in str(exc) or "exists" in str(exc).lower()):
                 raise ConflictError(f"{path} already exists", url=store.url) from None
@@ -431,6 +431,8 @@ class Store:
 
     def read_range(self, path: str, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` of ``path`` (one ranged GET), retried on transient faults."""
+        if start < 0:
+            raise ValueError(f"negative range start {start} for {path}")
         if end <= start:
             return b""
         data = self.call(

@@ -41,9 +41,7 @@ def redact(url: str) -> str:
     if parts.port:
         netloc += f":{parts.port}"
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    safe = [
-        (k, "***" if re.search(r"secret|key|token|password", k, re.I) else v) for k, v in query
-    ]
+    safe = [(k, "***" if re.search(r"secret|key|token|password", k, re.I) else v) for k, v in query]
     return urllib.parse.urlunsplit(
         (parts.scheme, netloc, parts.path, urllib.parse.urlencode(safe), "")
     )
@@ -54,7 +52,9 @@ def _clean(path: str) -> str:
     return "" if path == "." else path
 
 
-def _s3(parts: urllib.parse.SplitResult, query: dict[str, str], env: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+def _s3(
+    parts: urllib.parse.SplitResult, query: dict[str, str], env: Mapping[str, str]
+) -> tuple[str, dict[str, Any]]:
     host = parts.netloc.rsplit("@", 1)[-1]
     bucket, region, endpoint, path_style = host, query.get("region"), query.get("endpoint"), None
     m = re.fullmatch(r"([^.]+)\.s3\.([a-z0-9-]+)\.amazonaws\.com", host)
@@ -85,11 +85,7 @@ def _s3(parts: urllib.parse.SplitResult, query: dict[str, str], env: Mapping[str
         opts["client_kwargs"] = client_kwargs
     if path_style:
         opts["config_kwargs"] = {"s3": {"addressing_style": "path"}}
-    key = (
-        parts.username
-        or env.get("LITESTREAM_ACCESS_KEY_ID")
-        or env.get("AWS_ACCESS_KEY_ID")
-    )
+    key = parts.username or env.get("LITESTREAM_ACCESS_KEY_ID") or env.get("AWS_ACCESS_KEY_ID")
     secret = (
         (urllib.parse.unquote(parts.password) if parts.password else None)
         or env.get("LITESTREAM_SECRET_ACCESS_KEY")

@@ -110,5 +110,9 @@ class FaultyFileSystem(CountingFileSystem):
             raise ConnectionResetError(f"injected transient fault in {name}")
 
     def _after(self, name: str, args: tuple[Any, ...]) -> None:
-        if self.crash_after is not None and self.crash_when == "after" and self.total > self.crash_after:
+        if (
+            self.crash_after is not None
+            and self.crash_when == "after"
+            and self.total > self.crash_after
+        ):
             raise Crash(f"crash after call {self.total} ({name})")
