@@ -41,7 +41,7 @@ def _replay(files: list[Path], upto: int) -> bytes:
 
 @pytest.mark.parametrize("page_size", [4096])
 def test_litestream_files_decode_and_replay_matches_restore(recorded_replicas, tmp_path, page_size):
-    db, url = recorded_replicas(page_size)
+    _db, url = recorded_replicas(page_size)
     replica = Path(url[len("file://") :])
     files = _files(replica)
     assert {0, 1, 2, 9} <= set(files), files.keys()

@@ -6,6 +6,7 @@ atomic and conditional) are confined to the ``_Backend`` classes below.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import os
@@ -252,10 +253,8 @@ class _WebDAVBackend(_Backend):
         try:
             fs.client.move(tmp, path, overwrite=not if_absent)
         except Exception as exc:
-            try:
+            with contextlib.suppress(Exception):
                 fs.rm_file(tmp)
-            except Exception:
-                pass
             if if_absent and ("412" in str(exc) or "exists" in str(exc).lower()):
                 raise ConflictError(f"{path} already exists", url=store.url) from None
             raise
@@ -485,10 +484,8 @@ class Store:
         paths = [i.path if isinstance(i, FileInfo) else i for i in infos]
 
         def one(path: str) -> None:
-            try:
+            with contextlib.suppress(NotFoundError):
                 self.call(lambda: self.fs.rm_file(path), f"delete {path}")
-            except NotFoundError:
-                pass
 
         self.map(one, paths)
         for parent in {posixpath.dirname(p) for p in paths}:
