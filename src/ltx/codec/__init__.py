@@ -21,6 +21,7 @@ from ltx.codec._database import (
 )
 from ltx.codec._decoder import DecodedFile, Decoder, decode
 from ltx.codec._encoder import Encoder
+from ltx.codec._fileinfo import FileInfo
 from ltx.codec._frame import decode_frame, encode_frame
 from ltx.codec._names import format_filename, format_txid, parse_filename, parse_txid
 from ltx.codec._page_index import PageIndex, decode_uvarint, encode_uvarint
@@ -48,6 +49,7 @@ __all__ = [
     "Decoder",
     "Encoder",
     "FileIndex",
+    "FileInfo",
     "Header",
     "PageHeader",
     "PageIndex",

@@ -30,6 +30,7 @@ def compact(
     *,
     flags: int = HEADER_FLAG_NO_CHECKSUM,
     names: Sequence[str] | None = None,
+    timestamp: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Header, Trailer]:
     """Merge ``inputs`` (sorted by TXID) into ``out``; return the output header and trailer.
@@ -37,7 +38,8 @@ def compact(
     Memory is one page per input plus the output's page index. Every input is fully
     decoded and checksum-verified. The output header follows Litestream: TXID range of
     the inputs, Commit and Timestamp of the last, PreApply of the first, WAL fields 0;
-    pages above the last Commit are dropped.
+    pages above the last Commit are dropped. ``timestamp`` overrides the output's
+    (a snapshot carries its creation time).
     """
     if not inputs:
         raise UsageError("at least one input required")
@@ -61,7 +63,7 @@ def compact(
         commit=last.commit,
         min_txid=first.min_txid,
         max_txid=last.max_txid,
-        timestamp=last.timestamp,
+        timestamp=last.timestamp if timestamp is None else timestamp,
         pre_apply_checksum=first.pre_apply_checksum,
     )
     enc = Encoder(out, header)

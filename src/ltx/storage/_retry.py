@@ -133,7 +133,8 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
-        return self.rng() * min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        cap: float = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        return self.rng() * cap
 
 
 def call_with_retry(fn: Callable[[], T], *, policy: RetryPolicy, url: str, what: str) -> T:

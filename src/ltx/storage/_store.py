@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import os
 import posixpath
+import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 import attrs
 import fsspec
 
-from ltx.codec import HEADER_SIZE, Header, parse_filename
+from ltx.codec import HEADER_SIZE, FileInfo, Header, parse_filename
 from ltx.errors import ConflictError, FormatError, LTXError, NotFoundError, StorageError
 from ltx.storage._layout import Layout
 from ltx.storage._retry import RetryPolicy, call_with_retry, translate
@@ -39,23 +40,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 UTC = dt.timezone.utc
 TIMESTAMP_KEY = "litestream-timestamp"
-
-
-@attrs.frozen(order=False)
-class FileInfo:
-    """One LTX file of a replica: where it sits, its TXID range, size and creation time."""
-
-    level: int
-    min_txid: int
-    max_txid: int
-    size: int
-    created_at: dt.datetime
-    path: str = attrs.field(eq=False, repr=False)
-
-    @property
-    def sort_key(self) -> tuple[int, int]:
-        """(min, max): the order files take within a level, whatever the store returned."""
-        return (self.min_txid, self.max_txid)
 
 
 def format_timestamp(ms: int) -> str:
@@ -126,13 +110,16 @@ class _Backend:
         return store.map(one, infos)
 
     def write(
-        self, store: Store, path: str, data: bytes, timestamp_ms: int, if_absent: bool
+        self, store: Store, path: str, data: bytes | str, timestamp_ms: int, if_absent: bool
     ) -> None:
         fs = store.fs
         if if_absent and fs.exists(path):
             raise ConflictError(f"{path} already exists", url=store.url)
         fs.makedirs(posixpath.dirname(path), exist_ok=True)
-        fs.pipe_file(path, data)
+        if isinstance(data, str):
+            fs.put_file(data, path)
+        else:
+            fs.pipe_file(path, data)
 
 
 class _MemoryBackend(_Backend):
@@ -140,7 +127,7 @@ class _MemoryBackend(_Backend):
     conditional_create = True
 
     def write(
-        self, store: Store, path: str, data: bytes, timestamp_ms: int, if_absent: bool
+        self, store: Store, path: str, data: bytes | str, timestamp_ms: int, if_absent: bool
     ) -> None:
         with self._lock:
             super().write(store, path, data, timestamp_ms, if_absent)
@@ -153,16 +140,21 @@ class _LocalBackend(_Backend):
     conditional_create = True
 
     def write(
-        self, store: Store, path: str, data: bytes, timestamp_ms: int, if_absent: bool
+        self, store: Store, path: str, data: bytes | str, timestamp_ms: int, if_absent: bool
     ) -> None:
         directory = os.path.dirname(path)
         os.makedirs(directory, exist_ok=True)
         tmp = f"{path}.tmp-{uuid.uuid4().hex}"
         try:
-            with open(tmp, "wb") as fp:
-                fp.write(data)
-                fp.flush()
-                os.fsync(fp.fileno())
+            if isinstance(data, str):
+                shutil.copyfile(data, tmp)
+                with open(tmp, "rb+") as fp:
+                    os.fsync(fp.fileno())
+            else:
+                with open(tmp, "wb") as fp:
+                    fp.write(data)
+                    fp.flush()
+                    os.fsync(fp.fileno())
             ns = timestamp_ms * 1_000_000
             os.utime(tmp, ns=(ns, ns))
             if if_absent:
@@ -203,14 +195,14 @@ class _S3Backend(_Backend):
         return store.map(one, infos)
 
     def write(
-        self, store: Store, path: str, data: bytes, timestamp_ms: int, if_absent: bool
+        self, store: Store, path: str, data: bytes | str, timestamp_ms: int, if_absent: bool
     ) -> None:
-        store.fs.pipe_file(
-            path,
-            data,
-            mode="create" if if_absent else "overwrite",
-            Metadata={TIMESTAMP_KEY: format_timestamp(timestamp_ms)},
-        )
+        meta = {TIMESTAMP_KEY: format_timestamp(timestamp_ms)}
+        mode = "create" if if_absent else "overwrite"
+        if isinstance(data, str):
+            store.fs.put_file(data, path, mode=mode, Metadata=meta)
+        else:
+            store.fs.pipe_file(path, data, mode=mode, Metadata=meta)
 
 
 class _GCSBackend(_Backend):
@@ -228,14 +220,15 @@ class _GCSBackend(_Backend):
         return infos
 
     def write(
-        self, store: Store, path: str, data: bytes, timestamp_ms: int, if_absent: bool
+        self, store: Store, path: str, data: bytes | str, timestamp_ms: int, if_absent: bool
     ) -> None:
-        store.fs.pipe_file(
-            path,
-            data,
-            metadata={TIMESTAMP_KEY: format_timestamp(timestamp_ms)},
-            mode="create" if if_absent else "overwrite",
-        )
+        meta = {TIMESTAMP_KEY: format_timestamp(timestamp_ms)}
+        mode = "create" if if_absent else "overwrite"
+        if isinstance(data, str):
+            with open(data, "rb") as fp:
+                store.fs.pipe_file(path, fp.read(), metadata=meta, mode=mode)
+        else:
+            store.fs.pipe_file(path, data, metadata=meta, mode=mode)
 
 
 class _WebDAVBackend(_Backend):
@@ -244,12 +237,15 @@ class _WebDAVBackend(_Backend):
     conditional_create = True
 
     def write(
-        self, store: Store, path: str, data: bytes, timestamp_ms: int, if_absent: bool
+        self, store: Store, path: str, data: bytes | str, timestamp_ms: int, if_absent: bool
     ) -> None:
         fs = store.fs
         fs.makedirs(posixpath.dirname(path), exist_ok=True)
         tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-        fs.pipe_file(tmp, data)
+        if isinstance(data, str):
+            fs.put_file(data, tmp)
+        else:
+            fs.pipe_file(tmp, data)
         try:
             fs.client.move(tmp, path, overwrite=not if_absent)
         except Exception as exc:
@@ -458,26 +454,28 @@ class Store:
         level: int,
         min_txid: int,
         max_txid: int,
-        data: bytes,
+        data: bytes | os.PathLike[str],
         *,
         timestamp_ms: int,
         if_absent: bool = False,
     ) -> FileInfo:
         """Write one whole LTX file atomically, stamped with ``timestamp_ms`` as Litestream does.
 
+        ``data`` is the file's bytes or the path of a local file holding them (large
+        outputs are uploaded from disk, not memory).
+
         With ``if_absent`` the write fails with ConflictError if the file exists; on
         backends with ``conditional_create`` that check is atomic.
         """
         path = self.file_path(level, min_txid, max_txid)
+        payload: bytes | str = data if isinstance(data, bytes) else os.fspath(data)
+        size = len(payload) if isinstance(payload, bytes) else os.path.getsize(payload)
 
         def go() -> None:
-            self._backend.write(self, path, data, timestamp_ms, if_absent)
+            self._backend.write(self, path, payload, timestamp_ms, if_absent)
 
-        try:
-            self.call(go, f"write {path}")
-        except ConflictError:
-            raise
-        return FileInfo(level, min_txid, max_txid, len(data), ms_to_datetime(timestamp_ms), path)
+        self.call(go, f"write {path}")
+        return FileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp_ms), path)
 
     def delete(self, infos: Iterable[FileInfo | str]) -> None:
         """Delete files; a file already gone is not an error."""

@@ -1,0 +1,152 @@
+"""Restore plans: which files rebuild the database at a TXID or a moment, as Litestream picks.
+
+Rules of this file: pure functions of ``FileInfo`` lists (no storage, no clock).
+Start from the newest level-9 snapshot at or before the target, then repeatedly take
+the file from levels 0..8 that is contiguous with what is covered and reaches
+furthest without passing the target (ties: smaller min TXID, higher level, older).
+For a time target every file, the snapshot included, must be created strictly before it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from ltx.codec import FileInfo
+from ltx.errors import TxidNotAvailableError
+
+__all__ = ["Plan", "RestorePoint", "plan_restore", "restorable_points"]
+
+SNAPSHOT_LEVEL = 9
+
+
+@attrs.frozen
+class Plan:
+    """The files to apply, in order, and the TXID they reach."""
+
+    files: tuple[FileInfo, ...]
+    txid: int
+
+    @property
+    def created_at(self) -> dt.datetime:
+        """Creation time of the newest file in the plan."""
+        return max(f.created_at for f in self.files)
+
+
+@attrs.frozen
+class RestorePoint:
+    """A TXID the replica can rebuild exactly, with the time its last file was created."""
+
+    txid: int
+    created_at: dt.datetime
+
+
+def _tie_key(f: FileInfo) -> tuple[int, int, int, dt.datetime]:
+    # Furthest reach first, then smaller min, then higher level, then older.
+    return (-f.max_txid, f.min_txid, -f.level, f.created_at)
+
+
+def _greedy(
+    files: Sequence[FileInfo], target: int | None, before: dt.datetime | None
+) -> tuple[list[FileInfo], int]:
+    ok = [f for f in files if before is None or f.created_at < before]
+    if target is not None:
+        ok = [f for f in ok if f.max_txid <= target]
+    snaps = [f for f in ok if f.level == SNAPSHOT_LEVEL and f.min_txid == 1]
+    chosen: list[FileInfo] = []
+    covered = 0
+    if snaps:
+        best = max(snaps, key=lambda f: (f.max_txid, f.created_at))
+        chosen.append(best)
+        covered = best.max_txid
+    rest = sorted((f for f in ok if f.level != SNAPSHOT_LEVEL), key=lambda f: f.min_txid)
+    mins = [f.min_txid for f in rest]
+    while True:
+        # Candidates: min <= covered + 1 and max > covered.
+        hi = bisect.bisect_right(mins, covered + 1)
+        best_f = None
+        for f in rest[:hi]:
+            if f.max_txid > covered and (best_f is None or _tie_key(f) < _tie_key(best_f)):
+                best_f = f
+        if best_f is None:
+            break
+        chosen.append(best_f)
+        covered = best_f.max_txid
+    return chosen, covered
+
+
+def restorable_points(files: Iterable[FileInfo]) -> list[RestorePoint]:
+    """Every TXID a restore can reach exactly with these files, ascending."""
+    files = list(files)
+    ends: dict[int, dt.datetime] = {}
+    for f in files:
+        ends[f.max_txid] = min(ends.get(f.max_txid, f.created_at), f.created_at)
+    reachable = _reachable(files)
+    return [RestorePoint(t, ends[t]) for t in sorted(reachable)]
+
+
+def _reachable(files: Sequence[FileInfo]) -> set[int]:
+    """TXIDs reachable from a snapshot (or from nothing) through contiguous files."""
+    starts = {0} | {f.max_txid for f in files if f.level == SNAPSHOT_LEVEL and f.min_txid == 1}
+    rest = sorted((f for f in files if f.level != SNAPSHOT_LEVEL), key=lambda f: f.min_txid)
+    by_min: dict[int, list[int]] = {}
+    for f in rest:
+        by_min.setdefault(f.min_txid, []).append(f.max_txid)
+    mins = sorted(by_min)
+    seen = set(starts)
+    stack = sorted(starts)
+    while stack:
+        c = stack.pop()
+        hi = bisect.bisect_right(mins, c + 1)
+        for m in mins[:hi]:
+            for mx in by_min[m]:
+                if mx > c and mx not in seen:
+                    seen.add(mx)
+                    stack.append(mx)
+    seen.discard(0)
+    return seen
+
+
+def plan_restore(
+    files: Iterable[FileInfo],
+    *,
+    txid: int | None = None,
+    timestamp: dt.datetime | None = None,
+) -> Plan:
+    """The plan Litestream's restore would make for ``txid`` or ``timestamp`` (latest if neither).
+
+    Raises TxidNotAvailableError, naming the nearest restorable TXIDs, when the target
+    cannot be rebuilt exactly from these files.
+    """
+    files = list(files)
+    if timestamp is not None and timestamp.tzinfo is None:
+        raise ValueError("timestamp must be timezone-aware")
+    if not files:
+        raise TxidNotAvailableError("replica has no LTX files", txid=txid)
+    if txid is None and timestamp is None:
+        target: int | None = max(f.max_txid for f in files)
+        chosen, covered = _greedy(files, target, None)
+        if covered != target:
+            # The newest file is not reachable; fall back to the furthest reachable point.
+            chosen, covered = _greedy(files, None, None)
+    else:
+        target = txid
+        chosen, covered = _greedy(files, target, timestamp)
+    if not chosen or (txid is not None and covered != txid):
+        points = sorted(_reachable(files))
+        want = txid if txid is not None else 0
+        i = bisect.bisect_left(points, want)
+        before = points[i - 1] if i > 0 else None
+        after = (
+            points[i]
+            if i < len(points) and points[i] != want
+            else (points[i + 1] if i + 1 < len(points) else None)
+        )
+        what = f"transaction {txid:016x}" if txid is not None else f"time {timestamp}"
+        raise TxidNotAvailableError(
+            f"{what} is not available in this replica", txid=txid, before=before, after=after
+        )
+    return Plan(tuple(chosen), covered)
