@@ -94,7 +94,10 @@ def run_steps(
         if log is not None:
             log(step.describe())
         if isinstance(step, CompactStep):
-            written.append(merge_files(store, step.inputs, step.level, progress=progress))
+            # Inputs made by an earlier step of this plan exist only now: list them.
+            listed = {f.sort_key: f for f in store.list_level(step.level - 1)}
+            inputs = [listed.get(f.sort_key, f) for f in step.inputs]
+            written.append(merge_files(store, inputs, step.level, progress=progress))
         elif isinstance(step, SnapshotStep):
             replica.refresh()
             plan = replica.plan(step.max_txid)
