@@ -35,7 +35,7 @@ def test_compacting_a_run_equals_replaying_it(models, data):
     header, _ = compact([io.BytesIO(encode_model(m)) for m in run], out)
     merged = decode(out.getvalue())
     # Applying the compacted file on top of the state before it == replaying one by one.
-    commit_before, before = replay(models[:i])
+    _commit_before, before = replay(models[:i])
     after = dict(before)
     after.update(merged.pages)
     after = {p: d for p, d in after.items() if p <= header.commit}
@@ -54,7 +54,7 @@ def _fixed_history(n: int = 6, ps: int = 512):
     commits = [3, 4, 6, 6, 2, 5, 5, 7][:n]
     out, prev = [], 0
     for i, commit in enumerate(commits, start=1):
-        pages = {p: bytes([i * 10 + p]) * ps for p in ([1] + list(range(prev + 1, commit + 1)))}
+        pages = {p: bytes([i * 10 + p]) * ps for p in ([1, *list(range(prev + 1, commit + 1))])}
         if i == 1:
             pages = {p: bytes([p]) * ps for p in range(1, commit + 1)}
         h = Header(

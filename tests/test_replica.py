@@ -57,7 +57,7 @@ def test_append_then_read_every_point(tmp_path):
 
 def test_request_counts(tmp_path):
     url = (tmp_path / "rep").as_uri()
-    _, images = _build(url, tmp_path)
+    _, _images = _build(url, tmp_path)
     store = open_store(url)
     counting = CountingFileSystem(store.fs)
     r = Replica(open_store(url, filesystem=counting))
@@ -77,7 +77,7 @@ def test_request_counts(tmp_path):
 
 def test_disk_cache_serves_a_second_process_offline(tmp_path):
     url = (tmp_path / "rep").as_uri()
-    _, images = _build(url, tmp_path)
+    _, _images = _build(url, tmp_path)
     cache = tmp_path / "cache"
     r = ltx.open(url, cache_dir=cache)
     v = r.snapshot(4)
@@ -156,7 +156,7 @@ def test_second_writer_gets_conflict_and_nothing_is_written(tmp_path):
 @pytest.mark.parametrize("replica_target", ["file", "s3"], indirect=True)
 def test_racing_writers_exactly_one_wins_each_txid(replica_target, tmp_path):
     url, opts = replica_target
-    first, images = _build(url, tmp_path, **opts)
+    _first, images = _build(url, tmp_path, **opts)
     cur = image_pages(images[-1], PS)
     results = {}
 
