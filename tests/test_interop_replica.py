@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import image_pages, sqlite_history
-from litestream_harness import Replicator, mixed_workload, restore, vfs_query, write_config
 
 import ltx
+from helpers import image_pages, sqlite_history
+from litestream_harness import Replicator, mixed_workload, restore, vfs_query, write_config
 from ltx.compaction import CompactStep, LevelsConfig, plan_compaction
 from ltx.storage import format_timestamp
 
@@ -30,7 +30,9 @@ def _check_every_txid(url: str, tmp_path: Path) -> tuple[int, int]:
         theirs = tmp_path / f"theirs-{txid}.db"
         proc = restore(url, theirs, txid=txid)
         if proc.returncode != 0:
-            assert "no matching backup files" in proc.stderr or "not available" in proc.stderr, proc.stderr
+            assert "no matching backup files" in proc.stderr or "not available" in proc.stderr, (
+                proc.stderr
+            )
             with pytest.raises(ltx.TxidNotAvailableError):
                 r.snapshot(txid)
             missing += 1
@@ -71,7 +73,7 @@ def test_timestamps_agree_with_litestream(recorded_replicas, tmp_path):
     _, url = recorded_replicas(4096)
     r = ltx.open(url)
     l0 = [f for f in r.files() if f.level == 0]
-    picks = l0[1:: max(1, len(l0) // 6)]
+    picks = l0[1 :: max(1, len(l0) // 6)]
     for f in picks:
         for delta in (dt.timedelta(milliseconds=-1), dt.timedelta(milliseconds=1)):
             when = f.created_at + delta
@@ -97,10 +99,19 @@ def test_reader_survives_litestream_compaction(tmp_path):
     con.execute("CREATE TABLE seed (x)")
     con.close()
     url = (work / "replica").as_uri()
-    cfg = write_config(work / "litestream.yml", db, url, levels=("1s", "2s"), snapshot_interval="4s", l0_retention="1s")
+    cfg = write_config(
+        work / "litestream.yml",
+        db,
+        url,
+        levels=("1s", "2s"),
+        snapshot_interval="4s",
+        l0_retention="1s",
+    )
     rep = Replicator(cfg)
     try:
-        writer = threading.Thread(target=mixed_workload, args=(db,), kwargs={"page_size": 4096, "seconds": 9})
+        writer = threading.Thread(
+            target=mixed_workload, args=(db,), kwargs={"page_size": 4096, "seconds": 9}
+        )
         writer.start()
         time.sleep(3)
         reader = ltx.open(url)
@@ -159,7 +170,11 @@ def test_replica_built_by_us_restores_with_litestream_and_vfs(tmp_path):
         proc = restore(url, out, txid=point.txid)
         assert proc.returncode == 0, (point.txid, proc.stderr)
         assert out.read_bytes() == images[point.txid - 1], point.txid
-    rows = sqlite3.connect(tmp_path / "src.db").execute("SELECT count(*), sum(length(v)) FROM t").fetchone()
+    rows = (
+        sqlite3.connect(tmp_path / "src.db")
+        .execute("SELECT count(*), sum(length(v)) FROM t")
+        .fetchone()
+    )
     assert vfs_query(url, "SELECT count(*), sum(length(v)) FROM t") == [rows]
 
 
@@ -176,7 +191,13 @@ def test_planner_proposes_the_merges_litestream_made(recorded_replicas):
             visible = [f for f in files if f.level == level - 1 and f.max_txid <= target.max_txid]
             visible += made[:k]
             now = target.created_at + config.intervals[level - 1]
-            steps = [s for s in plan_compaction(config, visible, now) if isinstance(s, CompactStep) and s.level == level]
-            assert [(s.min_txid, s.max_txid) for s in steps] == [(target.min_txid, target.max_txid)], target
+            steps = [
+                s
+                for s in plan_compaction(config, visible, now)
+                if isinstance(s, CompactStep) and s.level == level
+            ]
+            assert [(s.min_txid, s.max_txid) for s in steps] == [
+                (target.min_txid, target.max_txid)
+            ], target
             checked += 1
     assert checked > 3

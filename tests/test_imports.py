@@ -1,0 +1,59 @@
+"""The codec is sans-I/O: importing it never imports fsspec; the public API is stable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import ltx
+
+
+def test_codec_imports_without_fsspec():
+    code = (
+        "import sys; sys.modules['fsspec'] = None; sys.modules['s3fs'] = None\n"
+        "import ltx, ltx.codec\n"
+        "assert 'fsspec' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+        "print(ltx.Header, ltx.codec.Decoder)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_public_names_resolve():
+    for name in ltx.__all__:
+        assert getattr(ltx, name) is not None, name
+    assert issubclass(ltx.FormatError, ValueError) and issubclass(ltx.StorageError, OSError)
+    assert issubclass(ltx.NotFoundError, FileNotFoundError)
+    assert issubclass(ltx.ConflictError, FileExistsError)
+    assert issubclass(ltx.TxidNotAvailableError, LookupError)
+
+
+def test_cli_demo_runs(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "ltx.cli", "demo", "--dir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "rows in notes" in out.stdout
+    ls = subprocess.run(
+        [sys.executable, "-m", "ltx.cli", "ls", (tmp_path / "demo").as_uri()],
+        capture_output=True,
+        text=True,
+    )
+    assert ls.returncode == 0 and "0000000000000001" in ls.stdout
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ltx.cli",
+            "page",
+            (tmp_path / "demo").as_uri(),
+            "1",
+            "--txid",
+            "99",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 1 and "not available" in bad.stderr
