@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+import ltx
 from conftest import S3_ENV
 from helpers import image_pages, ltx_bytes, sqlite_history
 from litestream_harness import ltx_listing, mixed_workload, record_replica, restore
@@ -63,8 +64,13 @@ def test_store_lists_exactly_what_litestream_wrote(litestream_backend, tmp_path)
 
 @pytest.mark.parametrize("kind", ["file", "s3"])
 def test_files_we_write_restore_by_timestamp(kind, tmp_path, request):
+    """Files written a second apart, stamped with the time of writing (as Litestream does):
+    ``litestream restore -timestamp`` picks the point we expect, on file:// and on S3
+    (where its time bounds come from upload times and its plan from our metadata)."""
+    import time
+
     ps = 4096
-    images = sqlite_history(tmp_path / "src.db", page_size=ps)
+    images = sqlite_history(tmp_path / "src.db", page_size=ps, steps=3)
     if kind == "file":
         url, kwargs, env = (tmp_path / "replica").as_uri(), {}, {}
     else:
@@ -72,24 +78,36 @@ def test_files_we_write_restore_by_timestamp(kind, tmp_path, request):
         url = f"s3://ltx-test/ts-{tmp_path.name}/db?endpoint={ep}&region=us-east-1"
         kwargs, env = {"env": S3_ENV}, S3_ENV
     store = open_store(url, **kwargs)
-    t0 = 1_790_000_000_000
+    stamps = []
     prev: dict[int, bytes] = {}
     for txid, image in enumerate(images, start=1):
+        time.sleep(1.1)
         cur = image_pages(image, ps)
         changed = cur if txid == 1 else {p: d for p, d in cur.items() if prev.get(p) != d}
-        ts = t0 + txid * 1000
+        ts = int(time.time() * 1000)
         data = ltx_bytes(txid, txid, changed, commit=len(cur), page_size=ps, timestamp=ts)
         store.write(0, txid, txid, data, timestamp_ms=ts)
+        stamps.append(ts)
         prev = cur
-    for txid in (1, 3, len(images)):
-        target = format_timestamp(t0 + txid * 1000 + 500)
+    ours = ltx.open(url, **kwargs)
+    agreed = 0
+    for txid in range(1, len(images)):
+        # Just before file txid+1 was written: txid, if inside Litestream's time bounds
+        # (on S3 those are upload times in whole seconds). We must agree either way.
+        target = format_timestamp(stamps[txid] - 1)
         out = tmp_path / f"ts{txid}.db"
         proc = restore(url, out, timestamp=target, env=env)
-        assert proc.returncode == 0, proc.stderr
+        if proc.returncode != 0:
+            assert "timestamp does not exist" in proc.stderr
+            with pytest.raises(ltx.TxidNotAvailableError):
+                ours.plan(timestamp=target)
+            continue
         assert out.read_bytes() == images[txid - 1], (txid, target)
-    # Strictly before: a target equal to a file's timestamp excludes that file.
-    out = tmp_path / "edge.db"
-    proc = restore(url, out, timestamp=format_timestamp(t0 + 3000), env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert out.read_bytes() == images[1]
-    assert dt.datetime.now(dt.timezone.utc) > ms_to_datetime(t0)
+        assert ours.plan(timestamp=target).txid == txid
+        agreed += 1
+    assert agreed >= 1
+    late = format_timestamp(stamps[-1] + 5000)
+    assert restore(url, tmp_path / "late.db", timestamp=late, env=env).returncode != 0
+    with pytest.raises(ltx.TxidNotAvailableError):
+        ours.plan(timestamp=late)
+    assert dt.datetime.now(dt.timezone.utc) > ms_to_datetime(stamps[0])

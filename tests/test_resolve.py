@@ -68,6 +68,9 @@ def test_timestamp_is_strictly_before_every_file():
     assert plan_restore(files, timestamp=T0 + dt.timedelta(seconds=3.001)).txid == 3
     with pytest.raises(ltx.TxidNotAvailableError):
         plan_restore(files, timestamp=T0)
+    assert plan_restore(files, timestamp=T0 + dt.timedelta(seconds=5)).txid == 4
+    with pytest.raises(ltx.TxidNotAvailableError):  # after the newest file: Litestream refuses
+        plan_restore(files, timestamp=T0 + dt.timedelta(seconds=5.001))
 
 
 @st.composite

@@ -170,8 +170,13 @@ class Replica:
         if txid is not None and timestamp is not None:
             raise UsageError("give a txid or a timestamp, not both")
         when = self._target(timestamp)
-        files = self.files(exact_times=when is not None)
-        return plan_restore(files, txid=txid, timestamp=when)
+        if when is None:
+            return plan_restore(self.files(), txid=txid)
+        listed = self.files()
+        bounds = (min(f.created_at for f in listed), max(f.created_at for f in listed))
+        if listed:
+            return plan_restore(self.files(exact_times=True), timestamp=when, time_bounds=bounds)
+        return plan_restore(listed, timestamp=when)
 
     def _index_key(self, f: FileInfo) -> str:
         return PageCache.key(self.store.url, f.path, f.size, "index")

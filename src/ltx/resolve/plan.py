@@ -4,7 +4,8 @@ Rules of this file: pure functions of ``FileInfo`` lists (no storage, no clock).
 Start from the newest level-9 snapshot at or before the target, then repeatedly take
 the file from levels 0..8 that is contiguous with what is covered and reaches
 furthest without passing the target (ties: smaller min TXID, higher level, older).
-For a time target every file, the snapshot included, must be created strictly before it.
+For a time target every file, the snapshot included, must be created strictly before it,
+and a time outside the replica's time bounds is refused, as Litestream refuses it.
 """
 
 from __future__ import annotations
@@ -115,8 +116,13 @@ def plan_restore(
     *,
     txid: int | None = None,
     timestamp: dt.datetime | None = None,
+    time_bounds: tuple[dt.datetime, dt.datetime] | None = None,
 ) -> Plan:
     """The plan Litestream's restore would make for ``txid`` or ``timestamp`` (latest if neither).
+
+    ``time_bounds`` are the earliest and latest creation times as the backend's plain
+    listing reports them (S3: upload times); a time outside them is refused, as
+    Litestream does. By default they come from ``files``.
 
     Raises TxidNotAvailableError, naming the nearest restorable TXIDs, when the target
     cannot be rebuilt exactly from these files.
@@ -134,6 +140,19 @@ def plan_restore(
             chosen, covered = _greedy(files, None, None)
     else:
         target = txid
+        if timestamp is not None:
+            lo, hi = time_bounds or (
+                min(f.created_at for f in files),
+                max(f.created_at for f in files),
+            )
+            if not lo <= timestamp <= hi:
+                # Litestream refuses a time outside its files' time bounds
+                # ("timestamp does not exist").
+                raise TxidNotAvailableError(
+                    f"time {timestamp.isoformat()} is outside the replica's time bounds "
+                    f"[{lo.isoformat()}, {hi.isoformat()}]",
+                    before=max(_reachable(files), default=None) if timestamp > hi else None,
+                )
         chosen, covered = _greedy(files, target, timestamp)
     if not chosen or (txid is not None and covered != txid):
         points = sorted(_reachable(files))
