@@ -267,26 +267,48 @@ _BACKENDS: dict[str, Callable[[], _Backend]] = {
 
 
 class _RangeReader(io.RawIOBase):
-    """A read-only stream over one file made of retried ranged reads (chunk by chunk)."""
+    """A read-only stream over one file made of retried ranged reads, ``chunk`` bytes each,
+    with the next chunk fetched in the background while the current one is consumed."""
 
     def __init__(self, store: Store, path: str, size: int, chunk: int) -> None:
         self._store, self._path, self._size, self._chunk = store, path, size, chunk
-        self._pos = 0
+        self._pos = 0  # next byte handed to the caller
+        self._buf = b""
+        self._buf_pos = 0
+        self._pool = ThreadPoolExecutor(1)
+        self._next: Any = None
         self.name = path
 
     def readable(self) -> bool:
         return True
 
+    def _fetch(self, start: int) -> Any:
+        end = min(self._size, start + self._chunk)
+        return self._pool.submit(self._store.read_range, self._path, start, end)
+
     def readinto(self, buf: Any) -> int:
-        n = min(len(buf), self._size - self._pos, self._chunk)
-        if n <= 0:
-            return 0
-        data = self._store.read_range(self._path, self._pos, self._pos + n)
-        if not data:
-            return 0
-        buf[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
+        if self._buf_pos >= len(self._buf):
+            start = self._pos
+            if start >= self._size:
+                return 0
+            fut = self._next if self._next is not None else self._fetch(start)
+            self._buf = fut.result()
+            self._buf_pos = 0
+            if not self._buf:
+                return 0
+            ahead = start + len(self._buf)
+            self._next = self._fetch(ahead) if ahead < self._size else None
+        n = min(len(buf), len(self._buf) - self._buf_pos)
+        buf[:n] = self._buf[self._buf_pos : self._buf_pos + n]
+        self._buf_pos += n
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        if self._next is not None:
+            self._next.cancel()
+        self._pool.shutdown(wait=True)
+        super().close()
 
 
 class Store:
