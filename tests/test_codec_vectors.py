@@ -317,3 +317,24 @@ def test_errors_name_the_file_and_offset():
         for _ in ltx.Decoder(io.BytesIO(bytes(data)), name="ltx/0/x.ltx"):
             pass
     assert "ltx/0/x.ltx" in str(info.value) and info.value.offset is not None
+
+
+def test_encode_db_and_checksum_db(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "x.db"
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA page_size=1024")
+    con.execute("CREATE TABLE t (v)")
+    con.executemany("INSERT INTO t VALUES (?)", [("x" * 300,)] * 50)
+    con.commit()
+    con.close()
+    out = tmp_path / "x.ltx"
+    header, trailer = ltx.encode_db(db, out)
+    f = decode(out.read_bytes())
+    image = db.read_bytes()
+    assert f.header == header and f.header.is_snapshot and f.header.commit == len(image) // 1024
+    assert b"".join(f.pages[p] for p in sorted(f.pages)) == image
+    assert trailer.post_apply_checksum == ltx.checksum_db(db)
+    with pytest.raises(ValueError):
+        ltx.encode_db(db, db)

@@ -57,3 +57,18 @@ def test_cli_demo_runs(tmp_path):
         text=True,
     )
     assert bad.returncode == 1 and "not available" in bad.stderr
+    dry = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ltx.cli",
+            "compact",
+            (tmp_path / "demo").as_uri(),
+            "--dry-run",
+            "--now",
+            "2100-01-01T00:00:00Z",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert dry.returncode == 0 and "compact L0 -> L1" in dry.stdout, dry.stderr

@@ -38,7 +38,6 @@ from ltx.errors import (
     FormatError,
     NotFoundError,
     StorageError,
-    TxidNotAvailableError,
     UsageError,
 )
 from ltx.resolve import (
@@ -150,10 +149,7 @@ class Replica:
         if not exact_times:
             return self._files
         if self._exact is None:
-            if self.store._backend.exact_listing_times:
-                self._exact = self._files
-            else:
-                self._exact = self.store._backend.exact_times(self.store, list(self._files))
+            self._exact = self.store.exact_times(self._files)
         return self._exact
 
     def history(self) -> list[RestorePoint]:
@@ -501,11 +497,9 @@ class View:
         try:
             return self.replica._read_page(self.page_map, pgno)
         except NotFoundError:
-            # A compaction removed a file under us: plan the same TXID again.
-            try:
-                self._replan()
-            except TxidNotAvailableError:
-                raise
+            # A compaction removed a file under us: plan the same TXID again (or raise
+            # TxidNotAvailableError if that point no longer exists).
+            self._replan()
             return self.replica._read_page(self.page_map, pgno)
 
     def read(self, offset: int, n: int) -> bytes:

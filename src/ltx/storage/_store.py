@@ -432,9 +432,14 @@ class Store:
             size = int(entry.get("size") or entry.get("Size") or 0)
             infos.append(FileInfo(level, lo, hi, size, created, self.file_path(level, lo, hi)))
         infos.sort(key=lambda f: f.sort_key)
-        if exact_times and not self._backend.exact_listing_times and infos:
-            infos = self._backend.exact_times(self, infos)
-        return infos
+        return self.exact_times(infos) if exact_times else infos
+
+    def exact_times(self, infos: Sequence[FileInfo]) -> list[FileInfo]:
+        """``infos`` with the creation times timestamp restores use, where the listing
+        does not carry them (S3: HEAD metadata; WebDAV and others: header timestamp)."""
+        if self._backend.exact_listing_times or not infos:
+            return list(infos)
+        return self._backend.exact_times(self, list(infos))
 
     def list_files(
         self, levels: Iterable[int] | None = None, *, exact_times: bool = False
