@@ -32,6 +32,7 @@ def compact(
     names: Sequence[str] | None = None,
     timestamp: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    read_size: int = 1 << 16,
 ) -> tuple[Header, Trailer]:
     """Merge ``inputs`` (sorted by TXID) into ``out``; return the output header and trailer.
 
@@ -43,7 +44,10 @@ def compact(
     """
     if not inputs:
         raise UsageError("at least one input required")
-    decoders = [Decoder(fp, name=names[i] if names else None) for i, fp in enumerate(inputs)]
+    decoders = [
+        Decoder(fp, name=names[i] if names else None, read_size=read_size)
+        for i, fp in enumerate(inputs)
+    ]
     first, last = decoders[0].header, decoders[-1].header
     for prev, cur in pairwise(decoders):
         ph, ch = prev.header, cur.header

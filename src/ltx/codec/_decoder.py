@@ -49,10 +49,11 @@ _U32 = struct.Struct(">I")
 class _Stream:
     """Chunked reads from a file-like object, tracking the absolute offset."""
 
-    __slots__ = ("_buf", "_fp", "_pos", "offset")
+    __slots__ = ("_buf", "_chunk", "_fp", "_pos", "offset")
 
-    def __init__(self, fp: BinaryIO) -> None:
+    def __init__(self, fp: BinaryIO, chunk: int = _CHUNK) -> None:
         self._fp = fp
+        self._chunk = chunk
         self._buf = b""
         self._pos = 0
         self.offset = 0  # file offset of the next unread byte
@@ -64,7 +65,7 @@ class _Stream:
             return True
         parts = [self._buf[self._pos :]]
         while have < n:
-            chunk = self._fp.read(max(_CHUNK, n - have))
+            chunk = self._fp.read(max(self._chunk, n - have))
             if not chunk:
                 break
             parts.append(bytes(chunk))
@@ -104,12 +105,12 @@ class Decoder:
     snapshots, the post-apply checksum) verified; ``trailer`` and ``index`` are set.
     """
 
-    def __init__(self, fp: BinaryIO, *, name: str | None = None) -> None:
+    def __init__(self, fp: BinaryIO, *, name: str | None = None, read_size: int = _CHUNK) -> None:
         if name is None:
             raw_name = getattr(fp, "name", None)
             name = raw_name if isinstance(raw_name, str) else None
         self.name = name
-        self._s = _Stream(fp)
+        self._s = _Stream(fp, read_size)
         self.trailer: Trailer | None = None
         self.index: PageIndex | None = None
         self.page_count = 0

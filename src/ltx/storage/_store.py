@@ -15,7 +15,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import attrs
@@ -270,12 +270,14 @@ class _RangeReader(io.RawIOBase):
     """A read-only stream over one file made of retried ranged reads, ``chunk`` bytes each,
     with the next chunk fetched in the background while the current one is consumed."""
 
-    def __init__(self, store: Store, path: str, size: int, chunk: int) -> None:
+    def __init__(
+        self, store: Store, path: str, size: int, chunk: int, read_ahead: bool = True
+    ) -> None:
         self._store, self._path, self._size, self._chunk = store, path, size, chunk
         self._pos = 0  # next byte handed to the caller
         self._buf = b""
         self._buf_pos = 0
-        self._pool = ThreadPoolExecutor(1)
+        self._pool = ThreadPoolExecutor(1) if read_ahead else None
         self._next: Any = None
         self.name = path
 
@@ -284,6 +286,10 @@ class _RangeReader(io.RawIOBase):
 
     def _fetch(self, start: int) -> Any:
         end = min(self._size, start + self._chunk)
+        if self._pool is None:
+            done: Future[bytes] = Future()
+            done.set_result(self._store.read_range(self._path, start, end))
+            return done
         return self._pool.submit(self._store.read_range, self._path, start, end)
 
     def readinto(self, buf: Any) -> int:
@@ -297,7 +303,8 @@ class _RangeReader(io.RawIOBase):
             if not self._buf:
                 return 0
             ahead = start + len(self._buf)
-            self._next = self._fetch(ahead) if ahead < self._size else None
+            more = ahead < self._size and self._pool is not None
+            self._next = self._fetch(ahead) if more else None
         n = min(len(buf), len(self._buf) - self._buf_pos)
         buf[:n] = self._buf[self._buf_pos : self._buf_pos + n]
         self._buf_pos += n
@@ -307,7 +314,8 @@ class _RangeReader(io.RawIOBase):
     def close(self) -> None:
         if self._next is not None:
             self._next.cancel()
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         super().close()
 
 
@@ -470,9 +478,13 @@ class Store:
         """A whole file."""
         return bytes(self.call(lambda: self.fs.cat_file(path), f"read {path}"))
 
-    def open_reader(self, info: FileInfo, *, chunk: int = 4 << 20) -> io.BufferedReader:
-        """A buffered stream over one file built from retried ranged reads."""
-        return io.BufferedReader(_RangeReader(self, info.path, info.size, chunk), 1 << 16)
+    def open_reader(
+        self, info: FileInfo, *, chunk: int = 4 << 20, read_ahead: bool = True
+    ) -> io.BufferedReader:
+        """A buffered stream over one file built from retried ranged reads of ``chunk``
+        bytes, the next one fetched in the background when ``read_ahead``."""
+        raw = _RangeReader(self, info.path, info.size, chunk, read_ahead)
+        return io.BufferedReader(raw, min(chunk, 1 << 16))
 
     # -- writing --------------------------------------------------------------------
 
