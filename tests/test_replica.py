@@ -191,3 +191,12 @@ def test_retry_policy_bounds_total_wait():
     p = RetryPolicy(attempts=6, base_delay=0.05, max_delay=2.0, rng=lambda: 1.0)
     assert [p.delay(i) for i in range(1, 6)] == [0.05, 0.1, 0.2, 0.4, 0.8]
     assert PageCache(max_bytes=10).size == 0
+
+
+def test_empty_replica_raises_typed_errors(tmp_path):
+    r = ltx.open((tmp_path / "empty").as_uri())
+    assert r.history() == []
+    with pytest.raises(ltx.TxidNotAvailableError):
+        r.snapshot(timestamp="5 minutes ago")
+    with pytest.raises(ltx.TxidNotAvailableError):
+        r.page_at(1)

@@ -169,10 +169,10 @@ class Replica:
         if when is None:
             return plan_restore(self.files(), txid=txid)
         listed = self.files()
+        if not listed:
+            return plan_restore(listed, timestamp=when)  # raises: no files
         bounds = (min(f.created_at for f in listed), max(f.created_at for f in listed))
-        if listed:
-            return plan_restore(self.files(exact_times=True), timestamp=when, time_bounds=bounds)
-        return plan_restore(listed, timestamp=when)
+        return plan_restore(self.files(exact_times=True), timestamp=when, time_bounds=bounds)
 
     def _index_key(self, f: FileInfo) -> str:
         return PageCache.key(self.store.url, f.path, f.size, "index")
