@@ -17,7 +17,19 @@ import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
-LITESTREAM = shutil.which("litestream")
+
+def _find_litestream() -> str | None:
+    """The litestream binary: on PATH, else beside this Python's scripts (pyenv shims lag)."""
+    import sysconfig
+
+    found = shutil.which("litestream")
+    if found:
+        return found
+    candidate = Path(sysconfig.get_path("scripts")) / "litestream"
+    return str(candidate) if candidate.exists() else None
+
+
+LITESTREAM = _find_litestream()
 
 
 def have_litestream() -> bool:

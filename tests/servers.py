@@ -10,7 +10,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -56,8 +55,10 @@ def _serve(args: list[str], probe: str, log: Path) -> Iterator[None]:
 
 
 def _exe(name: str) -> str:
-    found = shutil.which(name) or str(Path(sys.executable).parent / name)
-    return found
+    """A console script of this Python: on PATH, else in its scripts folder."""
+    import sysconfig
+
+    return shutil.which(name) or str(Path(sysconfig.get_path("scripts")) / name)
 
 
 @contextlib.contextmanager
