@@ -102,9 +102,13 @@ S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REG
 @pytest.fixture
 def replica_target(request, tmp_path):
     """(url, storage options) of an empty replica on the backend named by the param."""
+    return target_for(request.param, request, tmp_path)
+
+
+def target_for(kind, request, tmp_path):
+    """(url, storage options) of an empty replica on backend ``kind``."""
     import uuid
 
-    kind = request.param
     name = uuid.uuid4().hex[:12]
     if kind == "file":
         return (tmp_path / "replica").as_uri(), {}
