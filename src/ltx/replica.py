@@ -263,40 +263,40 @@ class Replica:
         ps, commit = pm.page_size, pm.commit
         out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
-        done = [0]
-        done_lock = threading.Lock()
         lock = lock_pgno(ps)
         total = commit - (1 if lock <= commit else 0)
+        winners = pm.winners()
+        done = 0
+        done_lock = threading.Lock()
+
+        def tick(n: int) -> None:
+            nonlocal done
+            with done_lock:
+                done += n
+                if progress is not None:
+                    progress(done, total)
 
         def one(ordinal: int) -> int:
-            wanted = {p for p, _, _ in pm.pages_of(ordinal)}
-            if not wanted:
-                return 0
+            wanted = winners[ordinal]
             f = pm.files[ordinal]
             written = 0
             with self.store.open_reader(f) as fp:
-                dec = Decoder(fp, name=f.path)
-                for ph, data in dec:
+                for ph, data in Decoder(fp, name=f.path):  # verifies the file checksum
                     if ph.pgno in wanted:
                         os.pwrite(fd, data, (ph.pgno - 1) * ps)
                         written += 1
-                        if progress is not None and written % 256 == 0:
-                            with done_lock:
-                                done[0] += 256
-                                progress(done[0], total)
-            with done_lock:
-                done[0] += written % 256
+                        if written % 1024 == 0:
+                            tick(1024)
+            tick(written % 1024)
             if written != len(wanted):
                 raise FormatError(f"file holds {written} of {len(wanted)} pages", path=f.path)
             return written
 
         try:
             os.ftruncate(fd, commit * ps)
-            counts = self.store.map(one, range(len(pm.files)))
+            counts = self.store.map(one, sorted(winners))
             if sum(counts) != total:
                 raise FormatError(f"plan covers {sum(counts)} of {total} pages")
-            if progress is not None:
-                progress(total, total)
             os.fsync(fd)
             os.close(fd)
             fd = -1

@@ -62,10 +62,14 @@ class PageMap:
             raise FormatError(f"no file in the plan for TXID {self.txid:016x} holds page {pgno}")
         return PageLocation(self.files[i], self._off[pgno], self._size[pgno])
 
-    def pages_of(self, file_ordinal: int) -> list[tuple[int, int, int]]:
-        """(pgno, offset, size) of the pages a file wins, ascending."""
-        f, off, size = self._file, self._off, self._size
-        return [(p, off[p], size[p]) for p in range(1, self.commit + 1) if f[p] == file_ordinal]
+    def winners(self) -> dict[int, set[int]]:
+        """For each file ordinal, the pages it supplies (one pass over the map)."""
+        out: dict[int, set[int]] = {}
+        for pgno in range(1, self.commit + 1):
+            i = self._file[pgno]
+            if i >= 0:
+                out.setdefault(i, set()).add(pgno)
+        return out
 
 
 def build_page_map(

@@ -159,11 +159,8 @@ def plan_restore(
         want = txid if txid is not None else 0
         i = bisect.bisect_left(points, want)
         before = points[i - 1] if i > 0 else None
-        after = (
-            points[i]
-            if i < len(points) and points[i] != want
-            else (points[i + 1] if i + 1 < len(points) else None)
-        )
+        later = [p for p in points[i:] if p > want]
+        after = later[0] if later else None
         what = f"transaction {txid:016x}" if txid is not None else f"time {timestamp}"
         raise TxidNotAvailableError(
             f"{what} is not available in this replica", txid=txid, before=before, after=after
