@@ -134,6 +134,8 @@ class Replica:
         with self._lock:
             self._files = files
             self._exact = None
+            live = {f.path for f in files}
+            self._indexes = {p: fi for p, fi in self._indexes.items() if p in live}
             self.position = max((f.max_txid for f in files), default=0)
         return files
 
