@@ -20,7 +20,7 @@ def _short_workload(db):
     mixed_workload(db, page_size=4096, seconds=2.5)
 
 
-@pytest.fixture(params=["file", "s3", "webdav"])
+@pytest.fixture(params=["file", "s3", "webdav", "gcs"])
 def litestream_backend(request, tmp_path, recorded_replicas):
     """(replica URL for litestream, our open_store kwargs, env for litestream)."""
     kind = request.param
@@ -32,6 +32,15 @@ def litestream_backend(request, tmp_path, recorded_replicas):
             f"s3://ltx-test/some/prefix/{request.node.name[-12:-1]}?endpoint={ep}&region=us-east-1"
         )
         return url, {"env": S3_ENV}, S3_ENV
+    if kind == "gcs":
+        # litestream's Google client honours STORAGE_EMULATOR_HOST.
+        ep = request.getfixturevalue("gcs_endpoint")
+        opts = {"endpoint_url": ep, "token": "anon", "project": "test"}
+        return (
+            f"gs://ltx-test/ls-{tmp_path.name}",
+            opts,
+            {"STORAGE_EMULATOR_HOST": ep[len("http://") :]},
+        )
     ep = request.getfixturevalue("webdav_endpoint")
     return f"webdav://{ep[len('http://') :]}/ls-{tmp_path.name}", {}, {}
 
