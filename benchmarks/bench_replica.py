@@ -29,8 +29,20 @@ from ltx.storage import open_store
 
 S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}
 
-OURS_LOOKUP = textwrap.dedent(
-    """
+# Each lookup script opens a connection its own way, then runs the same timed queries.
+_RUN_LOOKUPS = """
+def run():
+    t = time.perf_counter()
+    for i in ids:
+        assert len(list(con.execute("SELECT v FROM t WHERE id = ?", (i,)))) == 1
+    return time.perf_counter() - t
+cold = run(); warm = run()
+print(json.dumps({"open": time.perf_counter() - t0 - cold - warm, "cold": cold, "warm": warm}))
+"""
+
+OURS_LOOKUP = (
+    textwrap.dedent(
+        """
     import json, random, sys, time
     t0 = time.perf_counter()
     import apsw, ltx
@@ -40,18 +52,14 @@ OURS_LOOKUP = textwrap.dedent(
     r = ltx.open(url, env=env)
     vfs = register_vfs(r.snapshot(), "ltxbench")
     con = apsw.Connection("file:db?vfs=ltxbench", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
-    def run():
-        t = time.perf_counter()
-        for i in ids:
-            assert len(list(con.execute("SELECT v FROM t WHERE id = ?", (i,)))) == 1
-        return time.perf_counter() - t
-    cold = run(); warm = run()
-    print(json.dumps({"open": time.perf_counter() - t0 - cold - warm, "cold": cold, "warm": warm}))
     """
+    )
+    + _RUN_LOOKUPS
 )
 
-LS_LOOKUP = textwrap.dedent(
-    """
+LS_LOOKUP = (
+    textwrap.dedent(
+        """
     import json, sys, time, urllib.parse
     t0 = time.perf_counter()
     import apsw, litestream_vfs
@@ -62,14 +70,9 @@ LS_LOOKUP = textwrap.dedent(
     boot.load_extension(p[:-3] if p.endswith(".so") else p, "sqlite3_litestreamvfs_init")
     uri = "file:db?vfs=litestream&replica_url=" + urllib.parse.quote(url, safe="")
     con = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
-    def run():
-        t = time.perf_counter()
-        for i in ids:
-            assert len(list(con.execute("SELECT v FROM t WHERE id = ?", (i,)))) == 1
-        return time.perf_counter() - t
-    cold = run(); warm = run()
-    print(json.dumps({"open": time.perf_counter() - t0 - cold - warm, "cold": cold, "warm": warm}))
     """
+    )
+    + _RUN_LOOKUPS
 )
 
 

@@ -28,47 +28,19 @@ def test_public_names_resolve():
     assert issubclass(ltx.TxidNotAvailableError, LookupError)
 
 
+def _ltx(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the ``ltx`` command in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "ltx.cli", *args], capture_output=True, text=True)
+
+
 def test_cli_demo_runs(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "ltx.cli", "demo", "--dir", str(tmp_path / "demo")],
-        capture_output=True,
-        text=True,
-    )
+    out = _ltx("demo", "--dir", str(tmp_path / "demo"))
     assert out.returncode == 0, out.stderr
     assert "rows in notes" in out.stdout
-    ls = subprocess.run(
-        [sys.executable, "-m", "ltx.cli", "ls", (tmp_path / "demo").as_uri()],
-        capture_output=True,
-        text=True,
-    )
+    url = (tmp_path / "demo").as_uri()
+    ls = _ltx("ls", url)
     assert ls.returncode == 0 and "0000000000000001" in ls.stdout
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ltx.cli",
-            "page",
-            (tmp_path / "demo").as_uri(),
-            "1",
-            "--txid",
-            "99",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    bad = _ltx("page", url, "1", "--txid", "99")
     assert bad.returncode == 1 and "not available" in bad.stderr
-    dry = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ltx.cli",
-            "compact",
-            (tmp_path / "demo").as_uri(),
-            "--dry-run",
-            "--now",
-            "2100-01-01T00:00:00Z",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    dry = _ltx("compact", url, "--dry-run", "--now", "2100-01-01T00:00:00Z")
     assert dry.returncode == 0 and "compact L0 -> L1" in dry.stdout, dry.stderr
