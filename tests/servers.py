@@ -74,7 +74,10 @@ def moto_server(workdir: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def webdav_server(workdir: Path) -> Iterator[str]:
-    """Yields the base URL of a wsgidav server over an empty folder (anonymous access)."""
+    """Yields the base URL of a wsgidav server over an empty folder (anonymous access).
+
+    Served by gunicorn: under wsgidav's default cheroot, Go's WebDAV client (litestream)
+    meets "400 Malformed Request-Line" and broken pipes on reused connections."""
     port = free_port()
     root = workdir / "webdav-root"
     root.mkdir(parents=True, exist_ok=True)
@@ -90,6 +93,8 @@ def webdav_server(workdir: Path) -> Iterator[str]:
         "--auth",
         "anonymous",
         "--no-config",
+        "--server",
+        "gunicorn",
         "-q",
     ]
     with _serve(args, url + "/", workdir / "wsgidav.log"):
