@@ -34,10 +34,6 @@ def ltx_bytes(
     return buf.getvalue()
 
 
-def page(fill: int, page_size: int = 512) -> bytes:
-    return bytes([fill]) * page_size
-
-
 def sqlite_history(path, *, page_size: int = 4096, steps: int = 6) -> list[bytes]:
     """Images of a rollback-journal SQLite file after each of ``steps`` transactions.
 

@@ -216,9 +216,6 @@ class _GCSBackend(_Backend):
         got = _as_datetime(meta.get(TIMESTAMP_KEY))
         return got or _as_datetime(entry.get("timeCreated")) or super().listed_time(entry)
 
-    def exact_times(self, store: Store, infos: list[FileInfo]) -> list[FileInfo]:
-        return infos
-
     def write(
         self, store: Store, path: str, data: bytes | str, timestamp_ms: int, if_absent: bool
     ) -> None:
