@@ -24,7 +24,7 @@ from pathlib import Path
 from _common import clean_env, make_db, run_measured
 
 import ltx
-from ltx.dbfile import write_db_snapshot
+from ltx.dbfile import image_pages, write_db_snapshot
 from ltx.storage import open_store
 
 S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}
@@ -87,19 +87,14 @@ def build(tmp: Path, mib: int) -> tuple[str, int]:
     r.store.write(0, 1, 1, snap, timestamp_ms=header.timestamp)
     snap.unlink()
     # A few small transactions on top.
-    prev_image = db.read_bytes()
+    ps = 4096
+    prev = image_pages(db.read_bytes(), ps)
     con = sqlite3.connect(db, isolation_level=None)
     for step in range(3):
         con.execute("UPDATE t SET v = ? WHERE id % 997 = ?", (bytes([step]) * 2900, step))
-        image = db.read_bytes()
-        ps = 4096
-        changed = {
-            p + 1: image[p * ps : (p + 1) * ps]
-            for p in range(len(image) // ps)
-            if image[p * ps : (p + 1) * ps] != prev_image[p * ps : (p + 1) * ps]
-        }
-        r.append(changed, len(image) // ps)
-        prev_image = image
+        cur = image_pages(db.read_bytes(), ps)
+        r.append({p: d for p, d in cur.items() if prev.get(p) != d}, len(cur))
+        prev = cur
     con.close()
     r.write_snapshot(db)
     return url, rows

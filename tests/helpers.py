@@ -6,6 +6,7 @@ import io
 
 import ltx
 from ltx.codec import HEADER_FLAG_NO_CHECKSUM, Header
+from ltx.dbfile import image_pages  # noqa: F401 - re-exported for the tests
 
 
 def ltx_bytes(
@@ -56,10 +57,3 @@ def sqlite_history(path, *, page_size: int = 4096, steps: int = 6) -> list[bytes
         images.append(path.read_bytes())
     con.close()
     return images
-
-
-def image_pages(image: bytes, page_size: int) -> dict[int, bytes]:
-    """pgno -> page of a database image."""
-    return {
-        p + 1: image[p * page_size : (p + 1) * page_size] for p in range(len(image) // page_size)
-    }

@@ -139,6 +139,7 @@ def _count_rows(db: Path) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Build a small local replica with several TXIDs and read it at two points in time."""
     import ltx
+    from ltx.dbfile import image_pages
 
     target = Path(args.dir).resolve()
     if target.exists() and any(target.iterdir()):
@@ -166,7 +167,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     con.execute("INSERT INTO notes (body) VALUES (?)", (f"note {step}.{i} " * 8,))
                 con.execute("COMMIT")
             image = db.read_bytes()
-            cur = {p + 1: image[p * ps : (p + 1) * ps] for p in range(len(image) // ps)}
+            cur = image_pages(image, ps)
             changed = {p: d for p, d in cur.items() if prev.get(p) != d}
             info = replica.append(changed, len(cur), timestamp=base + step * 5000)
             print(

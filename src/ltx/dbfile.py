@@ -20,7 +20,14 @@ from ltx.codec import (
 )
 from ltx.errors import FormatError
 
-__all__ = ["checksum_db", "encode_db", "write_db_snapshot"]
+__all__ = ["checksum_db", "encode_db", "image_pages", "write_db_snapshot"]
+
+
+def image_pages(image: bytes, page_size: int) -> dict[int, bytes]:
+    """pgno -> page of a database image held in memory (for diffing two images)."""
+    return {
+        p + 1: image[p * page_size : (p + 1) * page_size] for p in range(len(image) // page_size)
+    }
 
 
 def checksum_db(path: str | os.PathLike[str]) -> int:
