@@ -126,3 +126,26 @@ def test_url_forms():
     assert parse_url("s3://b/../../etc").root == "b/etc"
     store = open_store("memory://x/y", layout="hex")
     assert store.file_path(1, 2, 3).endswith("/0001/0000000000000002-0000000000000003.ltx")
+
+
+def test_retried_conditional_write_that_landed_is_not_a_conflict():
+    """The first PUT lands but its reply is lost; the retry must not report a conflict."""
+    base = open_store("memory://lost-reply/db")
+
+    class LostReply(FaultyFileSystem):
+        lost = 0
+
+        def _after(self, name, args):
+            if name == "pipe_file" and not self.lost:
+                self.lost += 1
+                raise ConnectionResetError("reply lost after the write landed")
+
+    fs = LostReply(base.fs)
+    store = open_store(
+        "memory://lost-reply/db", filesystem=fs, retry=ltx.storage.RetryPolicy(base_delay=0.001)
+    )
+    data = small_ltx(1, 1)
+    store.write(0, 1, 1, data, timestamp_ms=TS, if_absent=True)
+    assert fs.lost == 1 and store.read(store.file_path(0, 1, 1)) == data
+    with pytest.raises(ltx.ConflictError):  # someone else's bytes are still a conflict
+        store.write(0, 1, 1, small_ltx(1, 1, fill=7), timestamp_ms=TS, if_absent=True)

@@ -24,7 +24,7 @@ import fsspec
 from ltx.codec import HEADER_SIZE, FileInfo, Header, parse_filename
 from ltx.errors import ConflictError, FormatError, LTXError, NotFoundError, StorageError
 from ltx.storage._layout import Layout
-from ltx.storage._retry import RetryPolicy, call_with_retry, translate
+from ltx.storage._retry import RetryPolicy, call_with_retry, classify, translate
 from ltx.storage._url import StoreTarget, parse_url
 
 __all__ = [
@@ -507,11 +507,30 @@ class Store:
         payload: bytes | str = data if isinstance(data, bytes) else os.fspath(data)
         size = len(payload) if isinstance(payload, bytes) else os.path.getsize(payload)
 
+        attempts = 0
+
         def go() -> None:
-            self._backend.write(self, path, payload, timestamp_ms, if_absent)
+            nonlocal attempts
+            attempts += 1
+            try:
+                self._backend.write(self, path, payload, timestamp_ms, if_absent)
+            except Exception as exc:
+                # A retried create-if-absent meets its own earlier attempt when that one
+                # landed but its reply was lost: the same bytes there mean we won.
+                ours = attempts > 1 and if_absent and classify(exc) == "conflict"
+                if ours and self._holds(path, payload):
+                    return
+                raise
 
         self.call(go, f"write {path}")
         return FileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp_ms), path)
+
+    def _holds(self, path: str, payload: bytes | str) -> bool:
+        """True when ``path`` holds exactly ``payload`` (bytes, or a local file's bytes)."""
+        if isinstance(payload, str):
+            with open(payload, "rb") as fp:
+                payload = fp.read()
+        return self.read(path) == payload
 
     def delete(self, infos: Iterable[FileInfo | str]) -> None:
         """Delete files; a file already gone is not an error."""
