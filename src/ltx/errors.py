@@ -16,6 +16,8 @@ __all__ = [
     "PageOrderError",
     "FrameError",
     "PageIndexError",
+    "DatabaseFormatError",
+    "LegacyFormatError",
     "UsageError",
     "StorageError",
     "NotFoundError",
@@ -127,6 +129,30 @@ class FrameError(FormatError):
 
 class PageIndexError(FormatError):
     """The page index is malformed or does not match the page frames."""
+
+
+class DatabaseFormatError(FormatError):
+    """A SQLite database image breaks the SQLite file format (header, b-tree page, record).
+
+    ``pgno`` names the page where it was found (None for the database header).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        pgno: int | None = None,
+        path: str | None = None,
+        offset: int | None = None,
+    ):
+        self.pgno = pgno
+        if pgno is not None:
+            message = f"page {pgno}: {message}"
+        super().__init__(message, path=path, offset=offset)
+
+
+class LegacyFormatError(FormatError):
+    """A Litestream 0.3 object (snapshot, WAL segment or name) is malformed."""
 
 
 class UsageError(LTXError, ValueError):
