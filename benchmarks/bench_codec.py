@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 import ltx
-from ltx.codec import Header, crc64, crc64_pure, format_filename
+from ltx.codec import Header, crc64, format_filename
+from ltx.codec._checksum import crc64_pure
 
 
 def make_pages(page_size: int, n: int, seed: int = 1) -> list[bytes]:

@@ -139,7 +139,7 @@ def main() -> None:
         for name, url in (("file", file_url), ("s3", s3_url)):
             ours_out, theirs_out = tmp / f"ours-{name}.db", tmp / f"theirs-{name}.db"
             t_ours, rss_ours, _ = run_measured(
-                [sys.executable, "-m", "ltx.cli", "restore", url, "-o", str(ours_out)], env
+                [sys.executable, "-m", "ltx", "restore", url, "-o", str(ours_out)], env
             )
             t_ls, rss_ls, _ = run_measured(
                 ["litestream", "restore", "-o", str(theirs_out), url], env

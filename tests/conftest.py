@@ -19,14 +19,12 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
-import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from litestream_harness import have_litestream, record_replica  # noqa: E402
+from tests.backends import target_for  # noqa: E402
+from tests.litestream_harness import have_litestream, record_replica  # noqa: E402
 
 HAVE_LITESTREAM = have_litestream()
 needs_litestream = pytest.mark.skipif(
@@ -56,9 +54,7 @@ def recorded_replicas(tmp_path_factory):
 # gcsfs probes bucket types over gRPC (60 s timeouts against the emulator) unless told not to.
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
-from servers import gcs_server, moto_server, webdav_server  # noqa: E402
-
-BACKENDS = ["file", "memory", "s3", "webdav", "gcs"]
+from tests.servers import gcs_server, moto_server, sftp_server, webdav_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -96,37 +92,17 @@ def gcs_endpoint(tmp_path_factory):
         yield url
 
 
-S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}
+@pytest.fixture(scope="session")
+def sftp_endpoint(tmp_path_factory):
+    """An asyncssh SFTP server on 127.0.0.1 (user ltx, password secret): its URL prefix."""
+    with sftp_server(tmp_path_factory.mktemp("sftp")) as url:
+        yield url
 
 
 @pytest.fixture
 def replica_target(request, tmp_path):
     """(url, storage options) of an empty replica on the backend named by the param."""
     return target_for(request.param, request, tmp_path)
-
-
-def target_for(kind, request, tmp_path):
-    """(url, storage options) of an empty replica on backend ``kind``."""
-    import uuid
-
-    name = uuid.uuid4().hex[:12]
-    if kind == "file":
-        return (tmp_path / "replica").as_uri(), {}
-    if kind == "memory":
-        return f"memory://ltx-tests/{name}", {}
-    if kind == "s3":
-        ep = request.getfixturevalue("s3_endpoint")
-        return f"s3://ltx-test/{name}/db?endpoint={ep}&region=us-east-1", {
-            "key": "test",
-            "secret": "test",
-        }
-    if kind == "webdav":
-        ep = request.getfixturevalue("webdav_endpoint")
-        return f"webdav://{ep[len('http://') :]}/{name}", {}
-    if kind == "gcs":
-        ep = request.getfixturevalue("gcs_endpoint")
-        return f"gs://ltx-test/{name}", {"endpoint_url": ep, "token": "anon", "project": "test"}
-    raise ValueError(kind)
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,5 @@
-"""Local test servers on 127.0.0.1: moto (S3), wsgidav (WebDAV), gcp-storage-emulator (GCS).
+"""Local test servers on 127.0.0.1: moto (S3), wsgidav (WebDAV), gcp-storage-emulator (GCS),
+asyncssh (SFTP).
 
 Each starts on a free port as a subprocess and stops when the context exits.
 """
@@ -28,7 +29,11 @@ def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> Non
         if proc.poll() is not None:
             raise RuntimeError(f"server for {url} exited with {proc.returncode}")
         try:
-            urllib.request.urlopen(url, timeout=1)
+            if url.startswith("tcp://"):
+                host, port = url[len("tcp://") :].split(":")
+                socket.create_connection((host, int(port)), timeout=1).close()
+            else:
+                urllib.request.urlopen(url, timeout=1)
             return
         except urllib.error.HTTPError:
             return  # it answers
@@ -117,3 +122,16 @@ def gcs_server(workdir: Path) -> Iterator[str]:
     ]
     with _serve(args, url + "/storage/v1/b", workdir / "gcs.log"):
         yield url
+
+
+@contextlib.contextmanager
+def sftp_server(workdir: Path) -> Iterator[str]:
+    """Yields ``sftp://ltx:secret@127.0.0.1:PORT`` of an asyncssh server over an empty folder."""
+    import sys
+
+    port = free_port()
+    root = workdir / "sftp-root"
+    root.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, str(Path(__file__).with_name("sftp_server.py")), str(port), str(root)]
+    with _serve(args, f"tcp://127.0.0.1:{port}", workdir / "sftp.log"):
+        yield f"sftp://ltx:secret@127.0.0.1:{port}"

@@ -9,7 +9,8 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 import ltx
-from ltx.codec import crc64, crc64_pure, decode, read_file_index, read_page, read_page_index
+from ltx.codec import crc64, decode, read_file_index, read_page, read_page_index
+from ltx.codec._checksum import crc64_pure
 from ltx.testing import ltx_files
 
 

@@ -14,9 +14,7 @@ from ltx.codec import (
     checksum_database,
     checksum_page,
     crc64,
-    crc64_pure,
     decode,
-    encode_uvarint,
     format_filename,
     lock_pgno,
     parse_filename,
@@ -24,6 +22,8 @@ from ltx.codec import (
     read_page,
     read_page_index,
 )
+from ltx.codec._checksum import crc64_pure
+from ltx.codec._page_index import encode_uvarint
 
 # Real L0 file written by litestream 0.5.17 (shared/research/ltx-format.md §12).
 REAL_L0_HEX = (

@@ -30,7 +30,7 @@ def test_public_names_resolve():
 
 def _ltx(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the ``ltx`` command in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "ltx.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "ltx", *args], capture_output=True, text=True)
 
 
 def test_cli_demo_runs(tmp_path):
@@ -40,7 +40,9 @@ def test_cli_demo_runs(tmp_path):
     url = (tmp_path / "demo").as_uri()
     ls = _ltx("ls", url)
     assert ls.returncode == 0 and "0000000000000001" in ls.stdout
-    bad = _ltx("page", url, "1", "--txid", "99")
+    bad = _ltx("page", url, "1", "--txid", "0x99")
     assert bad.returncode == 1 and "not available" in bad.stderr
+    short = _ltx("page", url, "1", "--txid", "14")
+    assert short.returncode == 2 and "000000000000000e" in short.stderr
     dry = _ltx("compact", url, "--dry-run", "--now", "2100-01-01T00:00:00Z")
     assert dry.returncode == 0 and "compact L0 -> L1" in dry.stdout, dry.stderr

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import ltx
-from helpers import image_pages, sqlite_history
-from litestream_harness import ltx_listing, restore, vfs_query
 from ltx.codec import HEADER_FLAG_NO_CHECKSUM, Header, compact, decode, format_filename
+from tests.helpers import image_pages, sqlite_history
+from tests.litestream_harness import ltx_listing, restore, vfs_query
 
 pytestmark = pytest.mark.interop
 
@@ -39,6 +39,7 @@ def _replay(files: list[Path], upto: int) -> bytes:
     return b"".join(db.get(p, zero) for p in range(1, commit + 1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page_size", [4096])
 def test_litestream_files_decode_and_replay_matches_restore(recorded_replicas, tmp_path, page_size):
     _db, url = recorded_replicas(page_size)

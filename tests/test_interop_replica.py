@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 import ltx
-from helpers import image_pages, sqlite_history
-from litestream_harness import Replicator, mixed_workload, restore, vfs_query, write_config
 from ltx.compaction import CompactStep, LevelsConfig, plan_compaction
-from ltx.storage import format_timestamp
+from ltx.times import format_timestamp
+from tests.helpers import image_pages, sqlite_history
+from tests.litestream_harness import Replicator, mixed_workload, restore, vfs_query, write_config
 
 pytestmark = pytest.mark.interop
 UTC = dt.timezone.utc
@@ -48,6 +48,7 @@ def _check_every_txid(url: str, tmp_path: Path) -> tuple[int, int]:
     return ok, missing
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page_size", [1024, 4096, 65536])
 def test_every_txid_matches_litestream_restore(recorded_replicas, tmp_path, page_size):
     _, url = recorded_replicas(page_size)
@@ -90,6 +91,7 @@ def test_timestamps_agree_with_litestream(recorded_replicas, tmp_path):
             assert ours.read_bytes() == theirs.read_bytes(), text
 
 
+@pytest.mark.slow
 def test_reader_survives_litestream_compaction(tmp_path):
     work = tmp_path / "live"
     work.mkdir()

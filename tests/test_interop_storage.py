@@ -1,4 +1,5 @@
-"""The store against replicas the real litestream writes to file://, moto S3 and WebDAV."""
+"""The store against replicas the real litestream writes to file://, moto S3, WebDAV, the GCS
+emulator and an SFTP server."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import datetime as dt
 import pytest
 
 import ltx
-from conftest import S3_ENV
-from helpers import image_pages, ltx_bytes, sqlite_history
-from litestream_harness import ltx_listing, mixed_workload, record_replica, restore
 from ltx.codec import Header
-from ltx.storage import format_timestamp, ms_to_datetime, open_store
+from ltx.storage import open_store
+from ltx.times import format_timestamp, ms_to_datetime
+from tests.backends import S3_ENV
+from tests.helpers import image_pages, ltx_bytes, sqlite_history
+from tests.litestream_harness import ltx_listing, mixed_workload, record_replica, restore
 
 pytestmark = [pytest.mark.interop, pytest.mark.servers]
 
@@ -20,7 +22,7 @@ def _short_workload(db):
     mixed_workload(db, page_size=4096, seconds=2.5)
 
 
-@pytest.fixture(params=["file", "s3", "webdav", "gcs"])
+@pytest.fixture(params=["file", "s3", "webdav", "gcs", "sftp"])
 def litestream_backend(request, tmp_path, recorded_replicas):
     """(replica URL for litestream, our open_store kwargs, env for litestream)."""
     kind = request.param
@@ -41,10 +43,14 @@ def litestream_backend(request, tmp_path, recorded_replicas):
             opts,
             {"STORAGE_EMULATOR_HOST": ep[len("http://") :]},
         )
+    if kind == "sftp":
+        ep = request.getfixturevalue("sftp_endpoint")
+        return f"{ep}/ls-{tmp_path.name}", {}, {}
     ep = request.getfixturevalue("webdav_endpoint")
     return f"webdav://{ep[len('http://') :]}/ls-{tmp_path.name}", {}, {}
 
 
+@pytest.mark.slow
 def test_store_lists_exactly_what_litestream_wrote(litestream_backend, tmp_path):
     url, store_kwargs, env = litestream_backend
     record_replica(
@@ -71,6 +77,7 @@ def test_store_lists_exactly_what_litestream_wrote(litestream_backend, tmp_path)
             assert f.created_at == ms_to_datetime(header.timestamp), f
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["file", "s3"])
 def test_files_we_write_restore_by_timestamp(kind, tmp_path, request):
     """Files written a second apart, stamped with the time of writing (as Litestream does):

@@ -11,11 +11,11 @@ import threading
 import pytest
 
 import ltx
-from helpers import image_pages, sqlite_history
 from ltx.replica import Replica
 from ltx.resolve import PageCache
 from ltx.storage import RetryPolicy, open_store
 from ltx.testing.faults import CountingFileSystem
+from tests.helpers import image_pages, sqlite_history
 
 PS = 4096
 

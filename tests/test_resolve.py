@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import ltx
 from ltx.codec import FileInfo
 from ltx.resolve import plan_restore, restorable_points
-from ltx.timeparse import parse_time
+from ltx.times import parse_time
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 

@@ -7,10 +7,10 @@ import time
 import pytest
 
 import ltx
-from conftest import BACKENDS, target_for
 from ltx.storage import open_store, parse_url
 from ltx.testing.faults import FaultyFileSystem
 from ltx.testing.store_tests import StoreTests, small_ltx
+from tests.backends import BACKENDS, target_for
 
 pytestmark = pytest.mark.servers
 TS = 1_790_000_000_123
@@ -106,7 +106,9 @@ def test_url_forms():
     assert t.root == "bkt/p" and t.options["endpoint_url"] == "http://localhost:9000"
     assert t.options["config_kwargs"]["s3"]["addressing_style"] == "path"
     t = parse_url("s3://b/p?endpoint=http://h:1&forcePathStyle=false&skip-verify=true")
-    assert "config_kwargs" not in t.options and t.options["client_kwargs"]["verify"] is False
+    assert "s3" not in t.options["config_kwargs"] and t.options["client_kwargs"]["verify"] is False
+    # botocore makes one attempt per call: ltx retries in one layer.
+    assert t.options["config_kwargs"]["retries"] == {"total_max_attempts": 1}
     t = parse_url(
         "s3://b/p",
         env={"LITESTREAM_S3_ENDPOINT": "http://e:2"},

@@ -22,6 +22,7 @@ from ltx.codec import (
     checksum_page,
     compact,
     decode,
+    encode_pages,
     format_filename,
     format_txid,
     parse_filename,
@@ -32,6 +33,7 @@ from ltx.errors import (
     BadMagicError,
     ChecksumMismatchError,
     ConflictError,
+    DatabaseFormatError,
     FormatError,
     FrameError,
     HeaderFieldError,
@@ -49,16 +51,19 @@ from ltx.errors import (
 )
 
 if TYPE_CHECKING:
+    from ltx.compaction import LevelsConfig
     from ltx.dbfile import checksum_db, encode_db
-    from ltx.replica import Replica, View, open
+    from ltx.replica import Replica, open
     from ltx.storage import FileInfo, Store, open_store
+    from ltx.view import View
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "open": "ltx.replica",
     "Replica": "ltx.replica",
-    "View": "ltx.replica",
+    "View": "ltx.view",
+    "LevelsConfig": "ltx.compaction",
     "open_store": "ltx.storage",
     "Store": "ltx.storage",
     "FileInfo": "ltx.storage",
@@ -73,6 +78,7 @@ __all__ = [
     "BadMagicError",
     "ChecksumMismatchError",
     "ConflictError",
+    "DatabaseFormatError",
     "Decoder",
     "Encoder",
     "FileInfo",
@@ -80,6 +86,7 @@ __all__ = [
     "FrameError",
     "Header",
     "HeaderFieldError",
+    "LevelsConfig",
     "LTXError",
     "NotFoundError",
     "PageHeader",
@@ -103,6 +110,7 @@ __all__ = [
     "compact",
     "decode",
     "encode_db",
+    "encode_pages",
     "format_filename",
     "format_txid",
     "open",

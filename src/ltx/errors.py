@@ -19,6 +19,7 @@ __all__ = [
     "DatabaseFormatError",
     "LegacyFormatError",
     "UsageError",
+    "OutputExistsError",
     "StorageError",
     "NotFoundError",
     "AccessDeniedError",
@@ -157,6 +158,10 @@ class LegacyFormatError(FormatError):
 
 class UsageError(LTXError, ValueError):
     """The caller asked for something the format forbids (e.g. pages out of order)."""
+
+
+class OutputExistsError(LTXError, FileExistsError):
+    """A local output (restore target) exists and overwriting was not asked for."""
 
 
 class StorageError(LTXError, OSError):

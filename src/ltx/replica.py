@@ -1,61 +1,41 @@
 """The face users touch: ``ltx.open(url)`` -> Replica; pages and restores at any point in time.
 
-It composes the layers below (storage, resolve, compaction) and holds no format logic.
+A thin face: it lists, plans, opens views and delegates reading to
+``resolve.PageReader``, restoring to ``ltx.restore``, writing to ``ltx.writer`` and
+compaction to ``ltx.compaction``. It holds no byte formats and no file I/O of its own.
 This is the only layer that reads the process environment (Litestream's variables).
 """
 
 from __future__ import annotations
 
-import builtins
 import datetime as dt
-import io
-import json
 import os
-import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
-from ltx.codec import (
-    HEADER_FLAG_NO_CHECKSUM,
-    HEADER_SIZE,
-    Decoder,
-    Encoder,
-    FileIndex,
-    FileInfo,
-    Header,
-    PageIndex,
-    Trailer,
-    lock_pgno,
-    read_page,
-    read_page_index,
-)
+from ltx.codec import FileInfo, Header, decode_listing, encode_listing
 from ltx.compaction import LevelsConfig, Step, plan_compaction, run_steps
-from ltx.errors import (
-    ConflictError,
-    FormatError,
-    NotFoundError,
-    StorageError,
-    UsageError,
-)
+from ltx.errors import FormatError, NotFoundError, StorageError, UsageError
 from ltx.resolve import (
     PageCache,
     PageMap,
+    PageReader,
     Plan,
     RestorePoint,
-    build_page_map,
     plan_restore,
     restorable_points,
 )
-from ltx.storage import Store, open_store
-from ltx.timeparse import parse_time
+from ltx.restore import restore_file
+from ltx.storage import RetryPolicy, Store, open_store
+from ltx.times import UTC, parse_time
+from ltx.view import View
+from ltx.writer import Pages, Writer
 
 __all__ = ["open", "Replica", "View", "TimeLike"]
 
 TimeLike = dt.datetime | str | int | float
-UTC = dt.timezone.utc
+_REPLANS = 3  # how often a read re-plans when compaction deletes files under it
 
 
 def open(
@@ -66,6 +46,7 @@ def open(
     max_concurrency: int = 16,
     follow: float | None = None,
     env: Mapping[str, str] | None = None,
+    retry: RetryPolicy | None = None,
     **storage_options: Any,
 ) -> Replica:
     """Open the replica at ``url`` (any URL Litestream accepts, or any fsspec URL).
@@ -74,10 +55,12 @@ def open(
     (``LITESTREAM_*``, then ``AWS_*``). ``cache_dir`` keeps pages, page indexes and the
     last listing on disk so a reader that goes offline keeps serving what it has seen.
     ``follow`` (seconds) makes views opened at the latest point move forward on access.
+    ``retry`` sets attempts, backoff, a total deadline and a retry callback.
     """
     store = open_store(
         url,
         env=os.environ if env is None else env,
+        retry=retry,
         max_concurrency=max_concurrency,
         **storage_options,
     )
@@ -103,14 +86,21 @@ class Replica:
         self.cache = cache or PageCache()
         self.follow = follow
         self.clock = clock
+        self.reader = PageReader(store, self.cache)
+        self.writer = Writer(store, list_files=self.refresh, header_of=self._header_of)
         self._lock = threading.Lock()
         self._files: list[FileInfo] | None = None
         self._exact: list[FileInfo] | None = None
-        self._indexes: dict[str, FileIndex] = {}
-        self.position: int | None = None  # max TXID seen or written by this object
+        self._plans: dict[tuple[int | None, dt.datetime | None], Plan] = {}
+        self._maps: dict[tuple[int | None, TimeLike | None], PageMap] = {}
 
     def __repr__(self) -> str:
         return f"<Replica {self.store.url}>"
+
+    @property
+    def position(self) -> int | None:
+        """The max TXID this object has seen or written (None before the first listing)."""
+        return self.writer.position
 
     # -- listing ------------------------------------------------------------------
 
@@ -122,21 +112,19 @@ class Replica:
         try:
             files = self.store.list_files()
         except StorageError as exc:
-            if isinstance(exc, NotFoundError):
-                raise
-            cached = self.cache.get(self._listing_key()) if self.cache.cache_dir else None
+            cached = None
+            if not isinstance(exc, NotFoundError) and self.cache.cache_dir is not None:
+                cached = self.cache.get(self._listing_key())
             if cached is None:
                 raise
-            files = _files_from_json(cached)
+            files = decode_listing(cached)
         else:
             if self.cache.cache_dir is not None:
-                self.cache.put(self._listing_key(), _files_to_json(files))
+                self.cache.put(self._listing_key(), encode_listing(files))
         with self._lock:
-            self._files = files
-            self._exact = None
-            live = {f.path for f in files}
-            self._indexes = {p: fi for p, fi in self._indexes.items() if p in live}
-            self.position = max((f.max_txid for f in files), default=0)
+            self._files, self._exact, self._plans, self._maps = files, None, {}, {}
+        self.reader.forget({f.path for f in files})
+        self.writer.position = max((f.max_txid for f in files), default=0)
         return files
 
     def files(self, *, exact_times: bool = False) -> list[FileInfo]:
@@ -145,14 +133,30 @@ class Replica:
         ``exact_times`` gives the creation times timestamp restores use (S3: one HEAD per
         object; WebDAV: the header timestamp).
         """
-        if self._files is None:
-            self.refresh()
-        assert self._files is not None
+        files = self._files if self._files is not None else self.refresh()
         if not exact_times:
-            return self._files
+            return files
         if self._exact is None:
-            self._exact = self.store.exact_times(self._files)
+            self._exact = self.store.exact_times(files)
         return self._exact
+
+    def explain_empty(self) -> str:
+        """Why no LTX file was found: what was looked for, where, and what is there."""
+        store = self.store
+        levels = "ltx/0..ltx/9" if store.layout.name == "decimal" else "0000..0009"
+        where = store.root or "/"
+        try:
+            found = store.root_entries()
+        except StorageError as exc:
+            return f"no replica at {store.url}: cannot list {where}: {exc}"
+        hint = ""
+        if where.rstrip("/").endswith((".db", ".sqlite", ".sqlite3")) or store.is_file(where):
+            hint = " (the URL names a file: give the replica folder, not the database)"
+        seen = ", ".join(found[:8]) + (" ..." if len(found) > 8 else "") if found else "nothing"
+        return (
+            f"no replica at {store.url}: looked for {levels} and generations/ under {where}, "
+            f"found {seen}{hint}"
+        )
 
     def history(self) -> list[RestorePoint]:
         """Every TXID this replica can rebuild exactly, with when its last file was made."""
@@ -164,83 +168,82 @@ class Replica:
         return None if timestamp is None else parse_time(timestamp, now=self.clock())
 
     def plan(self, txid: int | None = None, *, timestamp: TimeLike | None = None) -> Plan:
-        """The files Litestream's restore would use for this target."""
+        """The files Litestream's restore would use for this target (kept per listing)."""
         if txid is not None and timestamp is not None:
             raise UsageError("give a txid or a timestamp, not both")
         when = self._target(timestamp)
-        if when is None:
-            return plan_restore(self.files(), txid=txid)
-        listed = self.files()
-        if not listed:
-            return plan_restore(listed, timestamp=when)  # raises: no files
-        bounds = (min(f.created_at for f in listed), max(f.created_at for f in listed))
-        return plan_restore(self.files(exact_times=True), timestamp=when, time_bounds=bounds)
-
-    def _index_key(self, f: FileInfo) -> str:
-        return PageCache.key(self.store.url, f.path, f.size, "index")
-
-    def _file_index(self, f: FileInfo) -> FileIndex:
-        got = self._indexes.get(f.path)
-        if got is not None and got.size == f.size:
+        key = (txid, when)
+        got = self._plans.get(key)
+        if got is not None:
             return got
-        key = self._index_key(f)
-        raw = self.cache.get(key)
-        if raw is not None:
-            got = _index_from_bytes(raw, f.size)
+        listed = self.files()
+        if when is None or not listed:
+            plan = plan_restore(listed, txid=txid, timestamp=when)
         else:
-            got = read_page_index(
-                lambda s, e: self.store.read_range(f.path, s, e), f.size, name=f.path
-            )
-            self.cache.put(key, _index_to_bytes(got))
-        self._indexes[f.path] = got
-        return got
+            bounds = (min(f.created_at for f in listed), max(f.created_at for f in listed))
+            exact = self.files(exact_times=True)
+            plan = plan_restore(exact, timestamp=when, time_bounds=bounds)
+        if len(self._plans) >= 256:  # relative times make new keys: keep this bounded
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
 
-    def _file_header(self, f: FileInfo) -> Header:
-        key = PageCache.key(self.store.url, f.path, f.size, "header")
-        raw = self.cache.get(key)
-        if raw is None:
-            raw = self.store.read_range(f.path, 0, HEADER_SIZE)
-            self.cache.put(key, raw)
-        try:
-            return Header.from_bytes(raw)
-        except FormatError as exc:
-            raise exc.at(f.path) from None
+    def page_map(
+        self,
+        txid: int | None = None,
+        *,
+        timestamp: TimeLike | None = None,
+        refresh: bool = False,
+    ) -> PageMap:
+        """The page map of a target (kept per listing); re-plans when compaction deletes
+        files meanwhile."""
+        key = (txid, timestamp)
+        if not refresh and not isinstance(timestamp, str):  # "5 minutes ago" moves on
+            got = self._maps.get(key)
+            if got is not None:
+                return got
+        for attempt in range(_REPLANS):
+            if refresh or attempt:
+                self.refresh()
+            try:
+                pm = self.reader.page_map(self.plan(txid, timestamp=timestamp))
+            except NotFoundError:
+                if attempt == _REPLANS - 1:
+                    raise
+                continue
+            if len(self._maps) >= 64:
+                self._maps.clear()
+            self._maps[key] = pm
+            return pm
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _page_map(self, plan: Plan) -> PageMap:
-        return build_page_map(plan, self._file_index, self._file_header, self.store.map)
+    def _header_of(self, f: FileInfo) -> Header:
+        header = self.reader.file_index(f).header
+        if header is None:  # pragma: no cover - file_index always reads the header
+            raise FormatError("file index without a header", path=f.path)
+        return header
 
     # -- reading ------------------------------------------------------------------
 
+    def read_page(self, page_map: PageMap, pgno: int) -> bytes:
+        """Page ``pgno`` of a page map (cached, or one ranged read)."""
+        return self.reader.read_page(page_map, pgno)
+
     def snapshot(self, txid: int | None = None, *, timestamp: TimeLike | None = None) -> View:
         """A View of the database at ``txid`` or ``timestamp`` (latest if neither)."""
-        plan = self.plan(txid, timestamp=timestamp)
+        pm = self.page_map(txid, timestamp=timestamp)
         latest = txid is None and timestamp is None
-        return View(self, self._page_map(plan), following=latest and self.follow is not None)
+        return View(self, pm, following=latest and self.follow is not None)
 
     def page_at(
         self, pgno: int, txid: int | None = None, *, timestamp: TimeLike | None = None
     ) -> bytes:
         """Page ``pgno`` as of ``txid`` or ``timestamp`` (latest when neither is given)."""
-        return self.snapshot(txid, timestamp=timestamp).page(pgno)
-
-    def _read_page(self, pm: PageMap, pgno: int) -> bytes:
-        loc = pm.locate(pgno)
-        if loc is None:
-            return bytes(pm.page_size)
-        key = PageCache.key(self.store.url, loc.file.path, loc.offset)
-        data = self.cache.get(key)
-        if data is None:
-            path = loc.file.path
-            data = read_page(
-                lambda s, e: self.store.read_range(path, s, e),
-                loc.offset,
-                loc.size,
-                pm.page_size,
-                pgno=pgno,
-                name=path,
-            )
-            self.cache.put(key, data)
-        return data
+        pm = self.page_map(txid, timestamp=timestamp)
+        try:
+            return self.reader.read_page(pm, pgno)
+        except NotFoundError:
+            return self.reader.read_page(self.page_map(pm.txid, refresh=True), pgno)
 
     def restore(
         self,
@@ -253,75 +256,22 @@ class Replica:
     ) -> View:
         """Write the database at that point to ``path``, byte-identical to ``litestream restore``.
 
-        Every plan file is streamed through the verifying decoder (files in parallel);
-        each page is written where it belongs in a temp file that is fsynced and moved
-        into place. Memory is bounded by the page index, not the database size.
+        Every page comes from a file read whole through the verifying decoder; the old
+        ``-wal`` and ``-shm`` beside ``path`` are removed, as ``litestream restore -force``.
         """
-        out = Path(path)
-        if out.exists() and not overwrite:
-            raise FileExistsError(f"{out} exists; pass overwrite=True to replace it")
         view = self.snapshot(txid, timestamp=timestamp)
-        pm = view.page_map
-        ps, commit = pm.page_size, pm.commit
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
-        lock = lock_pgno(ps)
-        total = commit - (1 if lock <= commit else 0)
-        winners = pm.winners()
-        done = 0
-        done_lock = threading.Lock()
-
-        def tick(n: int) -> None:
-            nonlocal done
-            with done_lock:
-                done += n
-                if progress is not None:
-                    progress(done, total)
-
-        def one(ordinal: int) -> int:
-            wanted = winners[ordinal]
-            f = pm.files[ordinal]
-            written = 0
-            with self.store.open_reader(f) as fp:
-                for ph, data in Decoder(fp, name=f.path):  # verifies the file checksum
-                    if ph.pgno in wanted:
-                        os.pwrite(fd, data, (ph.pgno - 1) * ps)
-                        written += 1
-                        if written % 1024 == 0:
-                            tick(1024)
-            tick(written % 1024)
-            if written != len(wanted):
-                raise FormatError(f"file holds {written} of {len(wanted)} pages", path=f.path)
-            return written
-
-        try:
-            os.ftruncate(fd, commit * ps)
-            counts = self.store.map(one, sorted(winners))
-            if sum(counts) != total:
-                raise FormatError(f"plan covers {sum(counts)} of {total} pages")
-            os.fsync(fd)
-            os.close(fd)
-            fd = -1
-            os.replace(tmp, out)
-        except BaseException:
-            if fd >= 0:
-                os.close(fd)
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        restore_file(self.store, view.page_map, path, overwrite=overwrite, progress=progress)
         return view
 
     # -- writing ------------------------------------------------------------------
 
-    def _latest_header(self) -> Header | None:
-        files = self.files()
-        if not files:
-            return None
-        return self._file_header(max(files, key=lambda f: (f.max_txid, -f.level)))
+    def _stamp(self, timestamp: TimeLike | None) -> int:
+        when = self._target(timestamp) or self.clock()
+        return int(when.timestamp() * 1000)
 
     def append(
         self,
-        pages: Mapping[int, bytes] | Iterable[tuple[int, bytes]],
+        pages: Pages,
         commit: int,
         timestamp: TimeLike | None = None,
         *,
@@ -330,93 +280,24 @@ class Replica:
         """Write the next level-0 file (TXID = position + 1) holding ``pages``.
 
         ``commit`` is the database size in pages after the transaction. Raises
-        ConflictError, writing nothing, when the replica moved since this object last
-        looked (another writer); the new file is created only if absent where the
-        backend allows (see ``Store.conditional_create``).
+        ConflictError, writing nothing, when another writer took that TXID (see
+        ``Store.conditional_create`` for where that check is atomic).
         """
-        known = self.position
-        self.refresh()
-        if known is not None and self.position != known:
-            raise ConflictError(
-                f"replica moved from TXID {known:016x} to {self.position or 0:016x} "
-                "since it was last read; another writer is active",
-                url=self.store.url,
-            )
-        items = sorted(pages.items() if isinstance(pages, Mapping) else pages)
-        pos = self.position or 0
-        last = self._latest_header()
-        if page_size is None:
-            page_size = last.page_size if last is not None else (len(items[0][1]) if items else 0)
-        if last is not None and last.page_size != page_size:
-            raise UsageError(f"page size {page_size} differs from the replica's {last.page_size}")
-        txid = pos + 1
-        when = self._target(timestamp) or self.clock()
-        ts = int(when.timestamp() * 1000)
-        header = Header(
-            flags=HEADER_FLAG_NO_CHECKSUM,
-            page_size=page_size,
-            commit=commit,
-            min_txid=txid,
-            max_txid=txid,
-            timestamp=ts,
-        )
-        lock = lock_pgno(page_size)
-        buf = io.BytesIO()
-        enc = Encoder(buf, header)
-        for pgno, data in items:
-            if pgno != lock:
-                enc.write_page(pgno, data)
-        enc.close()
-        info = self.store.write(0, txid, txid, buf.getvalue(), timestamp_ms=ts, if_absent=True)
-        self.position = txid
-        self._files = None
+        info = self.writer.append(pages, commit, self._stamp(timestamp), page_size=page_size)
+        self._forget_listing()
         return info
 
     def write_snapshot(
-        self,
-        source: str | os.PathLike[str] | View,
-        *,
-        timestamp: TimeLike | None = None,
+        self, source: str | os.PathLike[str] | View, *, timestamp: TimeLike | None = None
     ) -> FileInfo:
         """Write a level-9 snapshot from a SQLite file (at the replica's position) or a View."""
-        from ltx.dbfile import write_db_snapshot
-
-        when = self._target(timestamp) or self.clock()
-        ts = int(when.timestamp() * 1000)
-        buf = io.BytesIO()
-        if isinstance(source, View):
-            txid = source.txid
-            header = Header(
-                flags=HEADER_FLAG_NO_CHECKSUM,
-                page_size=source.page_size,
-                commit=source.page_count,
-                min_txid=1,
-                max_txid=txid,
-                timestamp=ts,
-            )
-            enc = Encoder(buf, header)
-            lock = lock_pgno(source.page_size)
-            for pgno in range(1, source.page_count + 1):
-                if pgno != lock:
-                    enc.write_page(pgno, source.page(pgno))
-            enc.close()
-        else:
-            self.refresh()
-            txid = self.position or 0
-            if txid == 0:
-                raise UsageError("an empty replica has no position to snapshot; append first")
-            with builtins.open(source, "rb") as src:
-                write_db_snapshot(
-                    src,
-                    buf,
-                    max_txid=txid,
-                    timestamp=ts,
-                    flags=HEADER_FLAG_NO_CHECKSUM,
-                    name=os.fspath(source),
-                )
-        info = self.store.write(9, 1, txid, buf.getvalue(), timestamp_ms=ts)
-        self._files = None
+        info = self.writer.write_snapshot(source, self._stamp(timestamp))
+        self._forget_listing()
         return info
+
+    def _forget_listing(self) -> None:
+        with self._lock:
+            self._files, self._exact, self._plans, self._maps = None, None, {}, {}
 
     def compact(
         self,
@@ -430,122 +311,17 @@ class Replica:
         when = self._target(now) or self.clock()
         steps = plan_compaction(config or LevelsConfig.default(), self.refresh(), when)
         if not dry_run and steps:
-            run_steps(self, steps, progress=progress)
+
+            def snapshot_inputs(txid: int) -> Iterable[FileInfo]:
+                self.refresh()
+                return self.plan(txid).files
+
+            run_steps(
+                self.store,
+                steps,
+                snapshot_inputs=snapshot_inputs,
+                now_ms=self._stamp(None),
+                progress=progress,
+            )
+            self.refresh()
         return steps
-
-
-class View:
-    """The database at one point in time: ``page(pgno)``, ``read(offset, n)``, its size.
-
-    Pages come from the replica with one ranged read each (none when cached). If
-    compaction deletes a file under the view, it re-plans the same TXID and retries;
-    a TXID no longer restorable raises TxidNotAvailableError, never a wrong page.
-    """
-
-    def __init__(self, replica: Replica, page_map: PageMap, *, following: bool = False) -> None:
-        self.replica = replica
-        self.page_map = page_map
-        self.following = following
-        self._checked = time.monotonic()
-
-    def __repr__(self) -> str:
-        return f"<View txid={self.txid:016x} pages={self.page_count}>"
-
-    @property
-    def txid(self) -> int:
-        """The TXID this view shows."""
-        return self.page_map.txid
-
-    @property
-    def timestamp(self) -> dt.datetime:
-        """Creation time of the newest file behind this view."""
-        return self.page_map.timestamp
-
-    @property
-    def page_size(self) -> int:
-        """Database page size in bytes."""
-        return self.page_map.page_size
-
-    @property
-    def page_count(self) -> int:
-        """Database size in pages (the Commit of the last file)."""
-        return self.page_map.commit
-
-    @property
-    def size(self) -> int:
-        """Database size in bytes."""
-        return self.page_count * self.page_size
-
-    def _maybe_follow(self) -> None:
-        follow = self.replica.follow
-        if not self.following or follow is None:
-            return
-        if time.monotonic() - self._checked < follow:
-            return
-        self._checked = time.monotonic()
-        self.replica.refresh()
-        plan = self.replica.plan()
-        if plan.txid != self.txid:
-            self.page_map = self.replica._page_map(plan)
-
-    def _replan(self) -> None:
-        self.replica.refresh()
-        plan = self.replica.plan(self.txid)
-        self.page_map = self.replica._page_map(plan)
-
-    def page(self, pgno: int) -> bytes:
-        """One page, decompressed; PageNotFoundError past the end of the database."""
-        self._maybe_follow()
-        try:
-            return self.replica._read_page(self.page_map, pgno)
-        except NotFoundError:
-            # A compaction removed a file under us: plan the same TXID again (or raise
-            # TxidNotAvailableError if that point no longer exists).
-            self._replan()
-            return self.replica._read_page(self.page_map, pgno)
-
-    def read(self, offset: int, n: int) -> bytes:
-        """Bytes ``[offset, offset+n)`` of the database file at this point (short at EOF)."""
-        if offset < 0 or n < 0:
-            raise ValueError("offset and n must be non-negative")
-        ps = self.page_size
-        end = min(offset + n, self.size)
-        out = bytearray()
-        pos = offset
-        while pos < end:
-            pgno = pos // ps + 1
-            page = self.page(pgno)
-            start = pos - (pgno - 1) * ps
-            take = min(ps - start, end - pos)
-            out += page[start : start + take]
-            pos += take
-        return bytes(out)
-
-
-def _files_to_json(files: list[FileInfo]) -> bytes:
-    return json.dumps(
-        [[f.level, f.min_txid, f.max_txid, f.size, f.created_at.isoformat(), f.path] for f in files]
-    ).encode()
-
-
-def _files_from_json(raw: bytes) -> list[FileInfo]:
-    return [
-        FileInfo(lv, lo, hi, size, dt.datetime.fromisoformat(ts), path)
-        for lv, lo, hi, size, ts, path in json.loads(raw)
-    ]
-
-
-def _index_to_bytes(fi: FileIndex) -> bytes:
-    head = fi.header.to_bytes() if fi.header is not None else b""
-    return bytes([len(head) > 0]) + head + fi.trailer.to_bytes() + fi.index.encode()
-
-
-def _index_from_bytes(raw: bytes, size: int) -> FileIndex:
-    pos = 1
-    header = None
-    if raw[0]:
-        header = Header.from_bytes(raw[1:101])
-        pos = 101
-    trailer = Trailer.from_bytes(raw, pos)
-    index, _ = PageIndex.decode(raw, start=pos + 16)
-    return FileIndex(index=index, trailer=trailer, size=size, header=header)

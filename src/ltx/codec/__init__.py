@@ -1,49 +1,26 @@
 """The LTX codec: bytes in, bytes out; no files opened, no network, no clocks.
 
 Readers take a binary file-like object or a ``read_range(start, end)`` callable and
-never own either.
+never own either. The names below are the public surface; the private modules hold
+the rest (varints, frames, the pure-Python CRC) for tests and the codec itself.
 """
 
-from ltx.codec._checksum import (
-    CHECKSUM_FLAG,
-    DatabaseChecksum,
-    checksum_page,
-    crc64,
-    crc64_pure,
-    lock_pgno,
-)
+from ltx.codec._checksum import CHECKSUM_FLAG, DatabaseChecksum, checksum_page, crc64, lock_pgno
 from ltx.codec._compact import compact, is_contiguous
-from ltx.codec._database import (
-    SQLITE_MAGIC,
-    checksum_database,
-    sqlite_page_count,
-    sqlite_page_size,
-)
+from ltx.codec._database import checksum_database, sqlite_page_count, sqlite_page_size
 from ltx.codec._decoder import DecodedFile, Decoder, decode
-from ltx.codec._encoder import Encoder
-from ltx.codec._fileinfo import FileInfo
-from ltx.codec._frame import decode_frame, encode_frame
+from ltx.codec._encoder import Encoder, encode_pages
+from ltx.codec._fileinfo import SNAPSHOT_LEVEL, FileInfo, decode_listing, encode_listing
 from ltx.codec._names import format_filename, format_txid, parse_filename, parse_txid
-from ltx.codec._page_index import PageIndex, decode_uvarint, encode_uvarint
+from ltx.codec._page_index import PageIndex
 from ltx.codec._random import FileIndex, ReadRange, read_file_index, read_page, read_page_index
-from ltx.codec._values import (
-    HEADER_FLAG_NO_CHECKSUM,
-    HEADER_SIZE,
-    PAGE_FLAG_SIZE,
-    TRAILER_SIZE,
-    Header,
-    PageHeader,
-    Trailer,
-    is_valid_page_size,
-)
+from ltx.codec._values import HEADER_FLAG_NO_CHECKSUM, HEADER_SIZE, Header, PageHeader, Trailer
 
 __all__ = [
     "CHECKSUM_FLAG",
     "HEADER_FLAG_NO_CHECKSUM",
     "HEADER_SIZE",
-    "PAGE_FLAG_SIZE",
-    "SQLITE_MAGIC",
-    "TRAILER_SIZE",
+    "SNAPSHOT_LEVEL",
     "DatabaseChecksum",
     "DecodedFile",
     "Decoder",
@@ -59,16 +36,13 @@ __all__ = [
     "checksum_page",
     "compact",
     "crc64",
-    "crc64_pure",
     "decode",
-    "decode_frame",
-    "decode_uvarint",
-    "encode_frame",
-    "encode_uvarint",
+    "decode_listing",
+    "encode_listing",
+    "encode_pages",
     "format_filename",
     "format_txid",
     "is_contiguous",
-    "is_valid_page_size",
     "lock_pgno",
     "parse_filename",
     "parse_txid",

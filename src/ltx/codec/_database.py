@@ -6,7 +6,7 @@ from typing import BinaryIO
 
 from ltx.codec._checksum import DatabaseChecksum, lock_pgno
 from ltx.codec._values import is_valid_page_size
-from ltx.errors import FormatError, TruncatedError
+from ltx.errors import FormatError, TruncatedError, UsageError
 
 __all__ = ["SQLITE_MAGIC", "sqlite_page_size", "sqlite_page_count", "checksum_database"]
 
@@ -41,7 +41,7 @@ def checksum_database(fp: BinaryIO, page_size: int | None = None) -> int:
     if page_size is None:
         page_size = sqlite_page_size(first)
     elif not is_valid_page_size(page_size):
-        raise ValueError(f"invalid page size {page_size}")
+        raise UsageError(f"invalid page size {page_size}")
     lock = lock_pgno(page_size)
     acc = DatabaseChecksum()
     pgno = 0

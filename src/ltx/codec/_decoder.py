@@ -17,9 +17,11 @@ import attrs
 
 from ltx.codec._checksum import CHECKSUM_FLAG, DatabaseChecksum, crc64
 from ltx.codec._frame import (
+    FRAME_PREFIX_SIZE,
     decompress_block,
     decompress_legacy_frame,
     legacy_frame_length,
+    max_block_size,
 )
 from ltx.codec._page_index import PageIndex
 from ltx.codec._values import (
@@ -123,7 +125,6 @@ class Decoder:
         except FormatError as exc:
             raise exc.at(name) from None
         self._crc = crc64(raw, 0)
-        self._lock = self.header.lock_pgno
         self._db_checksum = (
             DatabaseChecksum() if self.header.is_snapshot and not self.header.no_checksum else None
         )
@@ -169,32 +170,38 @@ class Decoder:
         if ph.flags & PAGE_FLAG_SIZE:
             raw_size = s.take(4, "a page size prefix")
             size = _U32.unpack(raw_size)[0]
-            if size > hdr.page_size + hdr.page_size // 255 + 64:
+            if size > max_block_size(hdr.page_size):
                 raise FrameError(
-                    f"pgno {pgno}: compressed size {size} exceeds the LZ4 bound", offset=start + 6
+                    f"pgno {pgno}: compressed size {size} exceeds the LZ4 bound",
+                    offset=start + PAGE_HEADER_SIZE,
                 )
             payload = s.take(size, f"the LZ4 block of pgno {pgno}")
             try:
                 data = decompress_block(payload, hdr.page_size)
             except FrameError as exc:
-                raise FrameError(f"pgno {pgno}: {exc.message}", offset=start + 10) from None
+                raise FrameError(
+                    f"pgno {pgno}: {exc.message}", offset=start + FRAME_PREFIX_SIZE
+                ) from None
             self._crc = crc64(data, crc64(raw_size, crc64(raw_ph, self._crc)))
-            frame_size = 10 + size
+            frame_size = FRAME_PREFIX_SIZE + size
         else:
             length = legacy_frame_length(s.available())
             while length is None:
                 if not s.grow():
                     raise TruncatedError(
-                        f"file ends inside the legacy LZ4 frame of pgno {pgno}", offset=start + 6
+                        f"file ends inside the legacy LZ4 frame of pgno {pgno}",
+                        offset=start + PAGE_HEADER_SIZE,
                     )
                 length = legacy_frame_length(s.available())
             frame = s.take(length, "a legacy LZ4 frame")
             try:
                 data = decompress_legacy_frame(frame, hdr.page_size)
             except FrameError as exc:
-                raise FrameError(f"pgno {pgno}: {exc.message}", offset=start + 6) from None
+                raise FrameError(
+                    f"pgno {pgno}: {exc.message}", offset=start + PAGE_HEADER_SIZE
+                ) from None
             self._crc = crc64(data, crc64(raw_ph, self._crc))
-            frame_size = 6 + length
+            frame_size = PAGE_HEADER_SIZE + length
         self._recorded.append(pgno, start, frame_size)
         self._prev = pgno
         self.page_count += 1
@@ -203,36 +210,19 @@ class Decoder:
         return ph, data
 
     def _check_order(self, pgno: int, offset: int) -> None:
-        hdr = self.header
-        prev = self._prev
-        if pgno > hdr.commit:
-            raise PageOrderError(
-                f"pgno {pgno} is past commit {hdr.commit}", pgno=pgno, offset=offset
-            )
-        if pgno == self._lock:
-            raise PageOrderError(f"pgno {pgno} is the lock page", pgno=pgno, offset=offset)
-        if pgno <= prev:
-            raise PageOrderError(
-                f"pgno {pgno} does not ascend (previous {prev})", pgno=pgno, offset=offset
-            )
-        if hdr.is_snapshot:
-            expected = prev + 2 if prev + 1 == self._lock else prev + 1
-            if pgno != expected:
-                raise PageOrderError(
-                    f"snapshot skips from pgno {prev} to {pgno}", pgno=pgno, offset=offset
-                )
+        problem = self.header.page_order_problem(self._prev, pgno)
+        if problem is not None:
+            raise PageOrderError(problem, pgno=pgno, offset=offset)
 
     def _finish(self, end_marker_offset: int) -> None:
         s = self._s
         hdr = self.header
-        if hdr.is_snapshot:
-            last = hdr.commit - 1 if hdr.commit == self._lock else hdr.commit
-            if self._prev != last:
-                raise PageOrderError(
-                    f"snapshot ends at pgno {self._prev}, commit is {hdr.commit}",
-                    pgno=self._prev + 1,
-                    offset=end_marker_offset,
-                )
+        if hdr.is_snapshot and self._prev != hdr.last_pgno:
+            raise PageOrderError(
+                f"snapshot ends at pgno {self._prev}, commit is {hdr.commit}",
+                pgno=self._prev + 1,
+                offset=end_marker_offset,
+            )
         index_start = s.offset
         expected = self._recorded.encode()
         raw_index = s.take(len(expected), "the page index")

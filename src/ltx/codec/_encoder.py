@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import struct
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import BinaryIO
 
@@ -12,7 +14,7 @@ from ltx.codec._page_index import PageIndex
 from ltx.codec._values import PAGE_FLAG_SIZE, Header, PageHeader, Trailer
 from ltx.errors import HeaderFieldError, UsageError
 
-__all__ = ["Encoder"]
+__all__ = ["Encoder", "encode_pages"]
 
 _END_MARKER = b"\x00" * 6
 _U32 = struct.Struct(">I")
@@ -34,7 +36,6 @@ class Encoder:
         self.trailer: Trailer | None = None
         self.index = PageIndex()
         self._fp = fp
-        self._lock = header.lock_pgno
         self._prev = 0
         self._closed = False
         self._db_checksum = None if header.no_checksum else DatabaseChecksum()
@@ -56,26 +57,13 @@ class Encoder:
         if self._closed:
             raise UsageError("encoder closed")
         hdr = self.header
-        if pgno <= 0:
-            raise UsageError(f"page number required, got {pgno}")
-        if pgno > hdr.commit:
-            raise UsageError(f"page number {pgno} out-of-bounds for commit size {hdr.commit}")
+        problem = hdr.page_order_problem(self._prev, pgno)
+        if problem is not None:
+            raise UsageError(problem)
         if len(data) != hdr.page_size:
             raise UsageError(
                 f"invalid page buffer size for pgno {pgno}: {len(data)}, expecting {hdr.page_size}"
             )
-        if pgno == self._lock:
-            raise UsageError(f"cannot encode lock page: pgno={pgno}")
-        prev = self._prev
-        if hdr.is_snapshot:
-            expected = prev + 2 if prev + 1 == self._lock else prev + 1
-            if pgno != expected:
-                raise UsageError(
-                    f"snapshot pages must be contiguous from 1: got {pgno} after {prev}, "
-                    f"expected {expected}"
-                )
-        elif pgno <= prev:
-            raise UsageError(f"out-of-order page numbers: {prev},{pgno}")
         if not isinstance(data, bytes):
             data = bytes(data)
         payload = compress_page(data)
@@ -100,14 +88,8 @@ class Encoder:
                 raise UsageError("encoder closed")
             return self.trailer
         hdr = self.header
-        if hdr.is_snapshot:
-            last = hdr.commit
-            if last == self._lock:
-                last -= 1
-            if self._prev != last:
-                raise UsageError(
-                    f"snapshot incomplete: last page {self._prev}, commit {hdr.commit}"
-                )
+        if hdr.is_snapshot and self._prev != hdr.last_pgno:
+            raise UsageError(f"snapshot incomplete: last page {self._prev}, commit {hdr.commit}")
         if hdr.no_checksum:
             post = post_apply_checksum or 0
             if hdr.commit == 0:
@@ -153,3 +135,23 @@ class Encoder:
     ) -> None:
         if exc_type is None and not self._closed:
             self.close()
+
+
+def encode_pages(
+    header: Header,
+    pages: Mapping[int, bytes] | Iterable[tuple[int, bytes]],
+    *,
+    post_apply_checksum: int | None = None,
+) -> bytes:
+    """One whole LTX file in memory from ``header`` and ``pages``: a mapping (any order) or
+    ascending (pgno, bytes) pairs, streamed. The lock page, if given, is dropped since
+    the format never stores it."""
+    items = sorted(pages.items()) if isinstance(pages, Mapping) else pages
+    buf = io.BytesIO()
+    enc = Encoder(buf, header)
+    lock = header.lock_pgno
+    for pgno, data in items:
+        if pgno != lock:
+            enc.write_page(pgno, data)
+    enc.close(post_apply_checksum)
+    return buf.getvalue()

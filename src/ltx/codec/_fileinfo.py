@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import attrs
 
-__all__ = ["FileInfo"]
+from ltx.errors import FormatError
+
+__all__ = ["SNAPSHOT_LEVEL", "FileInfo", "encode_listing", "decode_listing"]
+
+SNAPSHOT_LEVEL = 9
+"""The level that holds full snapshots (MinTXID 1); levels 0..8 hold increments."""
 
 
 @attrs.frozen
@@ -24,3 +30,22 @@ class FileInfo:
     def sort_key(self) -> tuple[int, int]:
         """(min, max): the order files take within a level, whatever the store returned."""
         return (self.min_txid, self.max_txid)
+
+
+def encode_listing(files: list[FileInfo]) -> bytes:
+    """A listing as JSON bytes, for the offline listing cache."""
+    rows = [
+        [f.level, f.min_txid, f.max_txid, f.size, f.created_at.isoformat(), f.path] for f in files
+    ]
+    return json.dumps(rows).encode()
+
+
+def decode_listing(raw: bytes) -> list[FileInfo]:
+    """The inverse of ``encode_listing``; FormatError for anything else."""
+    try:
+        return [
+            FileInfo(int(lv), int(lo), int(hi), int(size), dt.datetime.fromisoformat(ts), str(path))
+            for lv, lo, hi, size, ts, path in json.loads(raw)
+        ]
+    except (ValueError, TypeError) as exc:
+        raise FormatError(f"cached listing does not parse: {exc}") from None

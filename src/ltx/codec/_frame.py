@@ -15,6 +15,7 @@ __all__ = [
     "compress_page",
     "decompress_block",
     "legacy_frame_length",
+    "max_block_size",
     "decompress_legacy_frame",
     "encode_frame",
     "decode_frame",
@@ -23,6 +24,11 @@ __all__ = [
 FRAME_PREFIX_SIZE = PAGE_HEADER_SIZE + 4
 _U32 = struct.Struct(">I")
 _LZ4_FRAME_MAGIC = 0x184D2204
+
+
+def max_block_size(page_size: int) -> int:
+    """The largest LZ4 block a page of ``page_size`` bytes can compress to (LZ4's bound)."""
+    return page_size + page_size // 255 + 64
 
 
 def compress_page(data: bytes | bytearray | memoryview) -> bytes:
@@ -50,7 +56,7 @@ def legacy_frame_length(buf: bytes | bytearray | memoryview, start: int = 0) -> 
     n = len(buf)
     if n - start < 7:
         return None
-    if _U32.unpack_from(buf, start)[0] != 0x04224D18:  # magic 0x184D2204 little-endian
+    if int.from_bytes(buf[start : start + 4], "little") != _LZ4_FRAME_MAGIC:
         raise FrameError("legacy page frame does not start with the LZ4 frame magic")
     flg = buf[start + 4]
     if flg >> 6 != 1:

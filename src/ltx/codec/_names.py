@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ltx.errors import FormatError
+from ltx.errors import FormatError, UsageError
 
 __all__ = ["format_txid", "parse_txid", "format_filename", "parse_filename"]
 
@@ -15,7 +15,7 @@ _HEX16 = re.compile(r"^[0-9a-fA-F]{16}$")
 def format_txid(txid: int) -> str:
     """16 lowercase hex digits, as Go's ``TXID.String``."""
     if not 0 <= txid < 1 << 64:
-        raise ValueError(f"TXID out of range: {txid}")
+        raise UsageError(f"TXID out of range: {txid}")
     return f"{txid:016x}"
 
 

@@ -10,7 +10,7 @@ import bisect
 from array import array
 from collections.abc import Iterator
 
-from ltx.errors import PageIndexError
+from ltx.errors import PageIndexError, UsageError
 
 __all__ = ["PageIndex", "encode_uvarint", "decode_uvarint", "encode_page_index"]
 
@@ -20,7 +20,7 @@ INDEX_SIZE_FIELD = 8
 def encode_uvarint(value: int) -> bytes:
     """Unsigned LEB128, as Go's ``binary.AppendUvarint``."""
     if value < 0:
-        raise ValueError("uvarint must be non-negative")
+        raise UsageError("uvarint must be non-negative")
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import attrs
 
-from ltx.codec._frame import decode_frame
+from ltx.codec._frame import FRAME_PREFIX_SIZE, decode_frame, max_block_size
 from ltx.codec._page_index import INDEX_SIZE_FIELD, PageIndex, encode_uvarint
 from ltx.codec._values import HEADER_SIZE, PAGE_HEADER_SIZE, TRAILER_SIZE, Header, Trailer
 from ltx.errors import FormatError, PageIndexError, TruncatedError
@@ -33,6 +33,29 @@ class FileIndex:
     trailer: Trailer
     size: int
     header: Header | None = None
+
+    def to_bytes(self) -> bytes:
+        """A compact byte form for caches: a has-header flag, the header, trailer, index."""
+        head = self.header.to_bytes() if self.header is not None else b""
+        return bytes([len(head) > 0]) + head + self.trailer.to_bytes() + self.index.encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, size: int) -> FileIndex:
+        """Parse ``to_bytes`` output for a file of ``size`` bytes; FormatError if damaged."""
+        if not raw or raw[0] > 1:
+            raise FormatError("cached file index has a bad flag byte", offset=0)
+        pos = 1
+        header = None
+        if raw[0]:
+            header = Header.from_bytes(raw[pos : pos + HEADER_SIZE])
+            pos += HEADER_SIZE
+        if len(raw) < pos + TRAILER_SIZE:
+            raise TruncatedError("cached file index ends inside its trailer", offset=len(raw))
+        trailer = Trailer.from_bytes(raw, pos)
+        index, end = PageIndex.decode(raw, start=pos + TRAILER_SIZE)
+        if end + INDEX_SIZE_FIELD != len(raw):
+            raise PageIndexError("cached file index has bytes after its page index", offset=end)
+        return cls(index=index, trailer=trailer, size=size, header=header)
 
 
 def _checked_read(read_range: ReadRange, start: int, end: int, name: str | None) -> bytes:
@@ -106,9 +129,9 @@ def read_page_index(
 
 def _index_bound(header: Header, size: int) -> int:
     """Upper bound on the bytes of page index plus footer, from the header and file size."""
-    min_frame = 10 + header.page_size // 256
+    min_frame = FRAME_PREFIX_SIZE + header.page_size // 256
     n_max = min(header.commit, max(0, size - _MIN_FILE) // min_frame)
-    max_frame = 10 + header.page_size + header.page_size // 255 + 64
+    max_frame = FRAME_PREFIX_SIZE + max_block_size(header.page_size)
     entry = (
         len(encode_uvarint(max(header.commit, 1)))
         + len(encode_uvarint(size))

@@ -37,8 +37,11 @@ _HEADER = struct.Struct(">4sIIIQQqQqqIIQ20x")
 _PAGE_HEADER = struct.Struct(">IH")
 _TRAILER = struct.Struct(">QQ")
 _U64 = 1 << 64
-_I64_MIN = -(1 << 63)
 _I64_MAX = (1 << 63) - 1
+# Header timestamps must be representable as a datetime (years 1..9999), so a hostile
+# file cannot pass decoding and fail later where its time is used.
+MIN_TIMESTAMP_MS = -62_135_596_800_000
+MAX_TIMESTAMP_MS = 253_402_300_799_999
 
 
 def is_valid_page_size(page_size: int) -> bool:
@@ -78,6 +81,34 @@ class Header:
         """The page number SQLite reserves for its lock byte at this page size."""
         return lock_pgno(self.page_size)
 
+    @property
+    def last_pgno(self) -> int:
+        """The last page a snapshot holds: Commit, or the page before when that is the lock page."""
+        return self.commit - 1 if self.commit == self.lock_pgno else self.commit
+
+    def page_order_problem(self, prev: int, pgno: int) -> str | None:
+        """Why page ``pgno`` may not follow page ``prev`` (0: none yet) in this file, or None.
+
+        The one home of the ordering rules: pages ascend, stay within Commit, skip the
+        lock page, and a snapshot holds every page from 1 with no gap.
+        """
+        if pgno <= 0:
+            return f"page number required, got {pgno}"
+        if pgno > self.commit:
+            return f"page number {pgno} out-of-bounds for commit size {self.commit}"
+        if pgno == self.lock_pgno:
+            return f"cannot hold the lock page: pgno={pgno}"
+        if pgno <= prev:
+            return f"out-of-order page numbers: {prev},{pgno}"
+        if self.is_snapshot:
+            expected = prev + 2 if prev + 1 == self.lock_pgno else prev + 1
+            if pgno != expected:
+                return (
+                    f"snapshot pages must be contiguous from 1: got {pgno} after {prev}, "
+                    f"expected {expected}"
+                )
+        return None
+
     def to_bytes(self) -> bytes:
         """Serialize to 100 bytes (reserved bytes zero)."""
         try:
@@ -97,7 +128,8 @@ class Header:
                 self.node_id,
             )
         except struct.error as exc:
-            raise HeaderFieldError(f"header field out of range: {exc}", field="?") from None
+            self.validate()  # names the field that does not fit
+            raise HeaderFieldError(f"header field out of range: {exc}", field="header") from None
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview, *, validate: bool = True) -> Header:
@@ -149,7 +181,7 @@ class Header:
                 f"transaction ids out of order: ({self.min_txid},{self.max_txid})",
                 16,
             )
-        if not _I64_MIN <= self.timestamp <= _I64_MAX:
+        if not MIN_TIMESTAMP_MS <= self.timestamp <= MAX_TIMESTAMP_MS:
             raise bad("timestamp", f"timestamp out of range: {self.timestamp}", 32)
         if self.wal_offset < 0 or self.wal_offset > _I64_MAX:
             raise bad("wal_offset", f"wal offset cannot be negative: {self.wal_offset}", 48)

@@ -9,14 +9,19 @@ planner finishes the work.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
 
-from ltx.codec import HEADER_FLAG_NO_CHECKSUM, Decoder, FileInfo, Header, compact
+from ltx.codec import (
+    HEADER_FLAG_NO_CHECKSUM,
+    SNAPSHOT_LEVEL,
+    Decoder,
+    FileInfo,
+    Header,
+    compact,
+)
 from ltx.compaction.planner import CompactStep, DeleteStep, SnapshotStep, Step
 from ltx.errors import FormatError
 from ltx.storage import Store
@@ -35,10 +40,10 @@ def merge_files(
     """Compact ``inputs`` into one file at ``level``, upload it, verify it; return its info."""
     # Buffers per input shrink as inputs grow: about 16 MiB in all, 16 KiB at least.
     chunk = max(16 << 10, min(4 << 20, (16 << 20) // len(inputs)))
-    ahead = len(inputs) <= 8
+    ahead = 1 if len(inputs) <= 8 else 0
     with contextlib.ExitStack() as stack:
         readers = [
-            stack.enter_context(store.open_reader(f, chunk=chunk, read_ahead=ahead)) for f in inputs
+            stack.enter_context(store.open_reader(f, chunk=chunk, ahead=ahead)) for f in inputs
         ]
         fd, tmp = tempfile.mkstemp(prefix="ltx-compact-", suffix=".ltx")
         stack.callback(_remove, tmp)
@@ -64,37 +69,29 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-class ReplicaLike(Protocol):
-    """What the executor needs of a replica (``ltx.Replica`` provides it)."""
-
-    store: Store
-
-    def refresh(self) -> list[FileInfo]: ...
-
-    def plan(self, txid: int | None = None) -> Any: ...
-
-    def clock(self) -> dt.datetime: ...
-
-
 def verify_file(store: Store, info: FileInfo, expected: Header, checksum: int) -> None:
     """Read a written file back through the verifying decoder and compare with what we wrote."""
     with store.open_reader(info) as fp:
         dec = Decoder(fp, name=info.path)
-        for _ in dec:
-            pass
-    if dec.header != expected or dec.trailer is None or dec.trailer.file_checksum != checksum:
+        trailer = dec.verify()
+    if dec.header != expected or trailer.file_checksum != checksum:
         raise FormatError("written file does not read back as written", path=info.path)
 
 
 def run_steps(
-    replica: ReplicaLike,
+    store: Store,
     steps: Sequence[Step],
     *,
+    snapshot_inputs: Callable[[int], Iterable[FileInfo]],
+    now_ms: int,
     progress: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> list[FileInfo]:
-    """Run ``steps`` in order against ``replica`` (an ``ltx.Replica``); return files written."""
-    store: Store = replica.store
+    """Run ``steps`` in order against ``store``; return the files written.
+
+    ``snapshot_inputs(txid)`` gives the files a snapshot at ``txid`` is built from (the
+    restore plan, listed after the earlier steps ran); ``now_ms`` stamps snapshots.
+    """
     written: list[FileInfo] = []
     for step in steps:
         if log is not None:
@@ -105,13 +102,10 @@ def run_steps(
             inputs = [listed.get(f.sort_key, f) for f in step.inputs]
             written.append(merge_files(store, inputs, step.level, progress=progress))
         elif isinstance(step, SnapshotStep):
-            replica.refresh()
-            plan = replica.plan(step.max_txid)
-            now_ms = int(replica.clock().timestamp() * 1000)
+            inputs = list(snapshot_inputs(step.max_txid))
             written.append(
-                merge_files(store, plan.files, 9, timestamp_ms=now_ms, progress=progress)
+                merge_files(store, inputs, SNAPSHOT_LEVEL, timestamp_ms=now_ms, progress=progress)
             )
         elif isinstance(step, DeleteStep):
             store.delete(step.files)
-    replica.refresh()
     return written

@@ -12,12 +12,12 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from ltx.codec import FileInfo, format_txid, is_contiguous
+from ltx.codec import SNAPSHOT_LEVEL, FileInfo, format_txid, is_contiguous
 from ltx.compaction.config import LevelsConfig
+from ltx.errors import UsageError
 
 __all__ = ["Step", "CompactStep", "SnapshotStep", "DeleteStep", "plan_compaction", "truncate"]
 
-SNAPSHOT_LEVEL = 9
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -90,7 +90,7 @@ def plan_compaction(
 ) -> list[Step]:
     """The steps Litestream's store would take at ``now`` for these files, in order."""
     if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
+        raise UsageError("now must be timezone-aware")
     levels: dict[int, list[FileInfo]] = {}
     for f in files:
         levels.setdefault(f.level, []).append(f)

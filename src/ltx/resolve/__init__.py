@@ -1,16 +1,19 @@
-"""Resolution: restore plans (pure), the page-resolution index and the page cache."""
+"""Resolution: restore plans (pure), page maps, the page cache and the page reader."""
 
 from ltx.resolve.cache import PageCache
-from ltx.resolve.index import PageLocation, PageMap, build_page_map
+from ltx.resolve.index import PageLocation, PageMap, build_page_map, check_header
 from ltx.resolve.plan import Plan, RestorePoint, plan_restore, restorable_points
+from ltx.resolve.reader import PageReader
 
 __all__ = [
     "PageCache",
     "PageLocation",
     "PageMap",
+    "PageReader",
     "Plan",
     "RestorePoint",
     "build_page_map",
+    "check_header",
     "plan_restore",
     "restorable_points",
 ]

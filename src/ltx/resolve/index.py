@@ -1,23 +1,25 @@
 """The page-resolution index: for a plan, which file holds each page, at which offset.
 
-Built from the files' page indexes (ranged tail reads, all files in parallel). For
-each page the file with the higher max TXID wins, whatever level it sits at; pages
-past the plan's Commit do not exist.
+Built from the files' page indexes. For each page the file with the higher max TXID
+wins, whatever level it sits at; pages past the plan's Commit do not exist. Every
+file's header must agree with its name and the replica's page size, and the plan's
+files must hold every page up to the final Commit, checked before anything is served
+and before the map is sized, so a hostile Commit cannot drive memory.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import attrs
 
-from ltx.codec import FileIndex, FileInfo, Header, lock_pgno
-from ltx.errors import FormatError, PageNotFoundError
+from ltx.codec import SNAPSHOT_LEVEL, FileIndex, FileInfo, Header, lock_pgno
+from ltx.errors import FormatError, HeaderFieldError, PageNotFoundError
 from ltx.resolve.plan import Plan
 
-__all__ = ["PageMap", "build_page_map", "PageLocation"]
+__all__ = ["PageMap", "build_page_map", "PageLocation", "check_header"]
 
 
 @attrs.frozen
@@ -30,7 +32,7 @@ class PageLocation:
 
 
 class PageMap:
-    """pgno -> (file, offset, size) for one point in time; three arrays, one slot per page."""
+    """pgno -> (file, offset, size) for one point in time; three arrays, 16 bytes per page."""
 
     __slots__ = ("_file", "_off", "_size", "commit", "files", "page_size", "timestamp", "txid")
 
@@ -50,7 +52,7 @@ class PageMap:
         """The page's location, or None for the lock page (which reads as zeros)."""
         if not 1 <= pgno <= self.commit:
             raise PageNotFoundError(
-                f"page {pgno} is past the end of the database ({self.commit} pages) "
+                f"page {pgno} does not exist: pages are numbered 1..{self.commit} "
                 f"at TXID {self.txid:016x}",
                 pgno=pgno,
                 txid=self.txid,
@@ -62,6 +64,13 @@ class PageMap:
             raise FormatError(f"no file in the plan for TXID {self.txid:016x} holds page {pgno}")
         return PageLocation(self.files[i], self._off[pgno], self._size[pgno])
 
+    def same_source(self, other: PageMap, pgno: int) -> bool:
+        """True when both maps read ``pgno`` from the same file and frame (so equal bytes)."""
+        a, b = self._file[pgno], other._file[pgno]
+        if a < 0 or b < 0:
+            return a == b
+        return self.files[a].path == other.files[b].path and self._off[pgno] == other._off[pgno]
+
     def winners(self) -> dict[int, set[int]]:
         """For each file ordinal, the pages it supplies (one pass over the map)."""
         out: dict[int, set[int]] = {}
@@ -72,28 +81,56 @@ class PageMap:
         return out
 
 
-def build_page_map(
-    plan: Plan,
-    fetch_index: Callable[[FileInfo], FileIndex],
-    fetch_header: Callable[[FileInfo], Header],
-    map_fn: Callable[[Callable[[FileInfo], FileIndex], Sequence[FileInfo]], list[FileIndex]],
-) -> PageMap:
-    """Fetch every plan file's index (``map_fn`` runs them in parallel) and merge them."""
+def check_header(info: FileInfo, header: Header, page_size: int | None = None) -> None:
+    """Raise HeaderFieldError naming the file when its header disagrees with its name
+    (TXIDs; a snapshot-level file must start at TXID 1) or with the replica's page size."""
+
+    def bad(field: str, message: str) -> HeaderFieldError:
+        return HeaderFieldError(message, field=field, path=info.path)
+
+    if (header.min_txid, header.max_txid) != (info.min_txid, info.max_txid):
+        raise bad(
+            "min_txid",
+            f"header TXIDs {header.min_txid:016x}-{header.max_txid:016x} disagree with the "
+            f"file name {info.min_txid:016x}-{info.max_txid:016x}",
+        )
+    if info.level == SNAPSHOT_LEVEL and header.min_txid != 1:
+        raise bad("min_txid", "a level-9 file must be a snapshot (MinTXID 1)")
+    if page_size is not None and header.page_size != page_size:
+        raise bad(
+            "page_size", f"page size {header.page_size} differs from the replica's {page_size}"
+        )
+
+
+def _coverage(files: Sequence[FileInfo], indexes: Sequence[FileIndex], last: int) -> None:
+    """The final Commit must be reachable by pages that exist (checked before allocating)."""
+    header = indexes[last].header
+    assert header is not None
+    top = max((fi.index.pgnos[-1] for fi in indexes if len(fi.index)), default=0)
+    reach = top + 1 if top + 1 == header.lock_pgno else top
+    if header.commit > reach:
+        raise FormatError(
+            f"Commit {header.commit} claims pages past the last page any file of the plan "
+            f"holds ({top})",
+            path=files[last].path,
+        )
+
+
+def build_page_map(plan: Plan, indexes: Sequence[FileIndex]) -> PageMap:
+    """Merge the plan files' indexes (each with its header) into one page map."""
     files = plan.files
-    indexes = map_fn(fetch_index, files)
-    last = max(range(len(files)), key=lambda i: files[i].max_txid)
-    header = indexes[last].header or fetch_header(files[last])
+    last = max(range(len(files)), key=lambda i: (files[i].max_txid, -files[i].level))
+    header = indexes[last].header
+    assert header is not None, "build_page_map needs each file's header"
+    for f, fi in zip(files, indexes, strict=True):
+        assert fi.header is not None
+        check_header(f, fi.header, header.page_size)
+    _coverage(files, indexes, last)
     pm = PageMap(files, plan.txid, header, plan.created_at)
     commit = pm.commit
     # Oldest first, so the file with the higher max TXID overwrites.
     for i in sorted(range(len(files)), key=lambda i: (files[i].max_txid, files[i].level)):
-        fi = indexes[i]
-        ps = fi.header.page_size if fi.header is not None else None
-        if ps is not None and ps != pm.page_size:
-            raise FormatError(
-                f"page size {ps} differs from the plan's {pm.page_size}", path=files[i].path
-            )
-        idx = fi.index
+        idx = indexes[i].index
         for pgno, off, size in zip(idx.pgnos, idx.offsets, idx.sizes, strict=True):
             if pgno > commit:
                 break

@@ -16,12 +16,10 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from ltx.codec import FileInfo
-from ltx.errors import TxidNotAvailableError
+from ltx.codec import SNAPSHOT_LEVEL, FileInfo
+from ltx.errors import TxidNotAvailableError, UsageError
 
 __all__ = ["Plan", "RestorePoint", "plan_restore", "restorable_points"]
-
-SNAPSHOT_LEVEL = 9
 
 
 @attrs.frozen
@@ -129,7 +127,7 @@ def plan_restore(
     """
     files = list(files)
     if timestamp is not None and timestamp.tzinfo is None:
-        raise ValueError("timestamp must be timezone-aware")
+        raise UsageError("timestamp must be timezone-aware")
     if not files:
         raise TxidNotAvailableError("replica has no LTX files", txid=txid)
     if txid is None and timestamp is None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import apsw
 
-from ltx.replica import View
+from ltx.view import View
 
 __all__ = ["ViewFile", "register_vfs"]
 

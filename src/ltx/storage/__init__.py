@@ -1,34 +1,28 @@
-"""Storage: Litestream replica layouts on fsspec filesystems (local, memory, S3, GCS, WebDAV).
+"""Storage: Litestream replica layouts on fsspec filesystems, one registry entry per scheme.
 
 Knows files, levels, TXID ranges and timestamps; nothing of pages or restore plans.
 """
 
-from ltx.storage._layout import DECIMAL, HEX, Layout, layout_for_scheme
-from ltx.storage._retry import RetryPolicy, classify
-from ltx.storage._store import (
-    FileInfo,
-    Store,
-    format_timestamp,
-    ms_to_datetime,
-    open_store,
-    parse_timestamp,
-)
-from ltx.storage._url import StoreTarget, parse_url, redact
+from ltx.codec import FileInfo
+from ltx.storage._backend import Backend, SchemeSpec
+from ltx.storage._layout import DECIMAL, HEX, Layout
+from ltx.storage._registry import REFUSED, SCHEMES
+from ltx.storage._retry import RetryPolicy
+from ltx.storage._store import Store, open_store
+from ltx.storage._url import StoreTarget, parse_url
 
 __all__ = [
     "DECIMAL",
     "HEX",
+    "REFUSED",
+    "SCHEMES",
+    "Backend",
     "FileInfo",
     "Layout",
     "RetryPolicy",
+    "SchemeSpec",
     "Store",
     "StoreTarget",
-    "classify",
-    "format_timestamp",
-    "layout_for_scheme",
-    "ms_to_datetime",
     "open_store",
-    "parse_timestamp",
     "parse_url",
-    "redact",
 ]

@@ -7,8 +7,9 @@ import re
 import attrs
 
 from ltx.codec import format_filename
+from ltx.errors import UsageError
 
-__all__ = ["Layout", "DECIMAL", "HEX", "layout_for_scheme"]
+__all__ = ["Layout", "DECIMAL", "HEX"]
 
 
 @attrs.frozen
@@ -20,7 +21,7 @@ class Layout:
     def level_dir(self, level: int) -> str:
         """The level's folder relative to the replica root."""
         if not 0 <= level <= 9:
-            raise ValueError(f"level must be 0..9, got {level}")
+            raise UsageError(f"level must be 0..9, got {level}")
         return f"ltx/{level}" if self.name == "decimal" else f"{level:04x}"
 
     def file_path(self, level: int, min_txid: int, max_txid: int) -> str:
@@ -36,10 +37,3 @@ class Layout:
 
 DECIMAL = Layout("decimal")
 HEX = Layout("hex")
-
-_HEX_SCHEMES = frozenset({"s3", "s3a", "oss"})
-
-
-def layout_for_scheme(scheme: str) -> Layout:
-    """The layout the real Litestream 0.5 uses for a URL scheme."""
-    return HEX if scheme in _HEX_SCHEMES else DECIMAL

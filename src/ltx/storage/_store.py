@@ -1,7 +1,8 @@
 """A Litestream replica on any fsspec filesystem: list, ranged reads, atomic writes, delete.
 
-Backend differences (layout, where the creation time lives, how a write is made
-atomic and conditional) are confined to the ``_Backend`` classes below.
+What differs by scheme (URL form, layout, creation times, how a write is atomic and
+conditional) lives in that scheme's spec and backend; this class adds what every
+scheme shares: paths, retries in one layer, parallel calls and typed errors.
 """
 
 from __future__ import annotations
@@ -11,309 +12,28 @@ import datetime as dt
 import io
 import os
 import posixpath
-import shutil
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO, TypeVar
 
 import attrs
 import fsspec
 
-from ltx.codec import HEADER_SIZE, FileInfo, Header, parse_filename
-from ltx.errors import ConflictError, FormatError, LTXError, NotFoundError, StorageError
+from ltx.codec import SNAPSHOT_LEVEL, FileInfo, parse_filename
+from ltx.errors import FormatError, LTXError, NotFoundError, StorageError, UsageError
+from ltx.storage._backend import SchemeSpec
 from ltx.storage._layout import Layout
+from ltx.storage._reader import RangeReader
 from ltx.storage._retry import RetryPolicy, call_with_retry, classify, translate
 from ltx.storage._url import StoreTarget, parse_url
+from ltx.times import UTC, ms_to_datetime
 
-__all__ = [
-    "FileInfo",
-    "Store",
-    "open_store",
-    "format_timestamp",
-    "ms_to_datetime",
-    "parse_timestamp",
-]
+__all__ = ["Store", "open_store"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-UTC = dt.timezone.utc
-TIMESTAMP_KEY = "litestream-timestamp"
-
-
-def format_timestamp(ms: int) -> str:
-    """RFC 3339 with trailing fractional zeros trimmed, as Go's RFC3339Nano (UTC)."""
-    t = dt.datetime.fromtimestamp(ms // 1000, UTC)
-    frac = f"{ms % 1000:03d}".rstrip("0")
-    return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
-
-
-def parse_timestamp(text: str) -> dt.datetime:
-    """Parse RFC 3339 (any fraction length, Z or offset) to an aware datetime (µs precision)."""
-    s = text.strip()
-    if s.endswith(("Z", "z")):
-        s = s[:-1] + "+00:00"
-    main, dot, rest = s.partition(".")
-    if dot:
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        tz = rest[len(digits) :]
-        s = f"{main}.{digits[:6].ljust(6, '0')}{tz}"
-    out = dt.datetime.fromisoformat(s)
-    if out.tzinfo is None:
-        out = out.replace(tzinfo=UTC)
-    return out.astimezone(UTC)
-
-
-def ms_to_datetime(ms: int) -> dt.datetime:
-    """Milliseconds since the epoch as an aware UTC datetime."""
-    return dt.datetime.fromtimestamp(0, UTC) + dt.timedelta(milliseconds=ms)
-
-
-def _as_datetime(value: Any) -> dt.datetime | None:
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, (int, float)):
-        return dt.datetime.fromtimestamp(float(value), UTC)
-    if isinstance(value, str) and value:
-        try:
-            return parse_timestamp(value)
-        except ValueError:
-            return None
-    return None
-
-
-class _Backend:
-    """Defaults for any fsspec filesystem: listing mtime, header time when exact, PUT."""
-
-    exact_listing_times = False
-    conditional_create = False
-
-    def listed_time(self, entry: Mapping[str, Any]) -> dt.datetime | None:
-        for key in ("mtime", "LastModified", "modified", "last_modified", "updated", "created"):
-            got = _as_datetime(entry.get(key))
-            if got is not None:
-                return got
-        return None
-
-    def exact_times(self, store: Store, infos: list[FileInfo]) -> list[FileInfo]:
-        """Read each file's header timestamp (one 100-byte ranged read each, in parallel)."""
-
-        def one(info: FileInfo) -> FileInfo:
-            raw = store.read_range(info.path, 0, HEADER_SIZE)
-            try:
-                ts = Header.from_bytes(raw, validate=False).timestamp
-            except FormatError as exc:
-                raise exc.at(info.path) from None
-            return attrs.evolve(info, created_at=ms_to_datetime(ts))
-
-        return store.map(one, infos)
-
-    def write(
-        self, store: Store, path: str, data: bytes | str, timestamp_ms: int, if_absent: bool
-    ) -> None:
-        fs = store.fs
-        if if_absent and fs.exists(path):
-            raise ConflictError(f"{path} already exists", url=store.url)
-        fs.makedirs(posixpath.dirname(path), exist_ok=True)
-        if isinstance(data, str):
-            fs.put_file(data, path)
-        else:
-            fs.pipe_file(path, data)
-
-
-class _MemoryBackend(_Backend):
-    _lock = threading.Lock()  # the memory filesystem is process-global; so is its writer lock
-    conditional_create = True
-
-    def write(
-        self, store: Store, path: str, data: bytes | str, timestamp_ms: int, if_absent: bool
-    ) -> None:
-        with self._lock:
-            super().write(store, path, data, timestamp_ms, if_absent)
-
-
-class _LocalBackend(_Backend):
-    """Temp file + fsync + rename (or hard link for create-if-absent); mtime = header time."""
-
-    exact_listing_times = True
-    conditional_create = True
-
-    def write(
-        self, store: Store, path: str, data: bytes | str, timestamp_ms: int, if_absent: bool
-    ) -> None:
-        directory = os.path.dirname(path)
-        os.makedirs(directory, exist_ok=True)
-        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-        try:
-            if isinstance(data, str):
-                shutil.copyfile(data, tmp)
-                with open(tmp, "rb+") as fp:
-                    os.fsync(fp.fileno())
-            else:
-                with open(tmp, "wb") as fp:
-                    fp.write(data)
-                    fp.flush()
-                    os.fsync(fp.fileno())
-            ns = timestamp_ms * 1_000_000
-            os.utime(tmp, ns=(ns, ns))
-            if if_absent:
-                try:
-                    os.link(tmp, path)  # atomic, fails if the name exists
-                except FileExistsError:
-                    raise ConflictError(f"{path} already exists", url=store.url) from None
-            else:
-                os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        try:
-            fd = os.open(directory, os.O_RDONLY)
-        except OSError:  # pragma: no cover - platforms without directory fds
-            return
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-class _S3Backend(_Backend):
-    """One PUT (multipart above 100 MiB) with ``If-None-Match: *`` for create-if-absent."""
-
-    conditional_create = True
-
-    def listed_time(self, entry: Mapping[str, Any]) -> dt.datetime | None:
-        return _as_datetime(entry.get("LastModified")) or super().listed_time(entry)
-
-    def exact_times(self, store: Store, infos: list[FileInfo]) -> list[FileInfo]:
-        def one(info: FileInfo) -> FileInfo:
-            meta = store.call(lambda: store.fs.metadata(info.path), f"head {info.path}")
-            value = {k.lower(): v for k, v in (meta or {}).items()}.get(TIMESTAMP_KEY)
-            got = _as_datetime(value)
-            return attrs.evolve(info, created_at=got) if got else info
-
-        return store.map(one, infos)
-
-    def write(
-        self, store: Store, path: str, data: bytes | str, timestamp_ms: int, if_absent: bool
-    ) -> None:
-        meta = {TIMESTAMP_KEY: format_timestamp(timestamp_ms)}
-        mode = "create" if if_absent else "overwrite"
-        if isinstance(data, str):
-            store.fs.put_file(data, path, mode=mode, Metadata=meta)
-        else:
-            store.fs.pipe_file(path, data, mode=mode, Metadata=meta)
-
-
-class _GCSBackend(_Backend):
-    """Metadata ``litestream-timestamp`` comes back in listings; generation-match create."""
-
-    exact_listing_times = True
-    conditional_create = True
-
-    def listed_time(self, entry: Mapping[str, Any]) -> dt.datetime | None:
-        meta = entry.get("metadata") or {}
-        got = _as_datetime(meta.get(TIMESTAMP_KEY))
-        return got or _as_datetime(entry.get("timeCreated")) or super().listed_time(entry)
-
-    def write(
-        self, store: Store, path: str, data: bytes | str, timestamp_ms: int, if_absent: bool
-    ) -> None:
-        meta = {TIMESTAMP_KEY: format_timestamp(timestamp_ms)}
-        mode = "create" if if_absent else "overwrite"
-        if isinstance(data, str):
-            with open(data, "rb") as fp:
-                store.fs.pipe_file(path, fp.read(), metadata=meta, mode=mode)
-        else:
-            store.fs.pipe_file(path, data, metadata=meta, mode=mode)
-
-
-class _WebDAVBackend(_Backend):
-    """Upload to a temp name, then MOVE (Overwrite: F for create-if-absent)."""
-
-    conditional_create = True
-
-    def write(
-        self, store: Store, path: str, data: bytes | str, timestamp_ms: int, if_absent: bool
-    ) -> None:
-        fs = store.fs
-        fs.makedirs(posixpath.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-        if isinstance(data, str):
-            fs.put_file(data, tmp)
-        else:
-            fs.pipe_file(tmp, data)
-        try:
-            fs.client.move(tmp, path, overwrite=not if_absent)
-        except Exception as exc:
-            with contextlib.suppress(Exception):
-                fs.rm_file(tmp)
-            if if_absent and ("412" in str(exc) or "exists" in str(exc).lower()):
-                raise ConflictError(f"{path} already exists", url=store.url) from None
-            raise
-        fs.invalidate_cache(posixpath.dirname(path))
-
-
-_BACKENDS: dict[str, Callable[[], _Backend]] = {
-    "file": _LocalBackend,
-    "memory": _MemoryBackend,
-    "s3": _S3Backend,
-    "gcs": _GCSBackend,
-    "webdav": _WebDAVBackend,
-}
-
-
-class _RangeReader(io.RawIOBase):
-    """A read-only stream over one file made of retried ranged reads, ``chunk`` bytes each,
-    with the next chunk fetched in the background while the current one is consumed."""
-
-    def __init__(
-        self, store: Store, path: str, size: int, chunk: int, read_ahead: bool = True
-    ) -> None:
-        self._store, self._path, self._size, self._chunk = store, path, size, chunk
-        self._pos = 0  # next byte handed to the caller
-        self._buf = b""
-        self._buf_pos = 0
-        self._pool = ThreadPoolExecutor(1) if read_ahead else None
-        self._next: Any = None
-        self.name = path
-
-    def readable(self) -> bool:
-        return True
-
-    def _fetch(self, start: int) -> Any:
-        end = min(self._size, start + self._chunk)
-        if self._pool is None:
-            done: Future[bytes] = Future()
-            done.set_result(self._store.read_range(self._path, start, end))
-            return done
-        return self._pool.submit(self._store.read_range, self._path, start, end)
-
-    def readinto(self, buf: Any) -> int:
-        if self._buf_pos >= len(self._buf):
-            start = self._pos
-            if start >= self._size:
-                return 0
-            fut = self._next if self._next is not None else self._fetch(start)
-            self._buf = fut.result()
-            self._buf_pos = 0
-            if not self._buf:
-                return 0
-            ahead = start + len(self._buf)
-            more = ahead < self._size and self._pool is not None
-            self._next = self._fetch(ahead) if more else None
-        n = min(len(buf), len(self._buf) - self._buf_pos)
-        buf[:n] = self._buf[self._buf_pos : self._buf_pos + n]
-        self._buf_pos += n
-        self._pos += n
-        return n
-
-    def close(self) -> None:
-        if self._next is not None:
-            self._next.cancel()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-        super().close()
+_EPOCH = dt.datetime.fromtimestamp(0, UTC)
 
 
 class Store:
@@ -328,23 +48,24 @@ class Store:
         fs: Any,
         root: str,
         *,
-        layout: Layout,
-        scheme: str,
+        spec: SchemeSpec,
         url: str,
+        layout: Layout | None = None,
         retry: RetryPolicy | None = None,
         max_concurrency: int = 16,
     ) -> None:
         self.fs = fs
         self.root = root.rstrip("/") if root != "/" else root
-        self.layout = layout
-        self.scheme = scheme
+        self.spec = spec
+        self.layout = layout or spec.layout
+        self.scheme = spec.schemes[0]
         self.url = url
-        self.retry = retry or RetryPolicy()
+        self.backend = spec.backend(fs, url, self.root)
+        retry = retry or RetryPolicy()
+        self.retry = attrs.evolve(retry, attempts=1) if self.backend.own_retries else retry
         self.max_concurrency = max(1, max_concurrency)
-        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-        self._backend = _BACKENDS.get(
-            {"gs": "gcs", "local": "file", "s3a": "s3"}.get(protocol, protocol), _Backend
-        )()
+        self.skipped: list[str] = []  # listed entries refused (e.g. outside the root)
+        self._serial = None if self.backend.concurrent_calls else threading.Lock()
 
     def __repr__(self) -> str:
         return f"<Store {self.url} layout={self.layout.name}>"
@@ -365,12 +86,20 @@ class Store:
     @property
     def conditional_create(self) -> bool:
         """True when ``write(..., if_absent=True)`` is atomic against other writers."""
-        return self._backend.conditional_create
+        return self.backend.conditional_create
 
     # -- plumbing -------------------------------------------------------------------
 
     def call(self, fn: Callable[[], T], what: str) -> T:
         """Run one storage call with retries; failures become typed StorageErrors."""
+        serial = self._serial
+        if serial is not None:
+            inner = fn
+
+            def fn() -> T:
+                with serial:
+                    return inner()
+
         return call_with_retry(fn, policy=self.retry, url=self.url, what=what)
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
@@ -394,21 +123,48 @@ class Store:
 
         return self.call(go, f"list {path}")
 
+    def _names(self, path: str) -> list[str]:
+        return [posixpath.basename(str(e.get("name", "")).rstrip("/")) for e in self._ls(path)]
+
     def levels(self) -> list[int]:
-        """Levels that have a folder under the root (one listing of the root)."""
-        found = set()
-        for entry in self._ls(self.root):
-            name = posixpath.basename(str(entry.get("name", "")).rstrip("/"))
-            level = self.layout.parse_level_dir(name) if self.layout.name == "hex" else None
-            if self.layout.name == "decimal" and name == "ltx":
-                for sub in self._ls(self._join("ltx")):
-                    sub_name = posixpath.basename(str(sub.get("name", "")).rstrip("/"))
-                    lv = self.layout.parse_level_dir(sub_name)
-                    if lv is not None:
-                        found.add(lv)
-            elif level is not None:
-                found.add(level)
-        return sorted(found)
+        """Levels that have a folder under the root (one listing of the root, two if decimal)."""
+        names = self._names(self.root)
+        if self.layout.name == "decimal":
+            names = self._names(self._join("ltx")) if "ltx" in names else []
+        found = {self.layout.parse_level_dir(n) for n in names}
+        return sorted(lv for lv in found if lv is not None)
+
+    def root_entries(self) -> list[str]:
+        """Names directly under the root (one listing), to say what was found when empty."""
+        return sorted(self._names(self.root))
+
+    def is_file(self, path: str) -> bool:
+        """True when ``path`` is a file (one request; False when it cannot be told)."""
+        try:
+            return bool(self.call(lambda: self.fs.isfile(path), f"stat {path}"))
+        except StorageError:
+            return False
+
+    def _entry_info(self, level: int, base: str, entry: Mapping[str, Any]) -> FileInfo | None:
+        if entry.get("type") not in (None, "file"):
+            return None
+        name = str(entry.get("name", ""))
+        parent = posixpath.normpath(posixpath.dirname(name.rstrip("/"))).lstrip("/")
+        if parent != posixpath.normpath(base).lstrip("/"):
+            return None
+        try:
+            lo, hi = parse_filename(posixpath.basename(name))
+        except FormatError:
+            return None
+        if level == SNAPSHOT_LEVEL and lo != 1:
+            return None
+        path = self.file_path(level, lo, hi)
+        if not self.backend.inside_root(path):
+            self.skipped.append(path)
+            return None
+        created = self.backend.listed_time(entry) or _EPOCH
+        size = int(entry.get("size") or entry.get("Size") or 0)
+        return FileInfo(level, lo, hi, size, created, path)
 
     def list_level(self, level: int, *, exact_times: bool = False) -> list[FileInfo]:
         """Files of one level sorted by (min, max); unparsable names are skipped.
@@ -418,33 +174,21 @@ class Store:
         others: the LTX header timestamp).
         """
         base = self.level_path(level)
-        infos = []
-        for entry in self._ls(base):
-            if entry.get("type") not in (None, "file"):
-                continue
-            name = str(entry.get("name", ""))
-            if posixpath.normpath(posixpath.dirname(name.rstrip("/"))).lstrip("/") != (
-                posixpath.normpath(base).lstrip("/")
-            ):
-                continue
-            try:
-                lo, hi = parse_filename(posixpath.basename(name))
-            except FormatError:
-                continue
-            if level == 9 and lo != 1:
-                continue
-            created = self._backend.listed_time(entry) or dt.datetime.fromtimestamp(0, UTC)
-            size = int(entry.get("size") or entry.get("Size") or 0)
-            infos.append(FileInfo(level, lo, hi, size, created, self.file_path(level, lo, hi)))
-        infos.sort(key=lambda f: f.sort_key)
+        got = (self._entry_info(level, base, e) for e in self._ls(base))
+        infos = sorted((f for f in got if f is not None), key=lambda f: f.sort_key)
         return self.exact_times(infos) if exact_times else infos
 
     def exact_times(self, infos: Sequence[FileInfo]) -> list[FileInfo]:
         """``infos`` with the creation times timestamp restores use, where the listing
-        does not carry them (S3: HEAD metadata; WebDAV and others: header timestamp)."""
-        if self._backend.exact_listing_times or not infos:
+        does not carry them (one small request per file, in parallel)."""
+        if self.backend.exact_listing_times or not infos:
             return list(infos)
-        return self._backend.exact_times(self, list(infos))
+
+        def one(info: FileInfo) -> FileInfo:
+            got = self.call(lambda: self.backend.exact_time(info.path), f"time of {info.path}")
+            return attrs.evolve(info, created_at=got) if got is not None else info
+
+        return self.map(one, infos)
 
     def list_files(
         self, levels: Iterable[int] | None = None, *, exact_times: bool = False
@@ -459,7 +203,7 @@ class Store:
     def read_range(self, path: str, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` of ``path`` (one ranged GET), retried on transient faults."""
         if start < 0:
-            raise ValueError(f"negative range start {start} for {path}")
+            raise UsageError(f"negative range start {start} for {path}")
         if end <= start:
             return b""
         data = self.call(
@@ -475,12 +219,19 @@ class Store:
         """A whole file."""
         return bytes(self.call(lambda: self.fs.cat_file(path), f"read {path}"))
 
-    def open_reader(
-        self, info: FileInfo, *, chunk: int = 4 << 20, read_ahead: bool = True
-    ) -> io.BufferedReader:
-        """A buffered stream over one file built from retried ranged reads of ``chunk``
-        bytes, the next one fetched in the background when ``read_ahead``."""
-        raw = _RangeReader(self, info.path, info.size, chunk, read_ahead)
+    def open_reader(self, info: FileInfo, *, chunk: int = 4 << 20, ahead: int = 1) -> BinaryIO:
+        """A buffered stream over one file: the file itself where it is local, else
+        retried ranged reads of ``chunk`` bytes with ``ahead`` more fetched in the
+        background."""
+        try:
+            local = self.backend.open_local(info.path, min(chunk, 1 << 20))
+        except FileNotFoundError:
+            raise NotFoundError(f"{info.path} does not exist", url=self.url) from None
+        if local is not None:
+            return local
+        raw = RangeReader(
+            lambda s, e: self.read_range(info.path, s, e), info.path, info.size, chunk, ahead
+        )
         return io.BufferedReader(raw, min(chunk, 1 << 16))
 
     # -- writing --------------------------------------------------------------------
@@ -498,22 +249,21 @@ class Store:
         """Write one whole LTX file atomically, stamped with ``timestamp_ms`` as Litestream does.
 
         ``data`` is the file's bytes or the path of a local file holding them (large
-        outputs are uploaded from disk, not memory).
-
-        With ``if_absent`` the write fails with ConflictError if the file exists; on
-        backends with ``conditional_create`` that check is atomic.
+        outputs are uploaded from disk, not memory). With ``if_absent`` the write fails
+        with ConflictError if the file exists; atomically where ``conditional_create``.
         """
         path = self.file_path(level, min_txid, max_txid)
         payload: bytes | str = data if isinstance(data, bytes) else os.fspath(data)
         size = len(payload) if isinstance(payload, bytes) else os.path.getsize(payload)
-
+        # Made first: a timestamp that is no time fails here, before anything is written.
+        info = FileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp_ms), path)
         attempts = 0
 
         def go() -> None:
             nonlocal attempts
             attempts += 1
             try:
-                self._backend.write(self, path, payload, timestamp_ms, if_absent)
+                self.backend.write(path, payload, timestamp_ms, if_absent)
             except Exception as exc:
                 # A retried create-if-absent meets its own earlier attempt when that one
                 # landed but its reply was lost: the same bytes there mean we won.
@@ -523,7 +273,7 @@ class Store:
                 raise
 
         self.call(go, f"write {path}")
-        return FileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp_ms), path)
+        return info
 
     def _holds(self, path: str, payload: bytes | str) -> bool:
         """True when ``path`` holds exactly ``payload`` (bytes, or a local file's bytes)."""
@@ -545,6 +295,26 @@ class Store:
             self.fs.invalidate_cache(parent)
 
 
+def _filesystem(target: StoreTarget) -> Any:
+    try:
+        fs = fsspec.filesystem(target.protocol, **target.options)
+    except ImportError as exc:
+        hint = f" (pip install 'ltx[{target.spec.extra}]')" if target.spec.extra else ""
+        raise StorageError(
+            f"cannot open filesystem {target.protocol!r}: {exc}{hint}", url=target.url
+        ) from None
+    except LTXError:
+        raise
+    except ValueError as exc:
+        raise StorageError(
+            f"cannot open filesystem {target.protocol!r}: {exc}", url=target.url
+        ) from None
+    except Exception as exc:
+        raise translate(exc, target.url, "open filesystem") from None
+    target.spec.configure(fs)
+    return fs
+
+
 def open_store(
     url: str,
     *,
@@ -556,38 +326,24 @@ def open_store(
     **storage_options: Any,
 ) -> Store:
     """Open the replica at ``url`` (``file://``, ``memory://``, ``s3://``, ``gs://``,
-    ``webdav://``, any fsspec URL).
+    ``webdav://``, ``sftp://``, any fsspec URL).
 
     ``env`` supplies Litestream's variables (``LITESTREAM_*``, ``AWS_*``); keyword
     ``storage_options`` win over both URL and environment. ``layout`` overrides the
     scheme's layout (``"decimal"`` or ``"hex"``) for replicas copied between backends.
     ``filesystem`` wraps or replaces the fsspec filesystem (e.g. a fault injector).
     """
-    target: StoreTarget = parse_url(url, env=env, options=storage_options)
-    if filesystem is None:
-        try:
-            filesystem = fsspec.filesystem(target.protocol, **target.options)
-        except (ImportError, ValueError) as exc:
-            raise StorageError(
-                f"cannot open filesystem {target.protocol!r}: {exc}", url=target.url
-            ) from None
-        except LTXError:
-            raise
-        except Exception as exc:
-            raise translate(exc, target.url, "open filesystem") from None
-    chosen = target.layout
+    target = parse_url(url, env=env, options=storage_options)
     if isinstance(layout, str):
-        chosen = Layout(layout)
         if layout not in ("decimal", "hex"):
-            raise ValueError(f"layout must be 'decimal' or 'hex', got {layout!r}")
-    elif layout is not None:
-        chosen = layout
+            raise UsageError(f"layout must be 'decimal' or 'hex', got {layout!r}")
+        layout = Layout(layout)
     return Store(
-        filesystem,
+        _filesystem(target) if filesystem is None else filesystem,
         target.root,
-        layout=chosen,
-        scheme=target.scheme,
+        spec=target.spec,
         url=target.url,
+        layout=layout,
         retry=retry,
         max_concurrency=max_concurrency,
     )

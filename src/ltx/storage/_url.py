@@ -1,8 +1,8 @@
-"""Replica URLs as Litestream writes them -> fsspec protocol, root path and options.
+"""Replica URLs as Litestream writes them -> scheme spec, fsspec options and root path.
 
-Litestream's S3 host forms and query parameters, its ``LITESTREAM_*`` variables and
-then the ``AWS_*`` ones are honoured; explicit keyword options always win. The
-environment is passed in (``env``), never read here.
+Each scheme's spec parses its own URL form (see ``_registry``); this module splits the
+URL, refuses unknown query parameters, applies keyword options over URL and
+environment, and redacts URLs for messages. The environment is passed in, never read.
 """
 
 from __future__ import annotations
@@ -15,133 +15,127 @@ from typing import Any
 
 import attrs
 
-from ltx.storage._layout import Layout, layout_for_scheme
+from ltx.errors import UsageError
+from ltx.storage._backend import SchemeSpec, UrlParts
+from ltx.storage._layout import Layout
+from ltx.storage._registry import spec_for
 
 __all__ = ["StoreTarget", "parse_url", "redact"]
 
-_TRUE = {"1", "true", "yes", "on", "t"}
+# Query parameters whose values are never secret; every other value is masked.
+_SHOWN = frozenset(
+    {"region", "endpoint", "forcePathStyle", "force-path-style", "skipVerify", "skip-verify"}
+)
+_SECRET_PARAMS = frozenset(
+    {"access-key-id", "secret-access-key", "access_key_id", "secret_access_key", "key", "secret"}
+)
+# scheme://USER:SECRET@host where SECRET holds a raw "/" (AWS secrets may): the userinfo
+# runs to the last "@" before the query, and must contain a ":".
+_RAW_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)([^?#]*:[^?#]*)@([^@?#/]*)(.*)$", re.S)
 
 
 @attrs.frozen
 class StoreTarget:
-    """Where a replica lives: fsspec protocol, root path inside it, options, layout."""
+    """Where a replica lives: its scheme's spec, root path inside it, options, layout."""
 
     scheme: str
-    protocol: str
+    spec: SchemeSpec
     root: str
-    options: dict[str, Any]
+    options: dict[str, Any] = attrs.field(repr=False)
     layout: Layout
     url: str  # for messages: credentials removed
 
+    @property
+    def protocol(self) -> str:
+        """The fsspec protocol."""
+        return self.spec.protocol
+
+
+def _quote_userinfo(url: str) -> str:
+    """Percent-encode a userinfo that holds raw "/" so the URL splits where Litestream's does."""
+    m = _RAW_USERINFO.match(url)
+    if m is None or "/" not in m.group(2):
+        return url
+    user, _, secret = m.group(2).partition(":")
+    enc = urllib.parse.quote(user, safe="") + ":" + urllib.parse.quote(secret, safe="%")
+    return f"{m.group(1)}{enc}@{m.group(3)}{m.group(4)}"
+
+
+def _strip_userinfo(value: str) -> str:
+    parts = urllib.parse.urlsplit(value) if "://" in value else None
+    if parts is None or "@" not in parts.netloc:
+        return value
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
+
 
 def redact(url: str) -> str:
-    """The URL without user info or secret-looking query values."""
-    parts = urllib.parse.urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    safe = [(k, "***" if re.search(r"secret|key|token|password", k, re.I) else v) for k, v in query]
+    """The URL without user info anywhere and with every query value masked but a few."""
+    url = _quote_userinfo(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError:
+        return url.split("://", 1)[0] + "://<unparsable URL>"
+    shown = [(k, _strip_userinfo(v) if k in _SHOWN else "***") for k, v in query]
     return urllib.parse.urlunsplit(
-        (parts.scheme, netloc, parts.path, urllib.parse.urlencode(safe), "")
+        (parts.scheme, netloc, parts.path, urllib.parse.urlencode(shown, safe="*:/"), "")
     )
 
 
-def _clean(path: str) -> str:
-    path = posixpath.normpath("/" + path.lstrip("/")).lstrip("/")
-    return "" if path == "." else path
+def _split(url: str) -> tuple[urllib.parse.SplitResult, dict[str, str]]:
+    try:
+        parts = urllib.parse.urlsplit(_quote_userinfo(url))
+        _ = parts.port  # raises ValueError for a non-numeric port
+    except ValueError as exc:
+        raise UsageError(f"cannot parse replica URL {redact(url)}: {exc}") from None
+    return parts, dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
 
 
-def _s3(
-    parts: urllib.parse.SplitResult, query: dict[str, str], env: Mapping[str, str]
-) -> tuple[str, dict[str, Any]]:
-    host = parts.netloc.rsplit("@", 1)[-1]
-    bucket, region, endpoint, path_style = host, query.get("region"), query.get("endpoint"), None
-    m = re.fullmatch(r"([^.]+)\.s3\.([a-z0-9-]+)\.amazonaws\.com", host)
-    if m:
-        bucket, region = m.group(1), region or m.group(2)
-    elif ":" in host and ".com" not in host:
-        bucket, _, rest = host.partition(".")
-        endpoint = endpoint or f"http://{rest}"
-        path_style = True
-    endpoint = endpoint or env.get("LITESTREAM_S3_ENDPOINT")
-    fps = query.get("forcePathStyle", query.get("force-path-style"))
-    if fps is not None:
-        path_style = fps.lower() in _TRUE
-    elif endpoint:
-        path_style = True
-    opts: dict[str, Any] = {}
-    client_kwargs: dict[str, Any] = {}
-    if endpoint:
-        if "://" not in endpoint:
-            endpoint = "https://" + endpoint
-        opts["endpoint_url"] = endpoint
-    if region:
-        client_kwargs["region_name"] = region
-    skip = query.get("skipVerify", query.get("skip-verify"))
-    if skip is not None and skip.lower() in _TRUE:
-        client_kwargs["verify"] = False
-    if client_kwargs:
-        opts["client_kwargs"] = client_kwargs
-    if path_style:
-        opts["config_kwargs"] = {"s3": {"addressing_style": "path"}}
-    key = parts.username or env.get("LITESTREAM_ACCESS_KEY_ID") or env.get("AWS_ACCESS_KEY_ID")
-    secret = (
-        (urllib.parse.unquote(parts.password) if parts.password else None)
-        or env.get("LITESTREAM_SECRET_ACCESS_KEY")
-        or env.get("AWS_SECRET_ACCESS_KEY")
+def _check_params(spec: SchemeSpec, query: Mapping[str, str], url: str) -> None:
+    unknown = sorted(set(query) - spec.params)
+    if not unknown:
+        return
+    if set(unknown) & _SECRET_PARAMS:
+        raise UsageError(
+            f"{redact(url)}: credentials do not go in the query string; use "
+            "LITESTREAM_ACCESS_KEY_ID / LITESTREAM_SECRET_ACCESS_KEY (or AWS_*), "
+            "user:secret@ in the URL, or the key=/secret= keyword options"
+        )
+    known = ", ".join(sorted(spec.params)) or "none"
+    raise UsageError(
+        f"{redact(url)}: unknown query parameter(s) {', '.join(unknown)} "
+        f"for {spec.schemes[0]}:// (known: {known})"
     )
-    if key and secret:
-        opts["key"], opts["secret"] = key, secret
-    return bucket, opts
+
+
+def _merge(opts: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(opts)
+    for k, v in overrides.items():
+        out[k] = {**out[k], **v} if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def parse_url(
     url: str, *, env: Mapping[str, str] | None = None, options: Mapping[str, Any] | None = None
 ) -> StoreTarget:
-    """Map a Litestream replica URL to an fsspec target; ``options`` override everything."""
-    env = env or {}
+    """Map a Litestream replica URL to an fsspec target; ``options`` override everything.
+
+    A bare path means ``file://``. UsageError names the URL (redacted) when it does not
+    parse, uses a refused scheme, or carries a query parameter the scheme does not know.
+    """
     if "://" not in url:
         url = "file://" + posixpath.abspath(url)
-    parts = urllib.parse.urlsplit(url)
+    parts, query = _split(url)
     scheme = parts.scheme.lower()
-    query = dict(urllib.parse.parse_qsl(parts.query))
-    opts: dict[str, Any] = {}
-    if scheme == "file":
-        protocol, root = "file", posixpath.normpath(urllib.parse.unquote(parts.path) or "/")
-    elif scheme == "memory":
-        protocol, root = "memory", "/" + _clean(parts.netloc + parts.path)
-    elif scheme in ("s3", "s3a"):
-        bucket, opts = _s3(parts, query, env)
-        protocol, root = "s3", posixpath.join(bucket, _clean(parts.path)).rstrip("/")
-    elif scheme in ("gs", "gcs"):
-        protocol, root = "gcs", posixpath.join(parts.netloc, _clean(parts.path)).rstrip("/")
-        if "endpoint" in query:
-            opts["endpoint_url"] = query["endpoint"]
-    elif scheme in ("webdav", "webdavs"):
-        http = "https" if scheme == "webdavs" else "http"
-        host = parts.hostname or ""
-        if parts.port:
-            host += f":{parts.port}"
-        opts["base_url"] = f"{http}://{host}"
-        user = parts.username or env.get("LITESTREAM_WEBDAV_USERNAME")
-        password = parts.password or env.get("LITESTREAM_WEBDAV_PASSWORD")
-        if user:
-            opts["auth"] = (urllib.parse.unquote(user), urllib.parse.unquote(password or ""))
-        protocol, root = "webdav", _clean(parts.path)
-    else:
-        protocol = scheme
-        root = (parts.netloc + parts.path).rstrip("/")
-    for k, v in (options or {}).items():
-        if isinstance(v, dict) and isinstance(opts.get(k), dict):
-            opts[k] = {**opts[k], **v}
-        else:
-            opts[k] = v
+    spec = spec_for(scheme)
+    _check_params(spec, query, url)
+    root, opts = spec.parse(UrlParts(parts=parts, query=query, env=env or {}))
     return StoreTarget(
         scheme=scheme,
-        protocol=protocol,
+        spec=spec,
         root=root,
-        options=opts,
-        layout=layout_for_scheme(scheme),
+        options=_merge(opts, options or {}),
+        layout=spec.layout,
         url=redact(url),
     )

@@ -6,7 +6,6 @@ knobs keep examples small by default so property tests stay fast.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import attrs
@@ -16,8 +15,8 @@ from ltx.codec import (
     CHECKSUM_FLAG,
     HEADER_FLAG_NO_CHECKSUM,
     DatabaseChecksum,
-    Encoder,
     Header,
+    encode_pages,
     lock_pgno,
 )
 
@@ -47,12 +46,7 @@ class LTXFileModel:
 
 def encode_model(model: LTXFileModel) -> bytes:
     """Encode a model with ``ltx.Encoder``; the bytes decode back to the model."""
-    buf = io.BytesIO()
-    enc = Encoder(buf, model.header)
-    for pgno in sorted(model.pages):
-        enc.write_page(pgno, model.pages[pgno])
-    enc.close(post_apply_checksum=model.post_apply_checksum)
-    return buf.getvalue()
+    return encode_pages(model.header, model.pages, post_apply_checksum=model.post_apply_checksum)
 
 
 def page_sizes(*, max_size: int = 4096) -> st.SearchStrategy[int]:

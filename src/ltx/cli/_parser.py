@@ -1,0 +1,103 @@
+"""The ``ltx`` argument parser: every command, option and argument with its help text."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+__all__ = ["build_parser", "parse_txid_arg"]
+
+_URL_HELP = "replica URL (file://, s3://, gs://, webdav://, sftp://, memory://) or a folder"
+
+
+def parse_txid_arg(text: str) -> int:
+    """A TXID as Litestream prints it (16 hex digits) or as 0x-prefixed hex."""
+    t = text.strip()
+    if re.fullmatch(r"[0-9a-fA-F]{16}", t):
+        return int(t, 16)
+    if re.fullmatch(r"0[xX][0-9a-fA-F]{1,16}", t):
+        return int(t, 16)
+    hint = ""
+    if re.fullmatch(r"[0-9a-fA-F]{1,15}", t):
+        hint = f"; TXIDs are 16 hex digits as listings print them: {int(t, 16):016x}"
+        if t.isdigit():
+            hint += f", or {int(t):016x} if you meant decimal {t}"
+    raise argparse.ArgumentTypeError(f"not a TXID: {text!r}{hint}")
+
+
+def _common(p: argparse.ArgumentParser, *, url: bool = True) -> None:
+    if url:
+        p.add_argument("url", help=_URL_HELP)
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="give up on a storage call after this long, retries included (default 120)",
+    )
+
+
+def _add_target(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--txid", type=parse_txid_arg, help="TXID: 16 hex digits (as listed) or 0x-prefixed hex"
+    )
+    g.add_argument(
+        "--timestamp",
+        help="RFC 3339 time, Unix milliseconds, 'now', 'yesterday' or '<n> <unit> ago'",
+    )
+
+
+def _read_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ls = sub.add_parser("ls", help="list the LTX files of a replica")
+    _common(ls)
+    ls.add_argument("--level", type=int, choices=range(10), help="only this level (0..9)")
+    ls.add_argument("--exact-times", action="store_true", help="creation times as restore uses")
+
+    h = sub.add_parser("history", help="list the TXIDs the replica can restore exactly")
+    _common(h)
+
+    r = sub.add_parser("restore", help="restore the database at a point in time")
+    _common(r)
+    r.add_argument("-o", "--output", required=True, help="database file to write")
+    r.add_argument(
+        "--overwrite", action="store_true", help="replace OUTPUT (and remove its -wal/-shm)"
+    )
+    r.add_argument("--progress", action="store_true", help="show progress even when not a TTY")
+    _add_target(r)
+
+    pg = sub.add_parser("page", help="print one page as of a point in time")
+    _common(pg)
+    pg.add_argument("pgno", type=int, help="page number (1 is the first page)")
+    pg.add_argument("--raw", action="store_true", help="write the raw page to stdout")
+    pg.add_argument("-o", "--output", help="write the raw page to a file")
+    _add_target(pg)
+
+
+def _write_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    d = sub.add_parser("demo", help="build a small local replica and read it back in time")
+    _common(d, url=False)
+    d.add_argument("--dir", default="demo-replica", help="where (default ./demo-replica)")
+    d.add_argument("--force", action="store_true", help="rebuild a non-empty directory")
+
+    c = sub.add_parser("compact", help="run Litestream's compaction and retention policy")
+    _common(c)
+    c.add_argument("--dry-run", action="store_true", help="print the steps only")
+    c.add_argument("--now", help="plan as if it were this time")
+    c.add_argument("--progress", action="store_true", help="show progress even when not a TTY")
+
+    s = sub.add_parser("snapshot", help="write a level-9 snapshot")
+    _common(s)
+    s.add_argument("--db", help="SQLite file at the replica's position (default: the replica)")
+
+
+def build_parser(version: str = "") -> argparse.ArgumentParser:
+    """The argument parser of the ``ltx`` command."""
+    p = argparse.ArgumentParser(prog="ltx", description="LTX files and Litestream replicas")
+    p.add_argument("--version", action="version", version=f"ltx {version}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _write_commands(sub)
+    _read_commands(sub)
+    return p

@@ -1,0 +1,101 @@
+"""Reading plans from a store: file indexes, page maps per plan, and single pages.
+
+Everything read is immutable (LTX files never change), so indexes and pages are
+cached by path and size in the page cache (memory, and disk with ``cache_dir``), and
+the last few page maps are kept per plan, so repeated reads cost a lookup.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from ltx.codec import FileIndex, FileInfo, read_file_index, read_page
+from ltx.errors import FormatError
+from ltx.resolve.cache import PageCache
+from ltx.resolve.index import PageMap, build_page_map
+from ltx.resolve.plan import Plan
+from ltx.storage import Store
+
+__all__ = ["PageReader"]
+
+
+class PageReader:
+    """Indexes, page maps and pages of one store, through one page cache."""
+
+    def __init__(self, store: Store, cache: PageCache, *, maps: int = 8) -> None:
+        self.store = store
+        self.cache = cache
+        self._lock = threading.Lock()
+        self._indexes: dict[str, FileIndex] = {}
+        self._maps: OrderedDict[Plan, PageMap] = OrderedDict()
+        self._max_maps = maps
+        self.maps_built = 0  # page maps built (not served from the LRU), for tests
+
+    def _key(self, f: FileInfo, what: str) -> str:
+        return PageCache.key(self.store.url, f.path, f.size, what)
+
+    def file_index(self, f: FileInfo) -> FileIndex:
+        """Header, page index and trailer of one file (cached; at most two ranged reads)."""
+        got = self._indexes.get(f.path)
+        if got is not None and got.size == f.size:
+            return got
+        key = self._key(f, "file-index")
+        raw = self.cache.get(key)
+        got = None
+        if raw is not None:
+            try:
+                got = FileIndex.from_bytes(raw, f.size)
+            except FormatError:
+                got = None  # a damaged cache entry is read again from the store
+        if got is None or got.header is None:
+            got = read_file_index(
+                lambda s, e: self.store.read_range(f.path, s, e), f.size, name=f.path
+            )
+            self.cache.put(key, got.to_bytes())
+        with self._lock:
+            self._indexes[f.path] = got
+        return got
+
+    def page_map(self, plan: Plan) -> PageMap:
+        """The page map of ``plan``: from the LRU, or built from the files' indexes."""
+        with self._lock:
+            pm = self._maps.get(plan)
+            if pm is not None:
+                self._maps.move_to_end(plan)
+                return pm
+        indexes = self.store.map(self.file_index, plan.files)
+        pm = build_page_map(plan, indexes)
+        with self._lock:
+            self.maps_built += 1
+            self._maps[plan] = pm
+            while len(self._maps) > self._max_maps:
+                self._maps.popitem(last=False)
+        return pm
+
+    def forget(self, live: set[str]) -> None:
+        """Drop indexes and page maps that use files no longer listed."""
+        with self._lock:
+            self._indexes = {p: fi for p, fi in self._indexes.items() if p in live}
+            for plan in [p for p in self._maps if any(f.path not in live for f in p.files)]:
+                del self._maps[plan]
+
+    def read_page(self, pm: PageMap, pgno: int) -> bytes:
+        """Page ``pgno`` of ``pm``: cached, or one ranged read and a decode."""
+        loc = pm.locate(pgno)
+        if loc is None:
+            return bytes(pm.page_size)
+        key = f"{self.store.url}\x00{loc.file.path}\x00{loc.offset}"
+        data = self.cache.get(key)
+        if data is None:
+            path = loc.file.path
+            data = read_page(
+                lambda s, e: self.store.read_range(path, s, e),
+                loc.offset,
+                loc.size,
+                pm.page_size,
+                pgno=pgno,
+                name=path,
+            )
+            self.cache.put(key, data)
+        return data

@@ -1,0 +1,141 @@
+"""What one storage scheme is: a ``SchemeSpec`` (URL parsing, layout, backend) and its backend.
+
+A backend does single raw operations on its fsspec filesystem (one write, one time
+lookup); the Store around it retries, runs calls in parallel and types the errors.
+Capabilities are class attributes, so the registry and the docs can list them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import urllib.parse
+from collections.abc import Callable, Mapping
+from typing import Any, BinaryIO
+
+import attrs
+
+from ltx.codec import HEADER_SIZE, Header
+from ltx.errors import ConflictError, FormatError
+from ltx.storage._layout import DECIMAL, Layout
+from ltx.times import as_datetime, ms_to_datetime
+
+__all__ = ["Backend", "SchemeSpec", "UrlParts", "Payload", "clean_path", "TIMESTAMP_KEY"]
+
+TIMESTAMP_KEY = "litestream-timestamp"
+Payload = bytes | str
+"""What a write uploads: the file's bytes, or the path of a local file holding them."""
+
+
+def clean_path(path: str) -> str:
+    """A relative path with ``.``/``..`` folded and no leading slash ('' for the root)."""
+    path = posixpath.normpath("/" + path.lstrip("/")).lstrip("/")
+    return "" if path == "." else path
+
+
+@attrs.frozen
+class UrlParts:
+    """A replica URL split for a scheme's parser: parts, query values and the environment."""
+
+    parts: urllib.parse.SplitResult
+    query: Mapping[str, str]
+    env: Mapping[str, str]
+
+    @property
+    def user(self) -> str | None:
+        """The user name, percent-decoded (None when absent)."""
+        return urllib.parse.unquote(self.parts.username) if self.parts.username else None
+
+    @property
+    def password(self) -> str | None:
+        """The password, percent-decoded (None when absent)."""
+        return urllib.parse.unquote(self.parts.password) if self.parts.password else None
+
+
+class Backend:
+    """Defaults for any fsspec filesystem: listing mtime, header time when exact, plain PUT.
+
+    ``conditional_create``: ``write(if_absent=True)`` is atomic against other writers.
+    ``exact_listing_times``: listings carry the creation time timestamp restores use.
+    ``own_retries``: the filesystem retries inside its calls; the store then tries once.
+    ``concurrent_calls``: False where one filesystem object must not be used by two
+    threads at once (paramiko's SFTP client); the store then serialises its calls.
+    """
+
+    conditional_create = False
+    exact_listing_times = False
+    own_retries = False  # the filesystem retries inside and cannot be told not to
+    concurrent_calls = True  # the filesystem object may be called from several threads
+
+    def __init__(self, fs: Any, url: str, root: str = "") -> None:
+        self.fs = fs
+        self.url = url
+        self.root = root
+
+    def inside_root(self, path: str) -> bool:
+        """False for a listed path that really lives outside the root (a symlinked folder)."""
+        return True
+
+    def open_local(self, path: str, buffer: int) -> BinaryIO | None:
+        """A plain file object when the file is local (read directly, no ranged reads)."""
+        return None
+
+    def listed_time(self, entry: Mapping[str, Any]) -> dt.datetime | None:
+        """Creation time from one listing entry, or None."""
+        for key in ("mtime", "LastModified", "modified", "last_modified", "updated", "created"):
+            got = as_datetime(entry.get(key))
+            if got is not None:
+                return got
+        return None
+
+    def exact_time(self, path: str) -> dt.datetime | None:
+        """The creation time timestamp restores use: here the LTX header's (one ranged read)."""
+        raw = self.fs.cat_file(path, start=0, end=HEADER_SIZE)
+        try:
+            return ms_to_datetime(Header.from_bytes(raw, validate=False).timestamp)
+        except FormatError as exc:
+            raise exc.at(path) from None
+
+    def write(self, path: str, data: Payload, timestamp_ms: int, if_absent: bool) -> None:
+        """Upload one whole file (not atomic against racing writers: see conditional_create)."""
+        if if_absent and self.fs.exists(path):
+            raise ConflictError(f"{path} already exists", url=self.url)
+        self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        if isinstance(data, str):
+            self.fs.put_file(data, path)
+        else:
+            self.fs.pipe_file(path, data)
+
+
+def _generic_parse(u: UrlParts) -> tuple[str, dict[str, Any]]:
+    return (u.parts.netloc + u.parts.path).rstrip("/"), {}
+
+
+def _no_configure(fs: Any) -> None:
+    return None
+
+
+@attrs.frozen
+class SchemeSpec:
+    """One storage scheme: URL schemes, fsspec protocol, layout, URL parser and backend.
+
+    ``parse`` maps the URL to (root path inside the filesystem, fsspec options);
+    ``params`` lists the query parameters it understands (others are refused);
+    ``configure`` turns off the filesystem's own retries (we retry in one layer);
+    ``extra`` names the pip extra that brings the filesystem package.
+    """
+
+    schemes: tuple[str, ...]
+    protocol: str
+    backend: type[Backend] = Backend
+    layout: Layout = DECIMAL
+    parse: Callable[[UrlParts], tuple[str, dict[str, Any]]] = _generic_parse
+    params: frozenset[str] = frozenset()
+    configure: Callable[[Any], None] = _no_configure
+    extra: str | None = None
+    tested: str = ""
+
+    @property
+    def conditional_create(self) -> bool:
+        """True when create-if-absent is atomic on this scheme."""
+        return self.backend.conditional_create

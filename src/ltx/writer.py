@@ -1,0 +1,137 @@
+"""The write side of a replica: level-0 appends and level-9 snapshots.
+
+The writer remembers its position (the max TXID it has seen or written), so an append
+costs one conditional create where the backend has one (a competing writer's file
+makes it fail) and one level-0 listing plus a write where it has not: never a listing
+of the whole replica after the first.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import os
+from collections.abc import Callable, Iterable, Mapping
+
+from ltx.codec import (
+    HEADER_FLAG_NO_CHECKSUM,
+    SNAPSHOT_LEVEL,
+    FileInfo,
+    Header,
+    encode_pages,
+)
+from ltx.dbfile import write_db_snapshot
+from ltx.errors import ConflictError, UsageError
+from ltx.storage import Store
+from ltx.view import View
+
+__all__ = ["Writer"]
+
+Pages = Mapping[int, bytes] | Iterable[tuple[int, bytes]]
+
+
+class Writer:
+    """Appends and snapshots for one store; ``list_files`` lists the whole replica (once)
+    and ``header_of`` reads one file's header (for the page size, once)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        list_files: Callable[[], list[FileInfo]],
+        header_of: Callable[[FileInfo], Header],
+    ) -> None:
+        self.store = store
+        self._list_files = list_files
+        self._header_of = header_of
+        self.position: int | None = None
+        self.page_size: int | None = None
+
+    def seen(self, files: list[FileInfo]) -> None:
+        """Take the position from a fresh listing of the whole replica."""
+        self.position = max((f.max_txid for f in files), default=0)
+        if self.page_size is None and files:
+            latest = max(files, key=lambda f: (f.max_txid, -f.level))
+            self.page_size = self._header_of(latest).page_size
+
+    def _position(self) -> int:
+        if self.position is None:
+            self.seen(self._list_files())
+        assert self.position is not None
+        return self.position
+
+    def _check_level0(self, pos: int) -> None:
+        """Backends without conditional create: one listing of level 0 finds a rival."""
+        if self.store.conditional_create:
+            return
+        ahead = [f for f in self.store.list_level(0) if f.max_txid > pos]
+        if ahead:
+            self.position = None
+            raise ConflictError(
+                f"replica moved past TXID {pos:016x} (found {ahead[0].path}); "
+                "another writer is active",
+                url=self.store.url,
+            )
+
+    def append(
+        self, pages: Pages, commit: int, timestamp_ms: int, *, page_size: int | None = None
+    ) -> FileInfo:
+        """Write the next level-0 file (TXID = position + 1) holding ``pages``.
+
+        Raises ConflictError, writing nothing, when another writer got there first.
+        """
+        items = sorted(pages.items() if isinstance(pages, Mapping) else pages)
+        pos = self._position()
+        size = page_size or self.page_size or (len(items[0][1]) if items else 0)
+        if self.page_size is not None and size != self.page_size:
+            raise UsageError(f"page size {size} differs from the replica's {self.page_size}")
+        txid = pos + 1
+        header = Header(
+            flags=HEADER_FLAG_NO_CHECKSUM,
+            page_size=size,
+            commit=commit,
+            min_txid=txid,
+            max_txid=txid,
+            timestamp=timestamp_ms,
+        )
+        data = encode_pages(header, items)
+        self._check_level0(pos)
+        try:
+            info = self.store.write(0, txid, txid, data, timestamp_ms=timestamp_ms, if_absent=True)
+        except ConflictError:
+            self.position = None  # someone else wrote this TXID: list again next time
+            raise
+        self.position, self.page_size = txid, size
+        return info
+
+    def write_snapshot(self, source: str | os.PathLike[str] | View, timestamp_ms: int) -> FileInfo:
+        """Write a level-9 snapshot from a View, or from a SQLite file at the position."""
+        if isinstance(source, View):
+            txid = source.txid
+            header = Header(
+                flags=HEADER_FLAG_NO_CHECKSUM,
+                page_size=source.page_size,
+                commit=source.page_count,
+                min_txid=1,
+                max_txid=txid,
+                timestamp=timestamp_ms,
+            )
+            pages = ((p, source.page(p)) for p in range(1, source.page_count + 1))
+            data = encode_pages(header, pages)
+        else:
+            self.seen(self._list_files())
+            txid = self.position or 0
+            if txid == 0:
+                raise UsageError("an empty replica has no position to snapshot; append first")
+            buf = io.BytesIO()
+            with builtins.open(source, "rb") as src:
+                write_db_snapshot(
+                    src,
+                    buf,
+                    max_txid=txid,
+                    timestamp=timestamp_ms,
+                    flags=HEADER_FLAG_NO_CHECKSUM,
+                    name=os.fspath(source),
+                )
+            data = buf.getvalue()
+        return self.store.write(SNAPSHOT_LEVEL, 1, txid, data, timestamp_ms=timestamp_ms)
