@@ -9,6 +9,7 @@ planner finishes the work.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -25,8 +26,12 @@ from ltx.codec import (
 from ltx.compaction.planner import CompactStep, DeleteStep, SnapshotStep, Step
 from ltx.errors import FormatError
 from ltx.storage import Store
+from ltx.times import ms_to_datetime
 
-__all__ = ["merge_files", "run_steps"]
+__all__ = ["merge_files", "run_steps", "STALE_TEMP_AGE"]
+
+STALE_TEMP_AGE = dt.timedelta(hours=1)
+"""Temp files of interrupted uploads older than this are removed by the next run."""
 
 
 def merge_files(
@@ -90,8 +95,10 @@ def run_steps(
     """Run ``steps`` in order against ``store``; return the files written.
 
     ``snapshot_inputs(txid)`` gives the files a snapshot at ``txid`` is built from (the
-    restore plan, listed after the earlier steps ran); ``now_ms`` stamps snapshots.
+    restore plan, listed after the earlier steps ran); ``now_ms`` stamps snapshots and
+    dates the temp files of killed earlier runs: those older than an hour are removed.
     """
+    store.remove_stale_temps(ms_to_datetime(now_ms) - STALE_TEMP_AGE)
     written: list[FileInfo] = []
     for step in steps:
         if log is not None:

@@ -12,6 +12,7 @@ import datetime as dt
 import io
 import os
 import posixpath
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,7 @@ __all__ = ["Store", "open_store"]
 T = TypeVar("T")
 R = TypeVar("R")
 _EPOCH = dt.datetime.fromtimestamp(0, UTC)
+_TEMP = re.compile(r"\.ltx\.tmp-[0-9a-f]{32}$")
 
 
 class Store:
@@ -274,6 +276,21 @@ class Store:
 
         self.call(go, f"write {path}")
         return info
+
+    def remove_stale_temps(self, before: dt.datetime) -> list[str]:
+        """Delete temp files of interrupted writes (``*.ltx.tmp-<hex>``) made before ``before``
+        in every level folder; return their paths."""
+        stale = []
+        for level in self.levels():
+            for entry in self._ls(self.level_path(level)):
+                name = str(entry.get("name", ""))
+                if not _TEMP.search(name):
+                    continue
+                made = self.backend.listed_time(entry)
+                if made is not None and made < before:
+                    stale.append(name)
+        self.delete(stale)
+        return stale
 
     def _holds(self, path: str, payload: bytes | str) -> bool:
         """True when ``path`` holds exactly ``payload`` (bytes, or a local file's bytes)."""
