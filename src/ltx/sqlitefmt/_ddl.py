@@ -1,0 +1,203 @@
+"""Replays stored CREATE statements in a private in-memory sqlite3 database to describe them.
+
+Only ``CREATE TABLE`` / ``CREATE [UNIQUE] INDEX`` text is executed, under an authorizer
+that refuses ATTACH; unknown collations and functions get inert stand-ins.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from typing import Any
+
+import attrs
+
+from ltx.errors import DatabaseFormatError
+from ltx.sqlitefmt.record import Value
+
+__all__ = ["Ddl", "ColumnInfo", "TableInfo", "FieldInfo"]
+
+_DDL = re.compile(r"\s*CREATE\s+(?:UNIQUE\s+)?(?:TABLE|INDEX)\b", re.I)
+_LITERAL = re.compile(
+    r"""\s*\(?\s*(?:(?P<sign>[-+])\s*)?(?:
+        (?P<hex>0[xX][0-9a-fA-F]+) | (?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)
+        | '(?P<str>(?:[^']|'')*)' | [xX]'(?P<blob>[0-9a-fA-F]*)' | (?P<word>NULL|TRUE|FALSE)
+    )\s*\)?\s*""",
+    re.I | re.X,
+)
+_AFFINITIES = ("INTEGER", "TEXT", "BLOB", "REAL", "NUMERIC")
+#: What sqlite3 raises for SQL it cannot take (bad text, NUL, several statements...).
+_ERRORS = (sqlite3.Error, sqlite3.Warning, ValueError)
+_MAX_TICKS = 10_000  # x 1000 virtual-machine steps for a whole schema
+_MISSING = re.compile(r"no such (collation sequence|function): (.+)")
+
+
+@attrs.frozen(slots=True)
+class ColumnInfo:
+    """A row of ``PRAGMA table_xinfo``."""
+
+    name: str
+    decl_type: str
+    default_sql: str | None
+    pk: int
+    hidden: int
+
+
+@attrs.frozen(slots=True)
+class FieldInfo:
+    """A row of ``PRAGMA index_xinfo``: table column number (-1 rowid, -2 expression)."""
+
+    cid: int
+    name: str | None
+    descending: bool
+    collation: str
+    key: bool
+
+
+@attrs.frozen(slots=True)
+class TableInfo:
+    """What a CREATE TABLE declares; ``pk_fields`` only for WITHOUT ROWID tables."""
+
+    columns: tuple[ColumnInfo, ...]
+    strict: bool
+    pk_index: str | None
+    pk_fields: tuple[FieldInfo, ...] | None
+
+
+def _authorize(action: int, *_args: Any) -> int:
+    return sqlite3.SQLITE_DENY if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH) else 0
+
+
+def _stub_collation(a: str, b: str) -> int:
+    return (a > b) - (a < b)
+
+
+class Ddl:
+    """A scratch in-memory database that the schema's CREATE statements are replayed into."""
+
+    def __init__(self) -> None:
+        self.con = sqlite3.connect(":memory:", isolation_level=None)
+        self.con.set_authorizer(_authorize)
+        # Stored CREATE statements do no real work; cap what a malicious one could do.
+        self.con.set_progress_handler(self._tick, 1000)
+        self._ticks = 0
+        self.con.execute("PRAGMA writable_schema=ON")  # allows the sqlite_* internal tables
+
+    def _tick(self) -> int:
+        self._ticks += 1
+        return 1 if self._ticks > _MAX_TICKS else 0
+
+    def close(self) -> None:
+        """Drop the scratch database."""
+        self.con.close()
+
+    def _run(self, sql: str, what: str) -> None:
+        if not _DDL.match(sql):
+            raise DatabaseFormatError(f"{what}: stored SQL is not a CREATE statement")
+        for _ in range(64):
+            try:
+                self.con.execute(sql)
+                return
+            except _ERRORS as exc:
+                msg = str(exc)
+                missing = _MISSING.match(msg)
+                if missing and missing.group(1) == "function":
+                    self.con.create_function(missing.group(2), -1, lambda *a: None)
+                elif missing:
+                    self.con.create_collation(missing.group(2), _stub_collation)
+                elif "already exists" in msg:
+                    return
+                else:
+                    raise DatabaseFormatError(f"{what}: cannot parse its SQL ({msg})") from None
+        raise DatabaseFormatError(f"{what}: too many unknown names in its SQL")
+
+    def _query(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
+        try:
+            return self.con.execute(sql, args).fetchall()
+        except _ERRORS as exc:
+            raise DatabaseFormatError(f"cannot describe {args!r}: {exc}") from None
+
+    def describe_table(self, name: str, sql: str) -> TableInfo:
+        """Columns, strictness and primary-key index of table ``name`` created by ``sql``."""
+        self._run(sql, f"table {name!r}")
+        cols = tuple(
+            ColumnInfo(n, t or "", d, pk, hidden)
+            for n, t, d, pk, hidden in self._query(
+                "SELECT name, type, dflt_value, pk, hidden FROM pragma_table_xinfo(?)", name
+            )
+        )
+        if not cols:
+            raise DatabaseFormatError(f"table {name!r}: no columns")
+        try:
+            strict = bool(self._query("SELECT strict FROM pragma_table_list(?)", name)[0][0])
+        except (DatabaseFormatError, IndexError):
+            strict = False
+        pk_index = None
+        for iname, origin in self._query("SELECT name, origin FROM pragma_index_list(?)", name):
+            if origin == "pk":
+                pk_index = iname
+        fields = self.describe_index(pk_index, None) if pk_index else ()
+        wr = bool(fields) and all(f.cid >= 0 for f in fields)
+        return TableInfo(cols, strict, pk_index, fields if wr else None)
+
+    def describe_index(self, name: str, sql: str | None) -> tuple[FieldInfo, ...]:
+        """Fields of index ``name`` (replaying ``sql`` first); () when it cannot be described."""
+        try:
+            if sql:
+                self._run(sql, f"index {name!r}")
+            rows = self._query("SELECT cid, name, desc, coll, key FROM pragma_index_xinfo(?)", name)
+        except DatabaseFormatError:
+            return ()
+        return tuple(
+            FieldInfo(c, n, bool(d), (coll or "BINARY").upper(), bool(k))
+            for c, n, d, coll, k in rows
+        )
+
+    def evaluate_default(self, default_sql: str | None, affinity: str) -> Value:
+        """The value SQLite gives a literal DEFAULT (as for rows predating ADD COLUMN).
+
+        As sqlite3ValueFromExpr: a number is its token text (an int if it fits 32 bits),
+        then the column affinity applies (NUMERIC for numbers in BLOB columns).
+        Anything but a literal gives None.
+        """
+        m = _LITERAL.fullmatch(default_sql or "")
+        if m is None or affinity not in _AFFINITIES:
+            return None
+        neg = m["sign"] == "-"
+        value: Value
+        if m["word"]:
+            word = m["word"].upper()
+            return None if word == "NULL" else int(word == "TRUE")  # no affinity applied
+        elif m["blob"] is not None:
+            value = bytes.fromhex(m["blob"]) if len(m["blob"]) % 2 == 0 else None
+        elif m["str"] is not None:
+            value = m["str"].replace("''", "'")
+        else:
+            token = m["hex"] or m["num"]
+            small = _int32(token)
+            value = (
+                (-small if neg else small) if small is not None else ("-" if neg else "") + token
+            )
+            if affinity == "BLOB":
+                affinity = "NUMERIC"
+        return self._with_affinity(value, affinity)
+
+    def _with_affinity(self, value: Value, affinity: str) -> Value:
+        table = f"temp._ltx_default_{affinity.lower()}"
+        try:
+            self.con.execute(f"CREATE TABLE IF NOT EXISTS {table}(v {affinity})")
+            self.con.execute(f"DELETE FROM {table}")
+            self.con.execute(f"INSERT INTO {table} VALUES (?)", (value,))
+            got: Value = self.con.execute(f"SELECT v FROM {table}").fetchone()[0]
+        except _ERRORS:
+            return None
+        return got
+
+
+def _int32(token: str) -> int | None:
+    """The token's value when SQLite keeps it as a 32-bit integer (sqlite3GetInt32)."""
+    try:
+        v = int(token, 16) if token[:2] in ("0x", "0X") else int(token)
+    except ValueError:
+        return None
+    return v if v < 2**31 else None
