@@ -76,10 +76,15 @@ def _count_rows(db: Path) -> int:
 def build_demo(
     directory: str | Path, *, force: bool = False, log: Callable[[str], None] = lambda _: None
 ) -> DemoResult:
-    """Build the demo replica in ``directory`` and read it at an early and the latest TXID."""
+    """Build the demo replica in ``directory`` and read it at an early and the latest TXID.
+
+    An earlier demo replica there (a folder holding only ``ltx/``) is rebuilt; anything
+    else is refused unless ``force``.
+    """
     target = Path(directory).resolve()
     if target.exists() and any(target.iterdir()):
-        if not force:
+        earlier_demo = {p.name for p in target.iterdir()} == {"ltx"}
+        if not (force or earlier_demo):
             raise UsageError(f"{target} is not empty; pass force=True (CLI: --force) to rebuild")
         shutil.rmtree(target)
     replica = open_replica(target.as_uri())

@@ -41,7 +41,7 @@ def parse_timestamp(text: str) -> dt.datetime:
         s = s[:-1] + "+00:00"
     main, dot, rest = s.partition(".")
     if dot:
-        digits = "".join(ch for ch in rest if ch.isdigit())
+        digits = re.match(r"\d*", rest).group(0)  # type: ignore[union-attr]
         tz = rest[len(digits) :]
         s = f"{main}.{digits[:6].ljust(6, '0')}{tz}"
     try:

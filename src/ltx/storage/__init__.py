@@ -8,7 +8,7 @@ from ltx.storage._backend import Backend, SchemeSpec
 from ltx.storage._layout import DECIMAL, HEX, Layout
 from ltx.storage._registry import REFUSED, SCHEMES
 from ltx.storage._retry import RetryPolicy
-from ltx.storage._store import Store, open_store
+from ltx.storage._store import ListedFile, Store, open_store
 from ltx.storage._url import StoreTarget, parse_url
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Backend",
     "FileInfo",
     "Layout",
+    "ListedFile",
     "RetryPolicy",
     "SchemeSpec",
     "Store",

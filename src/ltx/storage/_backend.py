@@ -88,6 +88,10 @@ class Backend:
                 return got
         return None
 
+    def listed_ns(self, path: str, entry: Mapping[str, Any]) -> int | None:
+        """Exact creation time in nanoseconds where the backend keeps them (else None)."""
+        return None
+
     def exact_time(self, path: str) -> dt.datetime | None:
         """The creation time timestamp restores use: here the LTX header's (one ranged read)."""
         raw = self.fs.cat_file(path, start=0, end=HEADER_SIZE)

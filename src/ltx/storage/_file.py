@@ -6,6 +6,7 @@ import os
 import shutil
 import urllib.parse
 import uuid
+from collections.abc import Mapping
 from typing import Any, BinaryIO
 
 from ltx.errors import AccessDeniedError, ConflictError
@@ -22,6 +23,13 @@ class LocalBackend(Backend):
 
     def open_local(self, path: str, buffer: int) -> BinaryIO | None:
         return open(path, "rb", buffering=buffer)
+
+    def listed_ns(self, path: str, entry: Mapping[str, Any]) -> int | None:
+        """The mtime to the nanosecond (fsspec's float mtime loses the last digits)."""
+        try:
+            return os.stat(path).st_mtime_ns
+        except OSError:
+            return None
 
     def inside_root(self, path: str) -> bool:
         """Symlinks may not lead a level folder or a file outside the replica root."""

@@ -30,12 +30,22 @@ from ltx.storage._retry import RetryPolicy, call_with_retry, classify, translate
 from ltx.storage._url import StoreTarget, parse_url
 from ltx.times import UTC, ms_to_datetime
 
-__all__ = ["Store", "open_store"]
+__all__ = ["ListedFile", "Store", "open_store"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 _EPOCH = dt.datetime.fromtimestamp(0, UTC)
 _TEMP = re.compile(r"\.ltx\.tmp-[0-9a-f]{32}$")
+
+
+@attrs.frozen
+class ListedFile:
+    """Any file under the root as a listing sees it (used for layouts other than LTX's)."""
+
+    path: str
+    size: int
+    created_at: dt.datetime
+    created_ns: int | None = None  # exact nanoseconds where the backend has them
 
 
 class Store:
@@ -135,6 +145,26 @@ class Store:
             names = self._names(self._join("ltx")) if "ltx" in names else []
         found = {self.layout.parse_level_dir(n) for n in names}
         return sorted(lv for lv in found if lv is not None)
+
+    def list_tree(self, rel: str) -> list[ListedFile]:
+        """Every file below ``root/rel`` (recursive), sorted by path; [] when it is absent."""
+        base = self._join(rel)
+
+        def go() -> dict[str, dict[str, Any]]:
+            try:
+                found = self.fs.find(base, detail=True, withdirs=False)
+            except FileNotFoundError:
+                return {}
+            return dict(found) if isinstance(found, dict) else {p: {"name": p} for p in found}
+
+        out = []
+        for path, entry in self.call(go, f"list {base} recursively").items():
+            if entry.get("type") not in (None, "file") or not self.backend.inside_root(path):
+                continue
+            created = self.backend.listed_time(entry) or _EPOCH
+            size = int(entry.get("size") or entry.get("Size") or 0)
+            out.append(ListedFile(path, size, created, self.backend.listed_ns(path, entry)))
+        return sorted(out, key=lambda f: f.path)
 
     def root_entries(self) -> list[str]:
         """Names directly under the root (one listing), to say what was found when empty."""

@@ -1,20 +1,13 @@
-"""A test kit for users of ltx: hypothesis strategies and storage fault wrappers.
+"""A test kit for users of ltx: hypothesis strategies, ``StoreTests`` and fault wrappers.
 
-Import ``ltx.testing.strategies`` to property-test your own tools against valid LTX
-files and their models; only this package imports hypothesis.
+Needs the ``testing`` extra (``pip install 'ltx[testing]'``: hypothesis and pytest);
+``ltx.testing.faults`` needs nothing more. The strategies load on first use.
 """
 
-from ltx.testing.strategies import (
-    LTXFileModel,
-    encode_model,
-    headers,
-    histories,
-    ltx_files,
-    page_sets,
-    page_sizes,
-    pages,
-    replay,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "LTXFileModel",
@@ -27,3 +20,18 @@ __all__ = [
     "pages",
     "replay",
 ]
+
+
+EXTRA_HINT = "ltx.testing needs {}: install the testing extra, pip install 'ltx[testing]'"
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module 'ltx.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module("ltx.testing.strategies"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

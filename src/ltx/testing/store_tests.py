@@ -17,12 +17,16 @@ import posixpath
 import random
 from typing import Any
 
-import pytest
-
 from ltx.codec import HEADER_FLAG_NO_CHECKSUM, Header, decode, encode_pages
 from ltx.errors import ConflictError
 from ltx.storage import RetryPolicy, Store
+from ltx.testing import EXTRA_HINT
 from ltx.testing.faults import FaultyFileSystem
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - without the testing extra
+    raise ImportError(EXTRA_HINT.format("pytest")) from None
 
 __all__ = ["StoreTests", "small_ltx"]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import attrs
-from hypothesis import strategies as st
 
 from ltx.codec import (
     CHECKSUM_FLAG,
@@ -19,6 +18,12 @@ from ltx.codec import (
     encode_pages,
     lock_pgno,
 )
+from ltx.testing import EXTRA_HINT
+
+try:
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover - without the testing extra
+    raise ImportError(EXTRA_HINT.format("hypothesis")) from None
 
 __all__ = [
     "LTXFileModel",
