@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -18,9 +22,18 @@ from ltx.codec import (
     sqlite_page_count,
     sqlite_page_size,
 )
-from ltx.errors import FormatError
+from ltx.errors import FormatError, OutputExistsError, UsageError
 
-__all__ = ["checksum_db", "encode_db", "image_pages", "write_db_snapshot"]
+__all__ = [
+    "checksum_db",
+    "clean_leftovers",
+    "database_output",
+    "encode_db",
+    "image_pages",
+    "write_db_snapshot",
+]
+
+_SIDECARS = ("-wal", "-shm", "-journal")
 
 
 def image_pages(image: bytes, page_size: int) -> dict[int, bytes]:
@@ -98,7 +111,7 @@ def encode_db(
     """
     db_path, out_path = Path(db_path), Path(out)
     if db_path.resolve() == out_path.resolve():
-        raise ValueError("input and output must be different files")
+        raise UsageError("input and output must be different files")
     flags = HEADER_FLAG_NO_CHECKSUM if no_checksum else 0
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.tmp-", dir=out_path.parent)
     try:
@@ -114,3 +127,77 @@ def encode_db(
             os.unlink(tmp)
         raise
     return result
+
+
+def _tmp_name(out: Path) -> Path:
+    return out.with_name(f".{out.name}.ltx-restore-{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
+
+
+def clean_leftovers(out: Path) -> list[Path]:
+    """Remove temp files of restores to ``out`` whose process is gone (e.g. SIGKILLed)."""
+    pattern = re.compile(rf"^\.{re.escape(out.name)}\.ltx-restore-(\d+)-[0-9a-f]+\.tmp$")
+    removed = []
+    for entry in out.parent.iterdir() if out.parent.is_dir() else ():
+        m = pattern.match(entry.name)
+        if m is None or _alive(int(m.group(1))):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            entry.unlink()
+            removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # ours: perhaps another thread's restore in progress
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def database_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[int]:
+    """A file descriptor on a temp file beside ``path`` that becomes ``path`` when the block
+    ends cleanly: fsynced, the old ``-wal``/``-shm``/``-journal`` removed first (as
+    ``litestream restore -force``, so SQLite never replays a stale WAL onto the result),
+    then renamed. On error the temp file goes and ``path`` is untouched. The mode is
+    0666 less the umask. Leftovers of killed earlier runs are removed first.
+    """
+    out = Path(path)
+    if out.exists() and not overwrite:
+        raise OutputExistsError(
+            f"{out} exists; pass overwrite=True (CLI: --overwrite) to replace it"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    clean_leftovers(out)
+    tmp = _tmp_name(out)
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+    try:
+        yield fd
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        for suffix in _SIDECARS:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{out}{suffix}")
+        os.replace(tmp, out)
+        _fsync_dir(out.parent)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
