@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ltx.codec import FileInfo, Header, decode_listing, encode_listing
+from ltx.codec import SNAPSHOT_LEVEL, FileInfo, Header, decode_listing, encode_listing
 from ltx.compaction import LevelsConfig, Step, plan_compaction, run_steps
 from ltx.errors import FormatError, NotFoundError, StorageError, UsageError
 from ltx.resolve import (
@@ -29,6 +29,7 @@ from ltx.resolve import (
 from ltx.restore import restore_file
 from ltx.storage import RetryPolicy, Store, open_store
 from ltx.times import UTC, parse_time
+from ltx.verify import Problem, Report, verify_files
 from ltx.view import View
 from ltx.writer import Pages, Writer
 
@@ -262,6 +263,23 @@ class Replica:
         view = self.snapshot(txid, timestamp=timestamp)
         restore_file(self.store, view.page_map, path, overwrite=overwrite, progress=progress)
         return view
+
+    def verify(
+        self, *, deep: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> Report:
+        """Is this backup really restorable? Every file read once, in parallel, and checked
+        (see ``ltx.verify``); ``deep`` also rebuilds the latest point and each snapshot and
+        runs SQLite's integrity and foreign-key checks on them."""
+        files = self.refresh()
+        if not files:
+            problem = Problem("empty", self.explain_empty())
+            return Report(self.store.url, 0, 0, (problem,), deep=deep)
+
+        def maps() -> list[PageMap]:
+            snaps = [f.max_txid for f in files if f.level == SNAPSHOT_LEVEL]
+            return [self.page_map(t) for t in dict.fromkeys([None, *snaps])]
+
+        return verify_files(self.store, files, deep_maps=maps if deep else None, progress=progress)
 
     # -- writing ------------------------------------------------------------------
 

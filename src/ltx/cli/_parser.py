@@ -8,6 +8,7 @@ import re
 __all__ = ["build_parser", "parse_txid_arg"]
 
 _URL_HELP = "replica URL (file://, s3://, gs://, webdav://, sftp://, memory://) or a folder"
+_TIMEOUT = "give up on a storage call after this long, retries included (default 120)"
 
 
 def parse_txid_arg(text: str) -> int:
@@ -34,7 +35,7 @@ def _common(p: argparse.ArgumentParser, *, url: bool = True) -> None:
         type=float,
         default=120.0,
         metavar="SECONDS",
-        help="give up on a storage call after this long, retries included (default 120)",
+        help=_TIMEOUT,
     )
 
 
@@ -92,6 +93,23 @@ def _write_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.add_argument("--db", help="SQLite file at the replica's position (default: the replica)")
 
 
+def _tool_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    v = sub.add_parser("verify", help="check that replicas are really restorable")
+    v.add_argument("urls", nargs="+", metavar="url", help=_URL_HELP + "; a prefix of many")
+    v.add_argument("--json", action="store_true", help="print JSON instead of text")
+    v.add_argument("--deep", action="store_true", help="also rebuild points, integrity_check")
+    v.add_argument("--progress", action="store_true", help="show progress even when not a TTY")
+    v.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help=_TIMEOUT)
+
+    q = sub.add_parser("sql", help="run SQL against the database at a point in time")
+    _common(q)
+    q.add_argument("sql", nargs="?", help="one statement (without it: an interactive shell)")
+    q.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="how to print rows"
+    )
+    _add_target(q)
+
+
 def build_parser(version: str = "") -> argparse.ArgumentParser:
     """The argument parser of the ``ltx`` command."""
     p = argparse.ArgumentParser(prog="ltx", description="LTX files and Litestream replicas")
@@ -100,4 +118,5 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _write_commands(sub)
     _read_commands(sub)
+    _tool_commands(sub)
     return p

@@ -1,4 +1,5 @@
-"""The LTX codec: bytes in, bytes out; no files opened, no network, no clocks.
+"""The LTX codec: bytes in, bytes out; no network, no clocks, no files opened by itself
+(``verified_pages`` spools to a temp file past 64 MiB unless given a spool).
 
 Readers take a binary file-like object or a ``read_range(start, end)`` callable and
 never own either. The names below are the public surface; the private modules hold
@@ -8,7 +9,7 @@ the rest (varints, frames, the pure-Python CRC) for tests and the codec itself.
 from ltx.codec._checksum import CHECKSUM_FLAG, DatabaseChecksum, checksum_page, crc64, lock_pgno
 from ltx.codec._compact import compact, is_contiguous
 from ltx.codec._database import checksum_database, sqlite_page_count, sqlite_page_size
-from ltx.codec._decoder import DecodedFile, Decoder, decode
+from ltx.codec._decoder import DecodedFile, Decoder, decode, verified_pages
 from ltx.codec._encoder import Encoder, encode_pages
 from ltx.codec._fileinfo import SNAPSHOT_LEVEL, FileInfo, decode_listing, encode_listing
 from ltx.codec._names import format_filename, format_txid, parse_filename, parse_txid
@@ -51,4 +52,5 @@ __all__ = [
     "read_page_index",
     "sqlite_page_count",
     "sqlite_page_size",
+    "verified_pages",
 ]

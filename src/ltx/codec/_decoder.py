@@ -10,6 +10,8 @@ exactly. Memory is O(one page) plus the page index.
 from __future__ import annotations
 
 import struct
+import tempfile
+from array import array
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -18,9 +20,8 @@ import attrs
 from ltx.codec._checksum import CHECKSUM_FLAG, DatabaseChecksum, crc64
 from ltx.codec._frame import (
     FRAME_PREFIX_SIZE,
+    LegacyFrameReader,
     decompress_block,
-    decompress_legacy_frame,
-    legacy_frame_length,
     max_block_size,
 )
 from ltx.codec._page_index import PageIndex
@@ -42,9 +43,10 @@ from ltx.errors import (
     TruncatedError,
 )
 
-__all__ = ["Decoder", "DecodedFile", "decode"]
+__all__ = ["Decoder", "DecodedFile", "decode", "verified_pages"]
 
 _CHUNK = 1 << 16
+_SPOOL_IN_MEMORY = 64 << 20
 _U32 = struct.Struct(">I")
 
 
@@ -91,6 +93,11 @@ class _Stream:
         self.offset += n
         return out
 
+    def skip(self, n: int) -> None:
+        """Consume ``n`` bytes already available (see ``available``)."""
+        self._pos += n
+        self.offset += n
+
     def grow(self) -> bool:
         """Read one more chunk into the unread window; False at EOF."""
         return self._fill(len(self._buf) - self._pos + 1)
@@ -100,11 +107,16 @@ class _Stream:
 
 
 class Decoder:
-    """Iterate ``(PageHeader, page bytes)`` over an LTX file read from ``fp``.
+    """Iterate ``(PageHeader, page bytes)`` over an LTX file read from ``fp``, streaming.
 
-    The header is read and validated on construction. When iteration ends the page
-    index and trailer have been read and the file checksum (and, for checksum-tracked
-    snapshots, the post-apply checksum) verified; ``trailer`` and ``index`` are set.
+    The header is read and validated on construction. Each page is checked as it is
+    read (order, frame, exact page size) but is yielded *before* the file checksum,
+    which covers every page, can be verified: the page index, trailer, file checksum
+    and (for checksum-tracked snapshots) post-apply checksum are checked only when
+    iteration ends, raising a FormatError then; ``trailer`` and ``index`` are set once
+    they pass. A caller that stops early, or acts on pages before the end, holds
+    unverified data: a corrupt file may already have yielded wrong pages. Use
+    ``verified_pages`` to receive pages only from a file that verified whole.
     """
 
     def __init__(self, fp: BinaryIO, *, name: str | None = None, read_size: int = _CHUNK) -> None:
@@ -185,29 +197,38 @@ class Decoder:
             self._crc = crc64(data, crc64(raw_size, crc64(raw_ph, self._crc)))
             frame_size = FRAME_PREFIX_SIZE + size
         else:
-            length = legacy_frame_length(s.available())
-            while length is None:
-                if not s.grow():
-                    raise TruncatedError(
-                        f"file ends inside the legacy LZ4 frame of pgno {pgno}",
-                        offset=start + PAGE_HEADER_SIZE,
-                    )
-                length = legacy_frame_length(s.available())
-            frame = s.take(length, "a legacy LZ4 frame")
-            try:
-                data = decompress_legacy_frame(frame, hdr.page_size)
-            except FrameError as exc:
-                raise FrameError(
-                    f"pgno {pgno}: {exc.message}", offset=start + PAGE_HEADER_SIZE
-                ) from None
+            data, frame_size = self._legacy_frame(pgno, start)
             self._crc = crc64(data, crc64(raw_ph, self._crc))
-            frame_size = PAGE_HEADER_SIZE + length
         self._recorded.append(pgno, start, frame_size)
         self._prev = pgno
         self.page_count += 1
         if self._db_checksum is not None:
             self._db_checksum.add(pgno, data)
         return ph, data
+
+    def _legacy_frame(self, pgno: int, start: int) -> tuple[bytes, int]:
+        """Decode the legacy LZ4 frame after the page header at ``start``; (page, frame size).
+
+        Bytes are fed to the reader as they arrive and consumed once, so the walk is
+        linear and the buffer never holds more than one read.
+        """
+        s = self._s
+        reader = LegacyFrameReader(self.header.page_size)
+        try:
+            while reader.page is None:
+                view = s.available()
+                used = reader.feed(view)
+                s.skip(used)
+                if reader.page is None and used in (0, len(view)) and not s.grow():
+                    raise TruncatedError(
+                        f"file ends inside the legacy LZ4 frame of pgno {pgno}",
+                        offset=s.offset + len(s.available()),
+                    )
+        except FrameError as exc:
+            raise FrameError(
+                f"pgno {pgno}: {exc.message}", offset=start + PAGE_HEADER_SIZE
+            ) from None
+        return reader.page, PAGE_HEADER_SIZE + reader.length
 
     def _check_order(self, pgno: int, offset: int) -> None:
         problem = self.header.page_order_problem(self._prev, pgno)
@@ -217,12 +238,9 @@ class Decoder:
     def _finish(self, end_marker_offset: int) -> None:
         s = self._s
         hdr = self.header
-        if hdr.is_snapshot and self._prev != hdr.last_pgno:
-            raise PageOrderError(
-                f"snapshot ends at pgno {self._prev}, commit is {hdr.commit}",
-                pgno=self._prev + 1,
-                offset=end_marker_offset,
-            )
+        problem = hdr.end_problem(self._prev)
+        if problem is not None:
+            raise PageOrderError(problem, pgno=self._prev + 1, offset=end_marker_offset)
         index_start = s.offset
         expected = self._recorded.encode()
         raw_index = s.take(len(expected), "the page index")
@@ -277,3 +295,43 @@ def decode(data: bytes | bytearray | memoryview, *, name: str | None = None) -> 
     pages = {ph.pgno: page for ph, page in dec}
     assert dec.trailer is not None and dec.index is not None
     return DecodedFile(dec.header, pages, dec.trailer, dec.index)
+
+
+def verified_pages(
+    fp: BinaryIO, *, name: str | None = None, spool: BinaryIO | None = None
+) -> Iterator[tuple[PageHeader, bytes]]:
+    """Yield ``(PageHeader, page bytes)`` of the LTX file in ``fp`` only once it verified whole.
+
+    Unlike ``Decoder``, nothing is yielded from a file that fails: the first ``next()``
+    decodes the whole file, checking index, trailer and checksums, and raises its
+    FormatError before any page is seen. The cost is holding every decompressed page
+    once (page size x page count): in memory up to 64 MiB, then in a temporary file
+    (``tempfile.SpooledTemporaryFile``). Pass ``spool``, a writable, readable and
+    seekable binary file, to choose where instead; pages are written from its current
+    position, and it is left open for the caller.
+    """
+    dec = Decoder(fp, name=name)
+    store: BinaryIO = spool if spool is not None else _default_spool()
+    pgnos = array("I")
+    flags = array("H")
+    try:
+        begin = store.tell()
+        for ph, data in dec:
+            store.write(data)
+            pgnos.append(ph.pgno)
+            flags.append(ph.flags)
+        store.seek(begin)
+        page_size = dec.header.page_size
+        for pgno, flag in zip(pgnos, flags, strict=True):
+            data = store.read(page_size)
+            if len(data) != page_size:
+                raise OSError(f"spool returned {len(data)} bytes of pgno {pgno}, not {page_size}")
+            yield PageHeader(pgno, flag), data
+    finally:
+        if spool is None:
+            store.close()
+
+
+def _default_spool() -> BinaryIO:
+    """An in-memory spool that moves to a temporary file past ``_SPOOL_IN_MEMORY`` bytes."""
+    return tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # type: ignore[return-value]

@@ -88,8 +88,9 @@ class Encoder:
                 raise UsageError("encoder closed")
             return self.trailer
         hdr = self.header
-        if hdr.is_snapshot and self._prev != hdr.last_pgno:
-            raise UsageError(f"snapshot incomplete: last page {self._prev}, commit {hdr.commit}")
+        problem = hdr.end_problem(self._prev)
+        if problem is not None:
+            raise UsageError(f"snapshot incomplete: {problem}")
         if hdr.no_checksum:
             post = post_apply_checksum or 0
             if hdr.commit == 0:

@@ -1,4 +1,9 @@
-"""Page frames: a page header, a u32 size and an LZ4 block; legacy frames carry an LZ4 frame."""
+"""Page frames: a page header, a u32 size and an LZ4 block; legacy frames carry an LZ4 frame.
+
+A legacy frame is decoded incrementally and refused as soon as it outgrows one page,
+in output (one byte past the page size) or in input (``legacy_frame_bound``), so a
+hostile frame costs memory of one page and time linear in the bytes it occupies.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,11 @@ __all__ = [
     "FRAME_PREFIX_SIZE",
     "compress_page",
     "decompress_block",
-    "legacy_frame_length",
     "max_block_size",
+    "min_frame_size",
+    "max_frame_size",
+    "legacy_frame_bound",
+    "LegacyFrameReader",
     "decompress_legacy_frame",
     "encode_frame",
     "decode_frame",
@@ -24,11 +32,45 @@ __all__ = [
 FRAME_PREFIX_SIZE = PAGE_HEADER_SIZE + 4
 _U32 = struct.Struct(">I")
 _LZ4_FRAME_MAGIC = 0x184D2204
+# LZ4 frame layout: magic, FLG, BD, content size, dictionary id, header checksum ...
+_LZ4_FRAME_HEADER_MAX = 4 + 1 + 1 + 8 + 4 + 1
+# ... blocks of (u32 size, data, u32 block checksum) ... end mark, content checksum.
+_LZ4_BLOCK_OVERHEAD = 4 + 4
+_LZ4_FRAME_TAIL_MAX = 4 + 4
 
 
 def max_block_size(page_size: int) -> int:
     """The largest LZ4 block a page of ``page_size`` bytes can compress to (LZ4's bound)."""
     return page_size + page_size // 255 + 64
+
+
+def min_frame_size(page_size: int) -> int:
+    """The smallest frame, page header included, that can hold a page of ``page_size`` bytes.
+
+    An LZ4 byte yields at most 255 bytes of output, so a block of a page is at least
+    ``page_size // 256`` bytes; a legacy frame's framing alone is longer than that.
+    """
+    return FRAME_PREFIX_SIZE + page_size // 256
+
+
+def legacy_frame_bound(page_size: int) -> int:
+    """The longest legacy LZ4 frame (page header excluded) that can hold one page.
+
+    Encoders write only non-empty blocks, so a frame of one page has at most
+    ``page_size`` blocks, and a block of k >= 1 bytes takes at most
+    ``8 + max_block_size(k) <= k * (8 + max_block_size(1))`` bytes. Anything longer is
+    padding (empty blocks) that no encoder writes, refused so the walk stays bounded.
+    """
+    per_byte = _LZ4_BLOCK_OVERHEAD + max_block_size(1)
+    return _LZ4_FRAME_HEADER_MAX + page_size * per_byte + _LZ4_FRAME_TAIL_MAX
+
+
+def max_frame_size(page_size: int) -> int:
+    """The largest frame, page header included, of either kind for ``page_size``."""
+    return max(
+        FRAME_PREFIX_SIZE + max_block_size(page_size),
+        PAGE_HEADER_SIZE + legacy_frame_bound(page_size),
+    )
 
 
 def compress_page(data: bytes | bytearray | memoryview) -> bytes:
@@ -47,53 +89,78 @@ def decompress_block(payload: bytes | bytearray | memoryview, page_size: int) ->
     return bytes(data)
 
 
-def legacy_frame_length(buf: bytes | bytearray | memoryview, start: int = 0) -> int | None:
-    """Length of the LZ4 frame at ``buf[start:]``, or None if ``buf`` ends first.
+class LegacyFrameReader:
+    """Decode one legacy (v0.5.0/0.5.1) LZ4-frame page from bytes fed in pieces.
 
-    Walks the frame structure (magic, FLG, BD, blocks, end mark, checksum) without
-    decompressing, so a stream decoder knows where the next page header begins.
+    ``feed`` consumes a prefix of what it is given and returns its length; once the
+    frame's end mark (and checksum) is consumed, ``page`` holds the page and
+    ``length`` the frame's size. The one home of the legacy frame rules: LZ4 frame
+    magic, exactly ``page_size`` bytes of output, at most ``legacy_frame_bound`` bytes.
+    Output is requested at most one byte past the page and each byte is fed once, so
+    a bomb or a frame of a million tiny blocks is refused in O(page) memory and time
+    linear in the bytes consumed.
     """
-    n = len(buf)
-    if n - start < 7:
-        return None
-    if int.from_bytes(buf[start : start + 4], "little") != _LZ4_FRAME_MAGIC:
-        raise FrameError("legacy page frame does not start with the LZ4 frame magic")
-    flg = buf[start + 4]
-    if flg >> 6 != 1:
-        raise FrameError(f"unsupported LZ4 frame version in FLG 0x{flg:02x}")
-    pos = start + 6
-    if flg & 0x08:
-        pos += 8
-    if flg & 0x01:
-        pos += 4
-    pos += 1  # header checksum
-    block_checksum = 4 if flg & 0x10 else 0
-    while True:
-        if pos + 4 > n:
-            return None
-        size = int.from_bytes(buf[pos : pos + 4], "little")
-        pos += 4
-        if size == 0:
-            break
-        pos += (size & 0x7FFFFFFF) + block_checksum
-        if pos > n:
-            return None
-    if flg & 0x04:
-        pos += 4
-    if pos > n:
-        return None
-    return pos - start
+
+    __slots__ = ("_ctx", "_limit", "_page_size", "_parts", "_produced", "length", "page")
+
+    def __init__(self, page_size: int) -> None:
+        self._page_size = page_size
+        self._limit = legacy_frame_bound(page_size)
+        self._ctx = lz4.frame.create_decompression_context()
+        self._parts: list[bytes] = []
+        self._produced = 0
+        self.length = 0
+        self.page: bytes | None = None
+
+    def feed(self, data: bytes | bytearray | memoryview) -> int:
+        """Consume a prefix of ``data`` (all of it unless the frame ends); return its length.
+
+        Returns 0 while fewer than the 4 magic bytes are at hand. Raises FrameError for
+        a frame that is not LZ4, does not decode, or outgrows one page.
+        """
+        if self.page is not None:
+            return 0
+        if self.length == 0:
+            if len(data) < 4:
+                return 0
+            if int.from_bytes(data[:4], "little") != _LZ4_FRAME_MAGIC:
+                raise FrameError("legacy page frame does not start with the LZ4 frame magic")
+        data = data[: self._limit - self.length]
+        try:
+            out, used, ended = lz4.frame.decompress_chunk(
+                self._ctx, data, max_length=self._page_size + 1 - self._produced
+            )
+        except Exception as exc:  # lz4 raises RuntimeError for every LZ4F error
+            raise FrameError(f"legacy LZ4 frame does not decode: {exc}") from None
+        self.length += used
+        self._produced += len(out)
+        if self._produced > self._page_size:
+            raise FrameError(f"legacy LZ4 frame decodes to more than {self._page_size} bytes")
+        self._parts.append(out)
+        if ended:
+            if self._produced != self._page_size:
+                raise FrameError(
+                    f"legacy LZ4 frame decodes to {self._produced} bytes, "
+                    f"expected {self._page_size}"
+                )
+            self.page = b"".join(self._parts)
+        elif self.length >= self._limit:
+            raise FrameError(
+                f"legacy LZ4 frame runs past {self._limit} bytes, "
+                f"longer than any frame of one {self._page_size}-byte page"
+            )
+        return int(used)
 
 
 def decompress_legacy_frame(frame: bytes | bytearray | memoryview, page_size: int) -> bytes:
-    """Decompress a legacy (v0.5.0/0.5.1) LZ4-frame page that must hold exactly one page."""
-    try:
-        data = lz4.frame.decompress(bytes(frame))
-    except Exception as exc:
-        raise FrameError(f"legacy LZ4 frame does not decode: {exc}") from None
-    if len(data) != page_size:
-        raise FrameError(f"legacy LZ4 frame decodes to {len(data)} bytes, expected {page_size}")
-    return bytes(data)
+    """Decompress a whole legacy LZ4-frame page: exactly one page, no bytes after the frame."""
+    reader = LegacyFrameReader(page_size)
+    used = reader.feed(frame)
+    if reader.page is None:
+        raise FrameError("legacy LZ4 frame is cut short")
+    if used != len(frame):
+        raise FrameError(f"{len(frame) - used} bytes follow the legacy LZ4 frame")
+    return reader.page
 
 
 def encode_frame(pgno: int, data: bytes | bytearray | memoryview) -> bytes:

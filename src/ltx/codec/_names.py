@@ -35,7 +35,7 @@ def format_filename(min_txid: int, max_txid: int) -> str:
 
 def parse_filename(name: str) -> tuple[int, int]:
     """Return (min_txid, max_txid) of a base name; lowercase only, like Go's regex."""
-    m = _FILENAME.match(name)
+    m = _FILENAME.fullmatch(name)
     if m is None:
         raise FormatError(f"invalid ltx filename: {name!r}")
     lo, hi = int(m.group(1), 16), int(m.group(2), 16)

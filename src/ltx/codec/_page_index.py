@@ -1,7 +1,9 @@
 """The page index: uvarint (pgno, offset, size) triples, a zero, and a u64 byte count.
 
 ``PageIndex`` is array-backed (three parallel arrays), not one object per page, so a
-1 GiB database's 262,144 entries cost a few MiB, not hundreds.
+1 GiB database's 262,144 entries cost a few MiB, not hundreds. ``PageIndex.decode``
+is the one home of the index's layout rules: the frames it names tile the page block
+exactly, from the end of the header to the end-of-pages marker.
 """
 
 from __future__ import annotations
@@ -10,11 +12,15 @@ import bisect
 from array import array
 from collections.abc import Iterator
 
+from ltx.codec._frame import max_frame_size, min_frame_size
+from ltx.codec._values import HEADER_SIZE, Header
 from ltx.errors import PageIndexError, UsageError
 
 __all__ = ["PageIndex", "encode_uvarint", "decode_uvarint", "encode_page_index"]
 
 INDEX_SIZE_FIELD = 8
+_SMALLEST_PAGE = 512
+_LARGEST_PAGE = 65536
 
 
 def encode_uvarint(value: int) -> bytes:
@@ -106,40 +112,73 @@ class PageIndex:
         start: int = 0,
         data_end: int | None = None,
         file_offset: int = 0,
+        header: Header | None = None,
     ) -> tuple[PageIndex, int]:
         """Parse entries at ``buf[start:]`` up to the terminator; return (index, end position).
 
-        ``data_end`` bounds frame offsets (where the page block ends in the file) and
+        Frames must be contiguous from the end of the header, each of a size some page
+        can take. ``data_end`` is where the page block ends in the file (the offset of
+        the end-of-pages marker): the last frame must end exactly there. With
+        ``header``, page numbers follow its order rules and a snapshot is complete.
         ``file_offset`` is ``buf[0]``'s offset in the file, used in messages.
         """
         index = cls()
         pos = start
+        limits = _size_limits(header)
         prev = 0
-        prev_end = 0
+        end = HEADER_SIZE
         try:
             while True:
                 pgno, pos = decode_uvarint(buf, pos)
                 if pgno == 0:
-                    return index, pos
-                if pgno >= 1 << 32:
-                    raise PageIndexError(f"page index pgno {pgno} exceeds 32 bits")
-                if pgno <= prev:
-                    raise PageIndexError(f"page index pgnos not ascending: {prev}, {pgno}")
+                    break
+                _check_pgno(header, prev, pgno)
                 offset, pos = decode_uvarint(buf, pos)
                 size, pos = decode_uvarint(buf, pos)
-                if offset < 100 or size < 10 or size >= 1 << 32 or offset < prev_end:
+                if offset != end or not limits[0] <= size <= limits[1]:
                     raise PageIndexError(
-                        f"page index entry for pgno {pgno} has bad offset/size {offset}/{size}"
+                        f"page index entry for pgno {pgno} has bad offset/size {offset}/{size} "
+                        f"(the frame before ends at {end})"
                     )
                 if data_end is not None and offset + size > data_end:
                     raise PageIndexError(
                         f"page index entry for pgno {pgno} points past the page block"
                     )
-                prev_end = offset + size
+                end = offset + size
                 prev = pgno
                 index.append(pgno, offset, size)
+            _check_end(header, prev, end, data_end)
         except PageIndexError as exc:
             raise PageIndexError(exc.message, offset=file_offset + pos) from None
+        return index, pos
+
+
+def _size_limits(header: Header | None) -> tuple[int, int]:
+    """(smallest, largest) frame size for the header's page size, or for any page size."""
+    if header is None:
+        return min_frame_size(_SMALLEST_PAGE), max_frame_size(_LARGEST_PAGE)
+    return min_frame_size(header.page_size), max_frame_size(header.page_size)
+
+
+def _check_pgno(header: Header | None, prev: int, pgno: int) -> None:
+    """Page numbers ascend within 32 bits; with a header, its order rules apply."""
+    if pgno >= 1 << 32:
+        raise PageIndexError(f"page index pgno {pgno} exceeds 32 bits")
+    if header is not None:
+        problem = header.page_order_problem(prev, pgno)
+        if problem is not None:
+            raise PageIndexError(f"page index: {problem}")
+    elif pgno <= prev:
+        raise PageIndexError(f"page index pgnos not ascending: {prev}, {pgno}")
+
+
+def _check_end(header: Header | None, last: int, end: int, data_end: int | None) -> None:
+    """The frames end at the end-of-pages marker, and a snapshot holds every page."""
+    if data_end is not None and end != data_end:
+        raise PageIndexError(f"page index frames end at {end}, the page block at {data_end}")
+    problem = None if header is None else header.end_problem(last)
+    if problem is not None:
+        raise PageIndexError(f"page index: {problem}")
 
 
 def encode_page_index(index: PageIndex) -> bytes:

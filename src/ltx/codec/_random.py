@@ -1,7 +1,11 @@
 """Random access over a ``read_range(start, end) -> bytes`` callable: index, then one page.
 
 The codec never knows where bytes come from: the caller passes a function that
-returns ``[start, end)`` of the file (a ranged GET, a slice, a pread).
+returns ``[start, end)`` of the file (a ranged GET, a slice, a pread). Random access
+cannot check the file checksum (that needs every page), so the index is checked
+structurally instead: it must tile the page block exactly and, when the header is
+read, agree with Commit; a cut or spliced file is refused, never read as another.
+Every size is checked against the file length before anything is read or allocated.
 """
 
 from __future__ import annotations
@@ -10,10 +14,10 @@ from collections.abc import Callable
 
 import attrs
 
-from ltx.codec._frame import FRAME_PREFIX_SIZE, decode_frame, max_block_size
+from ltx.codec._frame import decode_frame, max_frame_size, min_frame_size
 from ltx.codec._page_index import INDEX_SIZE_FIELD, PageIndex, encode_uvarint
 from ltx.codec._values import HEADER_SIZE, PAGE_HEADER_SIZE, TRAILER_SIZE, Header, Trailer
-from ltx.errors import FormatError, PageIndexError, TruncatedError
+from ltx.errors import FormatError, FrameError, PageIndexError, TruncatedError
 
 __all__ = ["ReadRange", "FileIndex", "read_page_index", "read_file_index", "read_page"]
 
@@ -41,7 +45,11 @@ class FileIndex:
 
     @classmethod
     def from_bytes(cls, raw: bytes, size: int) -> FileIndex:
-        """Parse ``to_bytes`` output for a file of ``size`` bytes; FormatError if damaged."""
+        """Parse ``to_bytes`` output for a file of ``size`` bytes; FormatError if damaged.
+
+        The cached index is held to the rules of one read from the file: its frames
+        tile the page block that a file of ``size`` bytes with this index would have.
+        """
         if not raw or raw[0] > 1:
             raise FormatError("cached file index has a bad flag byte", offset=0)
         pos = 1
@@ -52,9 +60,13 @@ class FileIndex:
         if len(raw) < pos + TRAILER_SIZE:
             raise TruncatedError("cached file index ends inside its trailer", offset=len(raw))
         trailer = Trailer.from_bytes(raw, pos)
-        index, end = PageIndex.decode(raw, start=pos + TRAILER_SIZE)
+        start = pos + TRAILER_SIZE
+        data_end = size - TRAILER_SIZE - (len(raw) - start) - PAGE_HEADER_SIZE
+        index, end = PageIndex.decode(raw, start=start, data_end=data_end, header=header)
         if end + INDEX_SIZE_FIELD != len(raw):
             raise PageIndexError("cached file index has bytes after its page index", offset=end)
+        if int.from_bytes(raw[end:], "big") != end - start:
+            raise PageIndexError("cached file index has a wrong size field", offset=end)
         return cls(index=index, trailer=trailer, size=size, header=header)
 
 
@@ -67,22 +79,34 @@ def _checked_read(read_range: ReadRange, start: int, end: int, name: str | None)
     return data
 
 
-def _parse_tail(buf: bytes, buf_start: int, size: int, name: str | None) -> FileIndex | int:
-    """Parse index and trailer from ``buf`` (file bytes from ``buf_start`` to the end).
+def _parse_tail(
+    buf: bytes, buf_start: int, size: int, name: str | None, header: Header | None
+) -> FileIndex | int:
+    """Parse marker, index and trailer from ``buf`` (file bytes from ``buf_start`` to the end).
 
-    Returns the FileIndex, or the index start offset when ``buf`` does not reach it.
+    Returns the FileIndex, or the offset to read from when ``buf`` does not reach the
+    end-of-pages marker before the index.
     """
     footer = size - _FOOTER
     index_size = int.from_bytes(buf[footer - buf_start : footer - buf_start + 8], "big")
     index_start = footer - index_size
-    if index_size < 1 or index_start < HEADER_SIZE + PAGE_HEADER_SIZE:
+    data_end = index_start - PAGE_HEADER_SIZE
+    if index_size < 1 or data_end < HEADER_SIZE:
         raise PageIndexError(f"page index size {index_size} does not fit", path=name, offset=footer)
-    if index_start < buf_start:
-        return index_start
-    rel = index_start - buf_start
+    if data_end < buf_start:
+        return data_end
+    rel = data_end - buf_start
+    if any(buf[rel : rel + PAGE_HEADER_SIZE]):
+        raise PageIndexError(
+            "no end-of-pages marker before the page index", path=name, offset=data_end
+        )
     try:
         index, end = PageIndex.decode(
-            buf, start=rel, data_end=index_start - PAGE_HEADER_SIZE, file_offset=buf_start
+            buf,
+            start=rel + PAGE_HEADER_SIZE,
+            data_end=data_end,
+            file_offset=buf_start,
+            header=header,
         )
     except FormatError as exc:
         raise exc.at(name) from None
@@ -90,14 +114,8 @@ def _parse_tail(buf: bytes, buf_start: int, size: int, name: str | None) -> File
         raise PageIndexError(
             "page index size field disagrees with its entries", path=name, offset=footer
         )
-    if rel >= PAGE_HEADER_SIZE and any(buf[rel - PAGE_HEADER_SIZE : rel]):
-        raise PageIndexError(
-            "no end-of-pages marker before the page index",
-            path=name,
-            offset=index_start - PAGE_HEADER_SIZE,
-        )
     trailer = Trailer.from_bytes(buf, size - TRAILER_SIZE - buf_start)
-    return FileIndex(index=index, trailer=trailer, size=size)
+    return FileIndex(index=index, trailer=trailer, size=size, header=header)
 
 
 def read_page_index(
@@ -106,38 +124,41 @@ def read_page_index(
     """Fetch a file's page index and trailer: one read of the tail, a second only if needed.
 
     When the file is no longer than ``tail`` the one read covers it all and the header
-    is parsed too.
+    is parsed too, and the index is checked against it (Commit, a snapshot's pages).
     """
     if size < _MIN_FILE:
         raise TruncatedError(f"file of {size} bytes is too short for LTX", path=name, offset=size)
-    start = max(0, size - tail)
+    start = max(0, size - max(tail, _FOOTER))
     buf = _checked_read(read_range, start, size, name)
-    got = _parse_tail(buf, start, size, name)
+    header = _parse_header(buf, name) if start == 0 else None
+    got = _parse_tail(buf, start, size, name, header)
     if isinstance(got, int):
         more = _checked_read(read_range, got, start, name)
-        got = _parse_tail(more + buf, got, size, name)
+        got = _parse_tail(more + buf, got, size, name, header)
         assert not isinstance(got, int)
-    if start == 0:
-        try:
-            header = Header.from_bytes(buf)
-        except FormatError as exc:
-            raise exc.at(name) from None
-        _check_against_header(got, header, name)
-        return attrs.evolve(got, header=header)
     return got
 
 
+def _parse_header(buf: bytes, name: str | None) -> Header:
+    try:
+        return Header.from_bytes(buf)
+    except FormatError as exc:
+        raise exc.at(name) from None
+
+
 def _index_bound(header: Header, size: int) -> int:
-    """Upper bound on the bytes of page index plus footer, from the header and file size."""
-    min_frame = FRAME_PREFIX_SIZE + header.page_size // 256
-    n_max = min(header.commit, max(0, size - _MIN_FILE) // min_frame)
-    max_frame = FRAME_PREFIX_SIZE + max_block_size(header.page_size)
+    """Upper bound on the bytes of end marker, page index and footer, from header and size.
+
+    At most Commit frames fit, and no more than the file's bytes allow at the smallest
+    frame for the page size; each entry is at most three uvarints of bounded values.
+    """
+    n_max = min(header.commit, max(0, size - _MIN_FILE) // min_frame_size(header.page_size))
     entry = (
         len(encode_uvarint(max(header.commit, 1)))
         + len(encode_uvarint(size))
-        + len(encode_uvarint(max_frame))
+        + len(encode_uvarint(max_frame_size(header.page_size)))
     )
-    return n_max * entry + 1 + _FOOTER
+    return PAGE_HEADER_SIZE + n_max * entry + 1 + _FOOTER
 
 
 def read_file_index(
@@ -148,24 +169,13 @@ def read_file_index(
         return read_page_index(read_range, size, tail=tail, name=name)
     if size < _MIN_FILE:
         raise TruncatedError(f"file of {size} bytes is too short for LTX", path=name, offset=size)
-    try:
-        header = Header.from_bytes(_checked_read(read_range, 0, HEADER_SIZE, name))
-    except FormatError as exc:
-        raise exc.at(name) from None
+    header = _parse_header(_checked_read(read_range, 0, HEADER_SIZE, name), name)
     start = max(HEADER_SIZE, size - _index_bound(header, size))
     buf = _checked_read(read_range, start, size, name)
-    got = _parse_tail(buf, start, size, name)
+    got = _parse_tail(buf, start, size, name, header)
     if isinstance(got, int):
         raise PageIndexError("page index larger than the file allows", path=name, offset=got)
-    _check_against_header(got, header, name)
-    return attrs.evolve(got, header=header)
-
-
-def _check_against_header(fi: FileIndex, header: Header, name: str | None) -> None:
-    if len(fi.index) and fi.index.pgnos[-1] > header.commit:
-        raise PageIndexError(
-            f"page index holds pgno {fi.index.pgnos[-1]} past commit {header.commit}", path=name
-        )
+    return got
 
 
 def read_page(
@@ -177,7 +187,17 @@ def read_page(
     pgno: int | None = None,
     name: str | None = None,
 ) -> bytes:
-    """Fetch and decode the frame at ``[offset, offset+size)`` in one read."""
+    """Fetch and decode the frame at ``[offset, offset+size)`` in one read.
+
+    ``offset`` and ``size`` come from the page index; a size no frame of ``page_size``
+    can have is refused before anything is read.
+    """
+    if offset < HEADER_SIZE or not min_frame_size(page_size) <= size <= max_frame_size(page_size):
+        raise FrameError(
+            f"no frame of a {page_size}-byte page is {size} bytes at offset {offset}",
+            path=name,
+            offset=offset,
+        )
     frame = _checked_read(read_range, offset, offset + size, name)
     try:
         ph, data = decode_frame(frame, page_size, offset=offset)

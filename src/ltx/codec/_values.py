@@ -109,6 +109,13 @@ class Header:
                 )
         return None
 
+    def end_problem(self, last: int) -> str | None:
+        """Why this file may not end after page ``last`` (0: no pages), or None: a snapshot
+        must reach ``last_pgno``; other files may hold any subset of pages, even none."""
+        if self.is_snapshot and last != self.last_pgno:
+            return f"snapshot ends at pgno {last}, commit is {self.commit}"
+        return None
+
     def to_bytes(self) -> bytes:
         """Serialize to 100 bytes (reserved bytes zero)."""
         try:

@@ -166,6 +166,20 @@ class Store:
             out.append(ListedFile(path, size, created, self.backend.listed_ns(path, entry)))
         return sorted(out, key=lambda f: f.path)
 
+    def replica_roots(self) -> list[str]:
+        """Paths (relative to the root) of the LTX replicas found below it, for a prefix
+        holding many databases; '' is the root itself."""
+        level = r"ltx/[0-9]" if self.layout.name == "decimal" else r"000[0-9]"
+        found = re.compile(rf"^(?:(.*)/)?{level}/[0-9a-f]{{16}}-[0-9a-f]{{16}}\.ltx$")
+        base = self.root.rstrip("/")
+        roots = set()
+        for f in self.list_tree(""):
+            rel = f.path[len(base) :].lstrip("/") if f.path.startswith(base) else f.path
+            m = found.match(rel)
+            if m is not None:
+                roots.add(m.group(1) or "")
+        return sorted(roots)
+
     def root_entries(self) -> list[str]:
         """Names directly under the root (one listing), to say what was found when empty."""
         return sorted(self._names(self.root))

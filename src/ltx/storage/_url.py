@@ -69,7 +69,17 @@ def _strip_userinfo(value: str) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL without user info anywhere and with every query value masked but a few."""
+    """The URL without user info anywhere and with every query value masked but a few.
+
+    Never raises: a URL that does not parse comes back as ``scheme://<unparsable URL>``.
+    """
+    try:
+        return _redact(url)
+    except (ValueError, UnicodeError):
+        return url.split("://", 1)[0][:16] + "://<unparsable URL>"
+
+
+def _redact(url: str) -> str:
     url = _quote_userinfo(url)
     try:
         parts = urllib.parse.urlsplit(url)
@@ -87,7 +97,7 @@ def _split(url: str) -> tuple[urllib.parse.SplitResult, dict[str, str]]:
     try:
         parts = urllib.parse.urlsplit(_quote_userinfo(url))
         _ = parts.port  # raises ValueError for a non-numeric port
-    except ValueError as exc:
+    except (ValueError, UnicodeError) as exc:
         raise UsageError(f"cannot parse replica URL {redact(url)}: {exc}") from None
     return parts, dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
 
@@ -130,7 +140,13 @@ def parse_url(
     scheme = parts.scheme.lower()
     spec = spec_for(scheme)
     _check_params(spec, query, url)
-    root, opts = spec.parse(UrlParts(parts=parts, query=query, env=env or {}))
+    try:
+        root, opts = spec.parse(UrlParts(parts=parts, query=query, env=env or {}))
+    except (ValueError, UnicodeError) as exc:
+        # The text of a parser's error may quote the URL: name only its kind.
+        raise UsageError(
+            f"cannot parse replica URL {redact(url)}: {type(exc).__name__} in a URL part"
+        ) from None
     return StoreTarget(
         scheme=scheme,
         spec=spec,

@@ -1,0 +1,106 @@
+"""CLI commands beyond reading and writing files: ``verify`` and ``sql``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import urllib.parse
+from typing import Any
+
+from ltx.cli._output import Output, Progress
+from ltx.errors import LTXError, NotFoundError
+from ltx.replica import Replica
+from ltx.replica import open as open_replica
+from ltx.storage import RetryPolicy
+
+__all__ = ["TOOLS"]
+
+
+def _retry(args: argparse.Namespace, out: Output) -> RetryPolicy:
+    def on_retry(what: str, attempt: int, err: BaseException) -> None:
+        out.note(f"ltx: retrying {what} (attempt {attempt + 1}): {err}")
+
+    return RetryPolicy(deadline=args.timeout, on_retry=on_retry)
+
+
+def _below(url: str, rel: str) -> str:
+    """``url`` with ``rel`` appended to its path (query kept)."""
+    if not rel:
+        return url
+    if "://" not in url:
+        return f"{url.rstrip('/')}/{rel}"
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{rel}"))
+
+
+def _replicas(url: str, args: argparse.Namespace, out: Output) -> list[Replica]:
+    """The replica at ``url``, or every replica found below it (a prefix of many)."""
+    replica = open_replica(url, retry=_retry(args, out))
+    if replica.files():
+        return [replica]
+    roots = [r for r in replica.store.replica_roots() if r]
+    if not roots:
+        raise NotFoundError(replica.explain_empty())
+    return [open_replica(_below(url, r), retry=_retry(args, out)) for r in roots]
+
+
+def cmd_verify(args: argparse.Namespace, out: Output) -> int:
+    reports = []
+    for url in args.urls:
+        for replica in _replicas(url, args, out):
+            progress = Progress(f"verifying {replica.store.url}", force=args.progress)
+            reports.append(replica.verify(deep=args.deep, progress=progress))
+    ok = all(r.ok for r in reports)
+    if out.json_mode:
+        out.record({"ok": ok, "replicas": [r.to_json() for r in reports]}, "")
+    for r in reports:
+        state = "ok" if r.ok else f"{len(r.problems)} problem(s)"
+        out.line(f"{r.url}: {state} ({r.files} files, {r.points} restorable points)")
+        for p in r.problems:
+            where = f" [{p.path}" + (f" @ {p.offset}" if p.offset is not None else "") + "]"
+            out.line(f"  {p.kind}: {p.message}{where if p.path else ''}")
+    return 0 if ok else 1
+
+
+def _rows_text(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return buf.getvalue().rstrip("\n")
+    cells = [columns, *[["NULL" if v is None else str(v) for v in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def cmd_sql(args: argparse.Namespace, out: Output) -> int:
+    try:
+        from ltx.sqlite import connect
+    except ImportError:
+        raise LTXError("ltx sql needs the sqlite extra: pip install 'ltx[sqlite]'") from None
+    con = connect(args.url, txid=args.txid, timestamp=args.timestamp)
+    try:
+        if args.sql is None:
+            import apsw.shell
+
+            apsw.shell.Shell(db=con).cmdloop()  # type: ignore[no-untyped-call]
+            return 0
+        cursor = con.cursor()
+        rows = list(cursor.execute(args.sql))
+        columns = [d[0] for d in (cursor.description or ())]
+        if args.format == "json" or out.json_mode:
+            blobs = [[v.hex() if isinstance(v, bytes) else v for v in row] for row in rows]
+            out.json_mode = True
+            out.record({"columns": columns, "rows": blobs, "txid": f"{con.txid:016x}"}, "")
+        elif columns:
+            out.line(_rows_text(columns, rows, args.format))
+        return 0
+    finally:
+        con.close()
+
+
+TOOLS = {"verify": cmd_verify, "sql": cmd_sql}
