@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import posixpath
 import urllib.parse
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
@@ -99,6 +100,17 @@ class Backend:
             return ms_to_datetime(Header.from_bytes(raw, validate=False).timestamp)
         except FormatError as exc:
             raise exc.at(path) from None
+
+    def upload_temp(self, path: str, data: Payload) -> str:
+        """Upload ``data`` beside ``path`` under a temp name (``*.ltx.tmp-<hex>``, which
+        compaction sweeps when stale); return that name, for a rename into place."""
+        self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+        if isinstance(data, str):
+            self.fs.put_file(data, tmp)
+        else:
+            self.fs.pipe_file(tmp, data)
+        return tmp
 
     def write(self, path: str, data: Payload, timestamp_ms: int, if_absent: bool) -> None:
         """Upload one whole file (not atomic against racing writers: see conditional_create)."""

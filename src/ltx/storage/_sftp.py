@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
-import uuid
 from typing import Any
 
 from ltx.errors import ConflictError
@@ -27,12 +26,7 @@ class SFTPBackend(Backend):
 
     def write(self, path: str, data: Payload, timestamp_ms: int, if_absent: bool) -> None:
         fs = self.fs
-        fs.makedirs(posixpath.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-        if isinstance(data, str):
-            fs.put_file(data, tmp)
-        else:
-            fs.pipe_file(tmp, data)
+        tmp = self.upload_temp(path, data)
         try:
             seconds = timestamp_ms / 1000
             fs.ftp.utime(tmp, (seconds, seconds))
