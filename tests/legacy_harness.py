@@ -323,6 +323,75 @@ def integrity_ok(path: Path) -> bool:
         con.close()
 
 
+def memory_replica(src: Path, root: str, mtimes_ns: dict[str, int] | None = None) -> str:
+    """Copy a replica's ``generations`` into fsspec's memory filesystem under ``root``, each
+    object created at its mtime (from ``mtimes_ns`` or ``src``); returns its memory:// URL."""
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    fs = MemoryFileSystem()
+    for path in sorted((src / "generations").rglob("*")):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(src).as_posix()
+        full = f"/{root.strip('/')}/{rel}"
+        fs.pipe_file(full, path.read_bytes())
+        ns = mtimes_ns[rel] if mtimes_ns is not None else path.stat().st_mtime_ns
+        MemoryFileSystem.store[full].created = ns_to_datetime(ns)
+    return f"memory://{root.strip('/')}"
+
+
+def legacy_config(path: Path, db: Path, replicas: list[dict[str, object]], **db_keys: str) -> Path:
+    """A 0.3 litestream.yml with several replicas (each a dict of 0.3 replica keys; lists
+    become YAML lists), db keys as given (defaults: fast monitor/checkpoint for tests)."""
+    keys = {
+        "monitor-interval": "100ms",
+        "checkpoint-interval": "1s",
+        "min-checkpoint-page-count": "8",
+        **db_keys,
+    }
+    lines = ["dbs:", f"  - path: {db}"]
+    lines += [f"    {k}: {v}" for k, v in keys.items()]
+    lines.append("    replicas:")
+    for rep in replicas:
+        first = True
+        for key, value in rep.items():
+            lead = "      - " if first else "        "
+            first = False
+            if isinstance(value, dict):
+                lines.append(f"{lead}{key}:")
+                for sub, items in value.items():
+                    lines.append(f"          {sub}:")
+                    lines += [f"            - {item}" for item in items]
+            else:
+                lines.append(f"{lead}{key}: {value}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def legacy_restore_config(
+    config: Path,
+    db: Path,
+    out: Path,
+    *,
+    replica: str | None = None,
+    timestamp_ns: int | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``litestream restore -config CFG [-replica NAME] [-timestamp T] -o OUT DB`` (0.3.13)."""
+    args = [legacy_litestream(), "restore", "-config", str(config), "-o", str(out)]
+    if replica is not None:
+        args += ["-replica", replica]
+    if timestamp_ns is not None:
+        args += ["-timestamp", format_time_ns(timestamp_ns)]
+    return subprocess.run(
+        [*args, str(db)],
+        capture_output=True,
+        text=True,
+        env={**legacy_env(), **(env or {})},
+        timeout=60,
+    )
+
+
 __all__ = [
     "FIXTURE_DIR",
     "LEGACY_VERSION",
@@ -338,8 +407,11 @@ __all__ = [
     "legacy_env",
     "legacy_litestream",
     "legacy_replicating",
+    "legacy_config",
     "legacy_restore",
+    "legacy_restore_config",
     "local_listing",
+    "memory_replica",
     "local_opener",
     "write_legacy_config",
 ]

@@ -18,9 +18,7 @@ PS = 4096
 
 
 def run(*args: str, check: bool = False, **kw) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(
-        [sys.executable, "-m", "ltx", *args], capture_output=True, text=True, **kw
-    )
+    out = subprocess.run([sys.executable, "-m", "ltx", *args], capture_output=True, text=True, **kw)
     if check:
         assert out.returncode == 0, out.stderr
     return out
@@ -168,7 +166,9 @@ def test_every_command_speaks_json(tmp_path):
     rec = json.loads(run("restore", url, "-o", str(out), "--json", check=True).stdout)
     assert rec["txid"] == "0000000000000004" and _rows(out) == counts[-1]
     dry = json.loads(
-        run("compact", url, "--dry-run", "--now", "2100-01-01T00:00:00Z", "--json", check=True).stdout
+        run(
+            "compact", url, "--dry-run", "--now", "2100-01-01T00:00:00Z", "--json", check=True
+        ).stdout
     )
     assert dry["dry_run"] and dry["steps"]
 

@@ -75,7 +75,7 @@ def test_page_at_in_a_loop_plans_once(tmp_path, monkeypatch):
     _base(url, tmp_path)
     r = ltx.open(url)
     plans = []
-    import ltx.replica as face
+    import ltx.resolve.targets as face
 
     real = face.plan_restore
 
@@ -100,7 +100,7 @@ def test_timestamp_resolves_once_per_listing(tmp_path, monkeypatch):
     _base(url, tmp_path)
     r = ltx.open(url)
     when = r.history()[1].created_at
-    import ltx.replica as face
+    import ltx.resolve.targets as face
 
     calls = []
     real = face.plan_restore

@@ -11,26 +11,32 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from ltx.codec import SNAPSHOT_LEVEL, FileInfo, Header, decode_listing, encode_listing
+from ltx.changes import Diff, Point, TxChanges
+from ltx.changes import changes as change_feed
+from ltx.changes import diff as diff_points
+from ltx.codec import FileInfo, Header
 from ltx.compaction import LevelsConfig, Step, plan_compaction, run_steps
-from ltx.errors import FormatError, NotFoundError, StorageError, UsageError
+from ltx.errors import FormatError, NotFoundError, UsageError
+from ltx.legacy import LegacySource, MixedSource
+from ltx.legacy.source import Rules
 from ltx.resolve import (
     PageCache,
     PageMap,
     PageReader,
     Plan,
     RestorePoint,
-    plan_restore,
+    Targets,
     restorable_points,
 )
 from ltx.restore import restore_file
 from ltx.storage import RetryPolicy, Store, open_store
 from ltx.times import UTC, parse_time
-from ltx.verify import Problem, Report, verify_files
-from ltx.view import View
+from ltx.verify import Report, verify_replica
+from ltx.view import PageMapLike, View
 from ltx.writer import Pages, Writer
 
 __all__ = ["open", "Replica", "View", "TimeLike"]
@@ -48,6 +54,7 @@ def open(
     follow: float | None = None,
     env: Mapping[str, str] | None = None,
     retry: RetryPolicy | None = None,
+    age_identity: str | Sequence[str] | None = None,
     **storage_options: Any,
 ) -> Replica:
     """Open the replica at ``url`` (any URL Litestream accepts, or any fsspec URL).
@@ -57,15 +64,21 @@ def open(
     last listing on disk so a reader that goes offline keeps serving what it has seen.
     ``follow`` (seconds) makes views opened at the latest point move forward on access.
     ``retry`` sets attempts, backoff, a total deadline and a retry callback.
+    ``age_identity`` decrypts Litestream 0.3 replicas encrypted with age (default: the
+    file named by ``LITESTREAM_AGE_IDENTITY_FILE``).
     """
+    env = os.environ if env is None else env
+    if age_identity is None and env.get("LITESTREAM_AGE_IDENTITY_FILE"):
+        age_identity = Path(env["LITESTREAM_AGE_IDENTITY_FILE"]).read_text()
     store = open_store(
         url,
-        env=os.environ if env is None else env,
+        env=env,
         retry=retry,
         max_concurrency=max_concurrency,
         **storage_options,
     )
-    return Replica(store, cache=PageCache(cache_bytes, cache_dir), follow=follow)
+    cache = PageCache(cache_bytes, cache_dir)
+    return Replica(store, cache=cache, follow=follow, age_identity=age_identity)
 
 
 def _now() -> dt.datetime:
@@ -82,8 +95,13 @@ class Replica:
         cache: PageCache | None = None,
         follow: float | None = None,
         clock: Callable[[], dt.datetime] = _now,
+        age_identity: str | Sequence[str] | None = None,
+        legacy: bool = True,
     ) -> None:
         self.store = store
+        self.age_identity = age_identity
+        self._legacy_enabled = legacy
+        self._old: LegacySource | MixedSource | bool | None = None
         self.cache = cache or PageCache()
         self.follow = follow
         self.clock = clock
@@ -92,8 +110,7 @@ class Replica:
         self._lock = threading.Lock()
         self._files: list[FileInfo] | None = None
         self._exact: list[FileInfo] | None = None
-        self._plans: dict[tuple[int | None, dt.datetime | None], Plan] = {}
-        self._maps: dict[tuple[int | None, TimeLike | None], PageMap] = {}
+        self._targets: Targets | None = None
 
     def __repr__(self) -> str:
         return f"<Replica {self.store.url}>"
@@ -105,25 +122,12 @@ class Replica:
 
     # -- listing ------------------------------------------------------------------
 
-    def _listing_key(self) -> str:
-        return PageCache.key(self.store.url, "listing")
-
     def refresh(self) -> list[FileInfo]:
         """List the replica again (picks up new files, forgets deleted ones)."""
-        try:
-            files = self.store.list_files()
-        except StorageError as exc:
-            cached = None
-            if not isinstance(exc, NotFoundError) and self.cache.cache_dir is not None:
-                cached = self.cache.get(self._listing_key())
-            if cached is None:
-                raise
-            files = decode_listing(cached)
-        else:
-            if self.cache.cache_dir is not None:
-                self.cache.put(self._listing_key(), encode_listing(files))
+        files = self.reader.list_files()
         with self._lock:
-            self._files, self._exact, self._plans, self._maps = files, None, {}, {}
+            self._files, self._exact, self._targets = files, None, None
+            self._old = None
         self.reader.forget({f.path for f in files})
         self.writer.position = max((f.max_txid for f in files), default=0)
         return files
@@ -141,26 +145,30 @@ class Replica:
             self._exact = self.store.exact_times(files)
         return self._exact
 
-    def explain_empty(self) -> str:
-        """Why no LTX file was found: what was looked for, where, and what is there."""
-        store = self.store
-        levels = "ltx/0..ltx/9" if store.layout.name == "decimal" else "0000..0009"
-        where = store.root or "/"
-        try:
-            found = store.root_entries()
-        except StorageError as exc:
-            return f"no replica at {store.url}: cannot list {where}: {exc}"
-        hint = ""
-        if where.rstrip("/").endswith((".db", ".sqlite", ".sqlite3")) or store.is_file(where):
-            hint = " (the URL names a file: give the replica folder, not the database)"
-        seen = ", ".join(found[:8]) + (" ..." if len(found) > 8 else "") if found else "nothing"
-        return (
-            f"no replica at {store.url}: looked for {levels} and generations/ under {where}, "
-            f"found {seen}{hint}"
-        )
+    def legacy(self) -> LegacySource | MixedSource | None:
+        """The Litestream 0.3 half of this root (``generations/``): a LegacySource, or a
+        MixedSource when LTX files exist too (read as 0.5.17 does); None when absent."""
+        if self._old is None:
+            files = self.files()
+            old: LegacySource | MixedSource | bool = False
+            if self._legacy_enabled and "generations" in (self.store.root_names or ()):
+                rules: Rules = "0.5.17" if files else "0.3.13"
+                src = LegacySource(
+                    self.store, cache=self.cache, age_identity=self.age_identity, rules=rules
+                )
+                old = src
+                if files:
+                    inner = Replica(self.store, cache=self.cache, clock=self.clock, legacy=False)
+                    old = MixedSource(src, inner)
+            self._old = old
+        return self._old if not isinstance(self._old, bool) else None
 
     def history(self) -> list[RestorePoint]:
-        """Every TXID this replica can rebuild exactly, with when its last file was made."""
+        """Every TXID this replica can rebuild exactly, with when its last file was made
+        (on a 0.3 or mixed root, its 0.3 points too, as ``LegacyRestorePoint``)."""
+        old = self.legacy()
+        if old is not None:
+            return list(old.history())
         return restorable_points(self.files())
 
     # -- planning -----------------------------------------------------------------
@@ -172,22 +180,9 @@ class Replica:
         """The files Litestream's restore would use for this target (kept per listing)."""
         if txid is not None and timestamp is not None:
             raise UsageError("give a txid or a timestamp, not both")
-        when = self._target(timestamp)
-        key = (txid, when)
-        got = self._plans.get(key)
-        if got is not None:
-            return got
-        listed = self.files()
-        if when is None or not listed:
-            plan = plan_restore(listed, txid=txid, timestamp=when)
-        else:
-            bounds = (min(f.created_at for f in listed), max(f.created_at for f in listed))
-            exact = self.files(exact_times=True)
-            plan = plan_restore(exact, timestamp=when, time_bounds=bounds)
-        if len(self._plans) >= 256:  # relative times make new keys: keep this bounded
-            self._plans.clear()
-        self._plans[key] = plan
-        return plan
+        if self._targets is None:
+            self._targets = Targets(self.files(), lambda: self.files(exact_times=True))
+        return self._targets.plan(txid, self._target(timestamp))
 
     def page_map(
         self,
@@ -195,27 +190,20 @@ class Replica:
         *,
         timestamp: TimeLike | None = None,
         refresh: bool = False,
-    ) -> PageMap:
-        """The page map of a target (kept per listing); re-plans when compaction deletes
-        files meanwhile."""
-        key = (txid, timestamp)
-        if not refresh and not isinstance(timestamp, str):  # "5 minutes ago" moves on
-            got = self._maps.get(key)
-            if got is not None:
-                return got
+    ) -> PageMapLike:
+        """The page map of a target (kept per plan); re-plans when compaction deletes
+        files meanwhile. On a 0.3 or mixed root, from the half Litestream would read."""
+        old = self.legacy()
+        if old is not None:
+            return old.page_map(txid, timestamp=self._target(timestamp), refresh=refresh)
         for attempt in range(_REPLANS):
             if refresh or attempt:
                 self.refresh()
             try:
-                pm = self.reader.page_map(self.plan(txid, timestamp=timestamp))
+                return self.reader.page_map(self.plan(txid, timestamp=timestamp))
             except NotFoundError:
                 if attempt == _REPLANS - 1:
                     raise
-                continue
-            if len(self._maps) >= 64:
-                self._maps.clear()
-            self._maps[key] = pm
-            return pm
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _header_of(self, f: FileInfo) -> Header:
@@ -226,9 +214,14 @@ class Replica:
 
     # -- reading ------------------------------------------------------------------
 
-    def read_page(self, page_map: PageMap, pgno: int) -> bytes:
+    def read_page(self, page_map: PageMapLike, pgno: int) -> bytes:
         """Page ``pgno`` of a page map (cached, or one ranged read)."""
-        return self.reader.read_page(page_map, pgno)
+        if isinstance(page_map, PageMap):
+            return self.reader.read_page(page_map, pgno)
+        old = self.legacy()
+        if old is None:
+            raise UsageError(f"a page map of another replica: {page_map!r}")
+        return old.read_page(page_map, pgno)  # type: ignore[arg-type]
 
     def snapshot(self, txid: int | None = None, *, timestamp: TimeLike | None = None) -> View:
         """A View of the database at ``txid`` or ``timestamp`` (latest if neither)."""
@@ -242,9 +235,9 @@ class Replica:
         """Page ``pgno`` as of ``txid`` or ``timestamp`` (latest when neither is given)."""
         pm = self.page_map(txid, timestamp=timestamp)
         try:
-            return self.reader.read_page(pm, pgno)
+            return self.read_page(pm, pgno)
         except NotFoundError:
-            return self.reader.read_page(self.page_map(pm.txid, refresh=True), pgno)
+            return self.read_page(self.page_map(pm.txid, refresh=True), pgno)
 
     def restore(
         self,
@@ -261,7 +254,11 @@ class Replica:
         ``-wal`` and ``-shm`` beside ``path`` are removed, as ``litestream restore -force``.
         """
         view = self.snapshot(txid, timestamp=timestamp)
-        restore_file(self.store, view.page_map, path, overwrite=overwrite, progress=progress)
+        pm, old = view.page_map, self.legacy()
+        if isinstance(pm, PageMap):
+            restore_file(self.store, pm, path, overwrite=overwrite, progress=progress)
+        elif old is not None:
+            old.restore(pm, path, overwrite=overwrite, progress=progress)  # type: ignore[arg-type]
         return view
 
     def verify(
@@ -270,16 +267,20 @@ class Replica:
         """Is this backup really restorable? Every file read once, in parallel, and checked
         (see ``ltx.verify``); ``deep`` also rebuilds the latest point and each snapshot and
         runs SQLite's integrity and foreign-key checks on them."""
-        files = self.refresh()
-        if not files:
-            problem = Problem("empty", self.explain_empty())
-            return Report(self.store.url, 0, 0, (problem,), deep=deep)
+        return verify_replica(self, deep=deep, progress=progress)
 
-        def maps() -> list[PageMap]:
-            snaps = [f.max_txid for f in files if f.level == SNAPSHOT_LEVEL]
-            return [self.page_map(t) for t in dict.fromkeys([None, *snaps])]
+    # -- changes ------------------------------------------------------------------
 
-        return verify_files(self.store, files, deep_maps=maps if deep else None, progress=progress)
+    def diff(self, a: Point, b: Point, *, workers: int = 8, memo_bytes: int = 512 << 20) -> Diff:
+        """What changed from point ``a`` to point ``b`` (TXIDs, Views or page maps; TXID 0
+        is the empty database): ``.pages``, ``.rows(tables)``, ``.schema()``."""
+        return diff_points(self, a, b, workers=workers, memo_bytes=memo_bytes)
+
+    def changes(self, since: int | None = None, **options: Any) -> Iterator[TxChanges]:
+        """One ``TxChanges`` per restorable point after ``since`` (from the empty database
+        when None). Options of ``ltx.changes.changes``: ``follow``, ``poll``, ``tables``,
+        ``stop``, ``max_idle``; resuming from the last TXID yielded loses nothing."""
+        return change_feed(self, since, **options)
 
     # -- writing ------------------------------------------------------------------
 
@@ -315,7 +316,8 @@ class Replica:
 
     def _forget_listing(self) -> None:
         with self._lock:
-            self._files, self._exact, self._plans, self._maps = None, None, {}, {}
+            self._files, self._exact, self._targets = None, None, None
+            self._old = None
 
     def compact(
         self,

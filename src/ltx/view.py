@@ -11,9 +11,24 @@ import time
 from typing import Protocol
 
 from ltx.errors import NotFoundError, UsageError
-from ltx.resolve import PageMap
 
-__all__ = ["View", "ViewSource"]
+__all__ = ["PageMapLike", "View", "ViewSource"]
+
+
+class PageMapLike(Protocol):
+    """What a View reads of a page map (an LTX ``resolve.PageMap`` or a 0.3 one)."""
+
+    @property
+    def txid(self) -> int: ...
+
+    @property
+    def timestamp(self) -> dt.datetime: ...
+
+    @property
+    def page_size(self) -> int: ...
+
+    @property
+    def commit(self) -> int: ...
 
 
 class ViewSource(Protocol):
@@ -22,9 +37,9 @@ class ViewSource(Protocol):
     @property
     def follow(self) -> float | None: ...
 
-    def page_map(self, txid: int | None = None, *, refresh: bool = False) -> PageMap: ...
+    def page_map(self, txid: int | None = None, *, refresh: bool = False) -> PageMapLike: ...
 
-    def read_page(self, page_map: PageMap, pgno: int) -> bytes: ...
+    def read_page(self, page_map: PageMapLike, pgno: int) -> bytes: ...
 
 
 class View:
@@ -35,7 +50,9 @@ class View:
     a TXID no longer restorable raises TxidNotAvailableError, never a wrong page.
     """
 
-    def __init__(self, source: ViewSource, page_map: PageMap, *, following: bool = False) -> None:
+    def __init__(
+        self, source: ViewSource, page_map: PageMapLike, *, following: bool = False
+    ) -> None:
         self.source = source
         self.page_map = page_map
         self.following = following

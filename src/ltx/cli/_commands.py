@@ -11,6 +11,7 @@ from ltx.cli._output import Output, Progress
 from ltx.codec import format_txid
 from ltx.demo import build_demo
 from ltx.errors import NotFoundError
+from ltx.legacy import LegacySource
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
 from ltx.storage import RetryPolicy
@@ -28,8 +29,8 @@ def _open(args: argparse.Namespace, out: Output) -> Replica:
 
 def _listed(replica: Replica) -> None:
     """Raise NotFoundError saying what was looked for when the replica has no files."""
-    if not replica.files():
-        raise NotFoundError(replica.explain_empty())
+    if not replica.files() and replica.legacy() is None:
+        raise NotFoundError(replica.store.explain_empty())
 
 
 def _target(args: argparse.Namespace) -> dict[str, Any]:
@@ -40,7 +41,19 @@ def cmd_ls(args: argparse.Namespace, out: Output) -> int:
     replica = _open(args, out)
     _listed(replica)
     files = replica.files(exact_times=args.exact_times)
+    old = replica.legacy()
+    source = old if isinstance(old, LegacySource) else old.legacy if old is not None else None
+    objects = source.listing() if source is not None and args.level is None else []
     rows = [
+        {
+            "level": "0.3",
+            "min_txid": o.generation,
+            "max_txid": f"{o.kind} {o.index:08x}" + (f"_{o.offset:08x}" if o.kind == "wal" else ""),
+            "size": o.size,
+            "created": o.created_at.isoformat(),
+        }
+        for o in objects
+    ] + [
         {
             "level": f.level,
             "min_txid": format_txid(f.min_txid),

@@ -12,7 +12,7 @@ _TIMEOUT = "give up on a storage call after this long, retries included (default
 
 
 def parse_txid_arg(text: str) -> int:
-    """A TXID as Litestream prints it (16 hex digits) or as 0x-prefixed hex."""
+    """A TXID as Litestream prints it (16 hex digits) or as 0x-prefixed hex (0: empty)."""
     t = text.strip()
     if re.fullmatch(r"[0-9a-fA-F]{16}", t):
         return int(t, 16)
@@ -101,6 +101,14 @@ def _tool_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     v.add_argument("--progress", action="store_true", help="show progress even when not a TTY")
     v.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help=_TIMEOUT)
 
+    c = sub.add_parser("convert", help="rewrite a Litestream 0.3 replica as LTX files")
+    c.add_argument("src", help="the 0.3 replica (or a mixed one): " + _URL_HELP)
+    c.add_argument("dst", help="where to write the LTX replica: " + _URL_HELP)
+    c.add_argument("--dry-run", action="store_true", help="print the plan only")
+    c.add_argument("--json", action="store_true", help="print JSON instead of text")
+    c.add_argument("--progress", action="store_true", help="show progress even when not a TTY")
+    c.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help=_TIMEOUT)
+
     q = sub.add_parser("sql", help="run SQL against the database at a point in time")
     _common(q)
     q.add_argument("sql", nargs="?", help="one statement (without it: an interactive shell)")
@@ -108,6 +116,34 @@ def _tool_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "--format", choices=("table", "csv", "json"), default="table", help="how to print rows"
     )
     _add_target(q)
+
+
+def _change_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fmt = "text, or JSON lines (default: text; with --json: json)"
+    tables = "only rows of table T (repeatable)"
+    df = sub.add_parser("diff", help="what changed between two points: pages, rows, schema")
+    _common(df)
+    df.add_argument(
+        "from_txid",
+        metavar="FROM",
+        type=parse_txid_arg,
+        help="TXID of the earlier point (0000000000000000: the empty database)",
+    )
+    df.add_argument("to_txid", metavar="TO", type=parse_txid_arg, help="TXID of the later point")
+    df.add_argument("--pages", action="store_true", help="list the page numbers that differ")
+    df.add_argument("--table", action="append", metavar="T", help=tables)
+    df.add_argument("--format", choices=("text", "json"), help=fmt)
+    ch = sub.add_parser("changes", help="row changes of each restorable point, as a feed")
+    _common(ch)
+    ch.add_argument(
+        "--since", type=parse_txid_arg, help="start after this TXID (default: the empty database)"
+    )
+    ch.add_argument("--follow", action="store_true", help="keep polling for new transactions")
+    ch.add_argument(
+        "--poll", type=float, default=1.0, metavar="SECONDS", help="poll interval (default 1)"
+    )
+    ch.add_argument("--table", action="append", metavar="T", help=tables)
+    ch.add_argument("--format", choices=("text", "json"), help=fmt)
 
 
 def build_parser(version: str = "") -> argparse.ArgumentParser:
@@ -119,4 +155,5 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
     _write_commands(sub)
     _read_commands(sub)
     _tool_commands(sub)
+    _change_commands(sub)
     return p

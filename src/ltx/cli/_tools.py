@@ -1,13 +1,16 @@
-"""CLI commands beyond reading and writing files: ``verify`` and ``sql``."""
+"""CLI commands beyond reading and writing files: verify, sql, convert, diff, changes."""
 
 from __future__ import annotations
 
 import argparse
 import csv
 import io
+import json
 import urllib.parse
+from collections.abc import Iterable
 from typing import Any
 
+from ltx.changes import diff_to_json, diff_to_text, tx_to_json, tx_to_text
 from ltx.cli._output import Output, Progress
 from ltx.errors import LTXError, NotFoundError
 from ltx.replica import Replica
@@ -41,7 +44,7 @@ def _replicas(url: str, args: argparse.Namespace, out: Output) -> list[Replica]:
         return [replica]
     roots = [r for r in replica.store.replica_roots() if r]
     if not roots:
-        raise NotFoundError(replica.explain_empty())
+        raise NotFoundError(replica.store.explain_empty())
     return [open_replica(_below(url, r), retry=_retry(args, out)) for r in roots]
 
 
@@ -103,4 +106,87 @@ def cmd_sql(args: argparse.Namespace, out: Output) -> int:
         con.close()
 
 
-TOOLS = {"verify": cmd_verify, "sql": cmd_sql}
+def cmd_convert(args: argparse.Namespace, out: Output) -> int:
+    from ltx.legacy import convert
+
+    src, dst = open_replica(args.src, retry=_retry(args, out)), open_replica(args.dst)
+    progress = Progress("converting files", force=args.progress)
+    report = convert(
+        src.store, dst.store, dry_run=args.dry_run, progress=progress, age_identity=src.age_identity
+    )
+    steps = [
+        {
+            "level": s.level,
+            "min_txid": f"{s.min_txid:016x}",
+            "max_txid": f"{s.max_txid:016x}",
+            "timestamp_ms": s.timestamp_ms,
+            "generation": s.generation,
+            "legacy_txid": f"{s.legacy_txid:016x}",
+        }
+        for s in report.steps
+    ]
+    obj = {
+        "dry_run": report.dry_run,
+        "written": report.written,
+        "skipped": report.skipped,
+        "destination": report.destination,
+        "files": steps,
+    }
+    verb = "would write" if report.dry_run else "wrote"
+    text = (
+        f"{verb} {len(steps) - report.skipped if report.dry_run else report.written} LTX "
+        f"files to {report.destination} ({report.skipped} already there)"
+    )
+    if not out.json_mode and args.dry_run:
+        for s in steps:
+            out.line(
+                f"L{s['level']} {s['min_txid']}-{s['max_txid']} <- 0.3 {s['generation']} "
+                f"{s['legacy_txid']}"
+            )
+    out.record(obj, text)
+    return 0
+
+
+def _json_lines(args: argparse.Namespace) -> bool:
+    return (args.format or ("json" if args.json else "text")) == "json"
+
+
+def _print_lines(out: Output, lines: Iterable[str]) -> None:
+    for line in lines:
+        print(line, file=out.stdout)
+    out.stdout.flush()
+
+
+def cmd_diff(args: argparse.Namespace, out: Output) -> int:
+    replica = open_replica(args.url, retry=_retry(args, out))
+    if not replica.files() and replica.legacy() is None:
+        raise NotFoundError(replica.store.explain_empty())
+    d = replica.diff(args.from_txid, args.to_txid)
+    if _json_lines(args):
+        _print_lines(out, (json.dumps(o) for o in diff_to_json(d, args.table, pages=args.pages)))
+    else:
+        _print_lines(out, diff_to_text(d, args.table, pages=args.pages))
+    return 0
+
+
+def cmd_changes(args: argparse.Namespace, out: Output) -> int:
+    replica = open_replica(args.url, retry=_retry(args, out))
+    if not replica.files() and replica.legacy() is None:
+        raise NotFoundError(replica.store.explain_empty())
+    as_json = _json_lines(args)
+    feed = replica.changes(args.since, follow=args.follow, poll=args.poll, tables=args.table)
+    for tx in feed:
+        if as_json:
+            _print_lines(out, (json.dumps(o) for o in tx_to_json(tx)))
+        else:
+            _print_lines(out, tx_to_text(tx))
+    return 0
+
+
+TOOLS = {
+    "verify": cmd_verify,
+    "sql": cmd_sql,
+    "convert": cmd_convert,
+    "diff": cmd_diff,
+    "changes": cmd_changes,
+}

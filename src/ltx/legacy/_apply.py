@@ -30,12 +30,14 @@ __all__ = [
     "build_page_map",
     "database_bytes",
     "iter_pages",
+    "read_at",
     "read_page",
     "write_database",
 ]
 
 OpenObject = Callable[[LegacyObject], ByteSource]
 DB_HEADER_SIZE = 100
+_COPY = 1 << 20
 
 
 class SeekableSink(Protocol):
@@ -185,7 +187,7 @@ def build_page_map(plan: LegacyPlan, open_object: OpenObject) -> PageMap:
     return PageMap(plan, page_size, count, snapshot_pages, ordered, wal_pages, commit_end)
 
 
-def _read_at(rd: ObjectReader, offset: int, n: int) -> bytes:
+def read_at(rd: ObjectReader, offset: int, n: int) -> bytes:
     """``n`` bytes at ``offset`` of a reader positioned at or before it, zero-padded at EOF."""
     while rd.position < offset:
         if not rd.read(min(offset - rd.position, 1 << 16)):
@@ -203,7 +205,7 @@ def read_page(page_map: PageMap, pgno: int, open_object: OpenObject) -> bytes:
     if src.kind == "wal":
         rd.skip(src.offset)
         return rd.read_exact(page_map.page_size, "WAL page")
-    return _read_at(rd, src.offset, page_map.page_size)
+    return read_at(rd, src.offset, page_map.page_size)
 
 
 def iter_pages(page_map: PageMap, open_object: OpenObject) -> Iterator[tuple[int, bytes]]:
@@ -218,7 +220,7 @@ def iter_pages(page_map: PageMap, open_object: OpenObject) -> Iterator[tuple[int
         rd = open_reader(page_map.plan.snapshot, open_object(page_map.plan.snapshot))
         for pgno in range(1, from_snapshot + 1):
             if pgno not in wal:
-                yield pgno, _read_at(rd, (pgno - 1) * ps, ps)
+                yield pgno, read_at(rd, (pgno - 1) * ps, ps)
         while rd.read(1 << 16):  # to the end, so the frame's content checksum is checked
             pass
     for pgno in range(from_snapshot + 1, page_map.page_count + 1):
@@ -235,12 +237,52 @@ def iter_pages(page_map: PageMap, open_object: OpenObject) -> Iterator[tuple[int
             yield pgno, rd.read_exact(ps, "WAL page")
 
 
-def write_database(page_map: PageMap, open_object: OpenObject, out: SeekableSink) -> int:
-    """Write the restored database into ``out`` page by page; returns its size in bytes."""
-    for pgno, data in iter_pages(page_map, open_object):
-        out.seek((pgno - 1) * page_map.page_size)
-        out.write(data)
+def write_database(
+    page_map: PageMap,
+    open_object: OpenObject,
+    out: SeekableSink,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Write the restored database into ``out`` (emptied first); returns its size in bytes.
+
+    The snapshot's part is copied in 1 MiB pieces (read to its end, so its LZ4 content
+    checksum is checked), then the size is set and the WAL pages are written over it,
+    one sequential pass per segment. ``progress(done, total)`` counts pages.
+    """
+    ps, total = page_map.page_size, page_map.page_count
+    out.seek(0)
+    out.truncate(0)
+    done = 0
+    limit = min(page_map.snapshot_pages, total) * ps
+    if limit:
+        rd = open_reader(page_map.plan.snapshot, open_object(page_map.plan.snapshot))
+        while rd.position < limit:
+            chunk = rd.read_some(min(_COPY, limit - rd.position))
+            if not chunk:
+                break  # a shorter snapshot: the rest reads as zeros
+            out.write(chunk)
+            done = rd.position // ps
+            if progress is not None:
+                progress(done, total)
+        while rd.read_some(_COPY):  # to the end, so the frame's content checksum is checked
+            pass
     out.truncate(page_map.size)
+    by_segment: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for pgno, (seg, offset) in page_map.wal_pages.items():
+        by_segment[seg].append((offset, pgno))
+    for seg, wanted in sorted(by_segment.items()):
+        obj = page_map.segments[seg]
+        rd = open_reader(obj, open_object(obj))
+        for offset, pgno in sorted(wanted):
+            rd.skip(offset - rd.position)
+            out.seek((pgno - 1) * ps)
+            out.write(rd.read_exact(ps, "WAL page"))
+        done = min(total, done + len(wanted))
+        if progress is not None:
+            progress(done, total)
+    if progress is not None:
+        progress(total, total)
     return page_map.size
 
 

@@ -91,6 +91,23 @@ class _Reader:
         self.position += len(out)
         return out
 
+    def read_some(self, n: int) -> bytes:
+        """Up to ``n`` bytes, b"" only at the end: what is buffered, else one decompressed
+        piece handed over without copying (bulk copies of snapshots use this)."""
+        if self._pos < len(self._buf):
+            return self.read(min(n, len(self._buf) - self._pos))
+        if self._end:
+            return b""
+        piece = self._more(n)
+        if not piece:
+            self._end = True
+            return b""
+        self._produced += len(piece)
+        if self.limit is not None and self._produced > self.limit:
+            raise self._error(f"object inflates past the {self.limit}-byte limit")
+        self.position += len(piece)
+        return piece
+
     def read_exact(self, n: int, what: str) -> bytes:
         """Exactly ``n`` bytes, or LegacyFormatError naming ``what`` was cut short."""
         out = self.read(n)

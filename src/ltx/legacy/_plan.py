@@ -38,11 +38,13 @@ from ._names import LegacyObject, datetime_to_ns, format_time_ns, ns_to_datetime
 __all__ = [
     "LegacyPlan",
     "LegacyPoint",
+    "PointCut",
     "history",
     "make_position",
     "plan_at",
     "plan_for_position",
     "plan_latest",
+    "point_cuts",
     "split_position",
 ]
 
@@ -304,3 +306,30 @@ def plan_for_position(
         before=max(lower, default=None),
         after=min(higher, default=None),
     )
+
+
+@attrs.frozen(eq=False)
+class PointCut:
+    """How ``point`` is rebuilt: ``snapshot``, then ``segments[first:end]`` (its generation's
+    segments by index and offset, shared by every cut of that generation)."""
+
+    point: LegacyPoint
+    snapshot: LegacyObject
+    segments: Sequence[LegacyObject]
+    first: int
+    end: int
+
+    def plan(self) -> LegacyPlan:
+        """The same as ``plan_for_position`` for this point."""
+        segs = tuple(self.segments[self.first : self.end])
+        return LegacyPlan(self.point.generation, self.snapshot, segs, self.point.position)
+
+
+def point_cuts(listing: Iterable[LegacyObject]) -> list[PointCut]:
+    """Every point of ``history`` with its cut, in the same order, in O(n log n) overall."""
+    out = []
+    for g in _group(listing):
+        for p in g.points():
+            snap, first, end = g.cut(p.time_ns)
+            out.append(PointCut(p, snap, g.segs, first, end))
+    return sorted(out, key=lambda c: (c.point.time_ns, c.point.generation, c.point.position))

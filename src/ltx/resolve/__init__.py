@@ -4,6 +4,7 @@ from ltx.resolve.cache import PageCache
 from ltx.resolve.index import PageLocation, PageMap, build_page_map, check_header
 from ltx.resolve.plan import Plan, RestorePoint, plan_restore, restorable_points
 from ltx.resolve.reader import PageReader
+from ltx.resolve.targets import Targets
 
 __all__ = [
     "PageCache",
@@ -12,6 +13,7 @@ __all__ = [
     "PageReader",
     "Plan",
     "RestorePoint",
+    "Targets",
     "build_page_map",
     "check_header",
     "plan_restore",

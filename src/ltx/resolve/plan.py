@@ -22,7 +22,7 @@ from ltx.errors import TxidNotAvailableError, UsageError
 __all__ = ["Plan", "RestorePoint", "plan_restore", "restorable_points"]
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Plan:
     """The files to apply, in order, and the TXID they reach."""
 

@@ -10,8 +10,15 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from ltx.codec import FileIndex, FileInfo, read_file_index, read_page
-from ltx.errors import FormatError
+from ltx.codec import (
+    FileIndex,
+    FileInfo,
+    decode_listing,
+    encode_listing,
+    read_file_index,
+    read_page,
+)
+from ltx.errors import FormatError, NotFoundError, StorageError
 from ltx.resolve.cache import PageCache
 from ltx.resolve.index import PageMap, build_page_map
 from ltx.resolve.plan import Plan
@@ -34,6 +41,22 @@ class PageReader:
 
     def _key(self, f: FileInfo, what: str) -> str:
         return PageCache.key(self.store.url, f.path, f.size, what)
+
+    def list_files(self) -> list[FileInfo]:
+        """List the store; offline (a storage fault), the last listing kept in ``cache_dir``."""
+        key = PageCache.key(self.store.url, "listing")
+        try:
+            files = self.store.list_files()
+        except StorageError as exc:
+            cached = None
+            if not isinstance(exc, NotFoundError) and self.cache.cache_dir is not None:
+                cached = self.cache.get(key)
+            if cached is None:
+                raise
+            return decode_listing(cached)
+        if self.cache.cache_dir is not None:
+            self.cache.put(key, encode_listing(files))
+        return files
 
     def file_index(self, f: FileInfo) -> FileIndex:
         """Header, page index and trailer of one file (cached; at most two ranged reads)."""

@@ -78,6 +78,7 @@ class Store:
         self.max_concurrency = max(1, max_concurrency)
         self.skipped: list[str] = []  # listed entries refused (e.g. outside the root)
         self._serial = None if self.backend.concurrent_calls else threading.Lock()
+        self.root_names: list[str] | None = None  # names under the root, as last listed
 
     def __repr__(self) -> str:
         return f"<Store {self.url} layout={self.layout.name}>"
@@ -139,8 +140,12 @@ class Store:
         return [posixpath.basename(str(e.get("name", "")).rstrip("/")) for e in self._ls(path)]
 
     def levels(self) -> list[int]:
-        """Levels that have a folder under the root (one listing of the root, two if decimal)."""
+        """Levels that have a folder under the root (one listing of the root, two if decimal).
+
+        The root's names are kept in ``root_names`` (e.g. ``generations`` of Litestream 0.3).
+        """
         names = self._names(self.root)
+        self.root_names = sorted(names)
         if self.layout.name == "decimal":
             names = self._names(self._join("ltx")) if "ltx" in names else []
         found = {self.layout.parse_level_dir(n) for n in names}
@@ -179,6 +184,23 @@ class Store:
             if m is not None:
                 roots.add(m.group(1) or "")
         return sorted(roots)
+
+    def explain_empty(self) -> str:
+        """Why no replica was found: what was looked for, where, and what is there."""
+        levels = "ltx/0..ltx/9" if self.layout.name == "decimal" else "0000..0009"
+        where = self.root or "/"
+        try:
+            found = self.root_entries()
+        except StorageError as exc:
+            return f"no replica at {self.url}: cannot list {where}: {exc}"
+        hint = ""
+        if where.rstrip("/").endswith((".db", ".sqlite", ".sqlite3")) or self.is_file(where):
+            hint = " (the URL names a file: give the replica folder, not the database)"
+        seen = ", ".join(found[:8]) + (" ..." if len(found) > 8 else "") if found else "nothing"
+        return (
+            f"no replica at {self.url}: looked for {levels} and generations/ under {where}, "
+            f"found {seen}{hint}"
+        )
 
     def root_entries(self) -> list[str]:
         """Names directly under the root (one listing), to say what was found when empty."""
