@@ -24,6 +24,52 @@ def is_contiguous(prev_max: int, cur_min: int, cur_max: int) -> bool:
     return cur_min <= prev_max + 1 and cur_max > prev_max
 
 
+def _check_inputs(decoders: Sequence[Decoder]) -> None:
+    """Inputs must share a page size and continue each other's TXIDs."""
+    for prev, cur in pairwise(decoders):
+        ph, ch = prev.header, cur.header
+        if ph.page_size != ch.page_size:
+            raise UsageError(
+                f"input files have mismatched page sizes: {ph.page_size} != {ch.page_size}"
+            )
+        if not is_contiguous(ph.max_txid, ch.min_txid, ch.max_txid):
+            raise UsageError(
+                "non-contiguous transaction ids in input files: "
+                f"({format_txid(ph.min_txid)},{format_txid(ph.max_txid)}) -> "
+                f"({format_txid(ch.min_txid)},{format_txid(ch.max_txid)})"
+            )
+
+
+def _merge_pages(
+    decoders: Sequence[Decoder],
+    enc: Encoder,
+    commit: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """A k-way merge by pgno: the newest input's copy of each page wins; pages above
+    ``commit`` are dropped. One page per input in memory."""
+    heap: list[tuple[int, int, bytes]] = []
+    iters = [iter(d) for d in decoders]
+
+    def advance(i: int) -> None:
+        item = next(iters[i], None)
+        if item is not None:
+            heapq.heappush(heap, (item[0].pgno, -i, item[1]))
+
+    for i in range(len(iters)):
+        advance(i)
+    while heap:
+        pgno, neg_i, data = heapq.heappop(heap)
+        advance(-neg_i)
+        while heap and heap[0][0] == pgno:  # older copies of the same page lose
+            _, other, _ = heapq.heappop(heap)
+            advance(-other)
+        if pgno <= commit:
+            enc.write_page(pgno, data)
+            if progress is not None:
+                progress(pgno, commit)
+
+
 def compact(
     inputs: Sequence[BinaryIO],
     out: BinaryIO,
@@ -48,19 +94,8 @@ def compact(
         Decoder(fp, name=names[i] if names else None, read_size=read_size)
         for i, fp in enumerate(inputs)
     ]
+    _check_inputs(decoders)
     first, last = decoders[0].header, decoders[-1].header
-    for prev, cur in pairwise(decoders):
-        ph, ch = prev.header, cur.header
-        if ph.page_size != ch.page_size:
-            raise UsageError(
-                f"input files have mismatched page sizes: {ph.page_size} != {ch.page_size}"
-            )
-        if not is_contiguous(ph.max_txid, ch.min_txid, ch.max_txid):
-            raise UsageError(
-                "non-contiguous transaction ids in input files: "
-                f"({format_txid(ph.min_txid)},{format_txid(ph.max_txid)}) -> "
-                f"({format_txid(ch.min_txid)},{format_txid(ch.max_txid)})"
-            )
     header = Header(
         flags=flags,
         page_size=first.page_size,
@@ -71,27 +106,7 @@ def compact(
         pre_apply_checksum=first.pre_apply_checksum,
     )
     enc = Encoder(out, header)
-    heap: list[tuple[int, int, bytes]] = []
-    iters = [iter(d) for d in decoders]
-
-    def advance(i: int) -> None:
-        item = next(iters[i], None)
-        if item is not None:
-            heapq.heappush(heap, (item[0].pgno, -i, item[1]))
-
-    for i in range(len(iters)):
-        advance(i)
-    commit = header.commit
-    while heap:
-        pgno, neg_i, data = heapq.heappop(heap)
-        advance(-neg_i)
-        while heap and heap[0][0] == pgno:  # older copies of the same page lose
-            _, other, _ = heapq.heappop(heap)
-            advance(-other)
-        if pgno <= commit:
-            enc.write_page(pgno, data)
-            if progress is not None:
-                progress(pgno, commit)
+    _merge_pages(decoders, enc, header.commit, progress)
     post = decoders[-1].trailer
     if post is None:  # pragma: no cover - every decoder was drained above
         raise FormatError("input not fully decoded")

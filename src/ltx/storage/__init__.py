@@ -6,9 +6,11 @@ Knows files, levels, TXID ranges and timestamps; nothing of pages or restore pla
 from ltx.codec import FileInfo
 from ltx.storage._backend import Backend, SchemeSpec
 from ltx.storage._layout import DECIMAL, HEX, Layout
+from ltx.storage._open import open_store
 from ltx.storage._registry import REFUSED, SCHEMES
 from ltx.storage._retry import RetryPolicy
-from ltx.storage._store import ListedFile, Store, open_store
+from ltx.storage._store import Store
+from ltx.storage._survey import ListedFile
 from ltx.storage._url import StoreTarget, parse_url
 
 __all__ = [

@@ -19,33 +19,23 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, TypeVar
 
 import attrs
-import fsspec
 
 from ltx.codec import SNAPSHOT_LEVEL, FileInfo, parse_filename
-from ltx.errors import FormatError, LTXError, NotFoundError, StorageError, UsageError
+from ltx.errors import FormatError, NotFoundError, StorageError, UsageError
+from ltx.storage import _survey
 from ltx.storage._backend import SchemeSpec
 from ltx.storage._layout import Layout
 from ltx.storage._reader import RangeReader
-from ltx.storage._retry import RetryPolicy, call_with_retry, classify, translate
-from ltx.storage._url import StoreTarget, parse_url
+from ltx.storage._retry import RetryPolicy, call_with_retry, classify
+from ltx.storage._survey import ListedFile
 from ltx.times import UTC, ms_to_datetime
 
-__all__ = ["ListedFile", "Store", "open_store"]
+__all__ = ["ListedFile", "Store"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 _EPOCH = dt.datetime.fromtimestamp(0, UTC)
 _TEMP = re.compile(r"\.ltx\.tmp-[0-9a-f]{32}$")
-
-
-@attrs.frozen
-class ListedFile:
-    """Any file under the root as a listing sees it (used for layouts other than LTX's)."""
-
-    path: str
-    size: int
-    created_at: dt.datetime
-    created_ns: int | None = None  # exact nanoseconds where the backend has them
 
 
 class Store:
@@ -153,54 +143,15 @@ class Store:
 
     def list_tree(self, rel: str) -> list[ListedFile]:
         """Every file below ``root/rel`` (recursive), sorted by path; [] when it is absent."""
-        base = self._join(rel)
-
-        def go() -> dict[str, dict[str, Any]]:
-            try:
-                found = self.fs.find(base, detail=True, withdirs=False)
-            except FileNotFoundError:
-                return {}
-            return dict(found) if isinstance(found, dict) else {p: {"name": p} for p in found}
-
-        out = []
-        for path, entry in self.call(go, f"list {base} recursively").items():
-            if entry.get("type") not in (None, "file") or not self.backend.inside_root(path):
-                continue
-            created = self.backend.listed_time(entry) or _EPOCH
-            size = int(entry.get("size") or entry.get("Size") or 0)
-            out.append(ListedFile(path, size, created, self.backend.listed_ns(path, entry)))
-        return sorted(out, key=lambda f: f.path)
+        return _survey.list_tree(self, rel)
 
     def replica_roots(self) -> list[str]:
-        """Paths (relative to the root) of the LTX replicas found below it, for a prefix
-        holding many databases; '' is the root itself."""
-        level = r"ltx/[0-9]" if self.layout.name == "decimal" else r"000[0-9]"
-        found = re.compile(rf"^(?:(.*)/)?{level}/[0-9a-f]{{16}}-[0-9a-f]{{16}}\.ltx$")
-        base = self.root.rstrip("/")
-        roots = set()
-        for f in self.list_tree(""):
-            rel = f.path[len(base) :].lstrip("/") if f.path.startswith(base) else f.path
-            m = found.match(rel)
-            if m is not None:
-                roots.add(m.group(1) or "")
-        return sorted(roots)
+        """Paths (relative to the root) of the LTX replicas below it ('' is the root)."""
+        return _survey.replica_roots(self)
 
     def explain_empty(self) -> str:
         """Why no replica was found: what was looked for, where, and what is there."""
-        levels = "ltx/0..ltx/9" if self.layout.name == "decimal" else "0000..0009"
-        where = self.root or "/"
-        try:
-            found = self.root_entries()
-        except StorageError as exc:
-            return f"no replica at {self.url}: cannot list {where}: {exc}"
-        hint = ""
-        if where.rstrip("/").endswith((".db", ".sqlite", ".sqlite3")) or self.is_file(where):
-            hint = " (the URL names a file: give the replica folder, not the database)"
-        seen = ", ".join(found[:8]) + (" ..." if len(found) > 8 else "") if found else "nothing"
-        return (
-            f"no replica at {self.url}: looked for {levels} and generations/ under {where}, "
-            f"found {seen}{hint}"
-        )
+        return _survey.explain_empty(self)
 
     def root_entries(self) -> list[str]:
         """Names directly under the root (one listing), to say what was found when empty."""
@@ -376,57 +327,3 @@ class Store:
         self.map(one, paths)
         for parent in {posixpath.dirname(p) for p in paths}:
             self.fs.invalidate_cache(parent)
-
-
-def _filesystem(target: StoreTarget) -> Any:
-    try:
-        fs = fsspec.filesystem(target.protocol, **target.options)
-    except ImportError as exc:
-        hint = f" (pip install 'ltx[{target.spec.extra}]')" if target.spec.extra else ""
-        raise StorageError(
-            f"cannot open filesystem {target.protocol!r}: {exc}{hint}", url=target.url
-        ) from None
-    except LTXError:
-        raise
-    except ValueError as exc:
-        raise StorageError(
-            f"cannot open filesystem {target.protocol!r}: {exc}", url=target.url
-        ) from None
-    except Exception as exc:
-        raise translate(exc, target.url, "open filesystem") from None
-    target.spec.configure(fs)
-    return fs
-
-
-def open_store(
-    url: str,
-    *,
-    env: Mapping[str, str] | None = None,
-    retry: RetryPolicy | None = None,
-    max_concurrency: int = 16,
-    layout: Layout | str | None = None,
-    filesystem: Any = None,
-    **storage_options: Any,
-) -> Store:
-    """Open the replica at ``url`` (``file://``, ``memory://``, ``s3://``, ``gs://``,
-    ``webdav://``, ``sftp://``, any fsspec URL).
-
-    ``env`` supplies Litestream's variables (``LITESTREAM_*``, ``AWS_*``); keyword
-    ``storage_options`` win over both URL and environment. ``layout`` overrides the
-    scheme's layout (``"decimal"`` or ``"hex"``) for replicas copied between backends.
-    ``filesystem`` wraps or replaces the fsspec filesystem (e.g. a fault injector).
-    """
-    target = parse_url(url, env=env, options=storage_options)
-    if isinstance(layout, str):
-        if layout not in ("decimal", "hex"):
-            raise UsageError(f"layout must be 'decimal' or 'hex', got {layout!r}")
-        layout = Layout(layout)
-    return Store(
-        _filesystem(target) if filesystem is None else filesystem,
-        target.root,
-        spec=target.spec,
-        url=target.url,
-        layout=layout,
-        retry=retry,
-        max_concurrency=max_concurrency,
-    )
