@@ -125,3 +125,20 @@ def test_warm_reads_read_nothing(tmp_path):
             r.page_at(p)
             view.page(p)
     assert counting.total == before
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("replica_target", ["s3"], indirect=True)
+def test_a_remote_page_miss_brings_its_neighbours(replica_target, tmp_path):
+    url, opts = replica_target
+    _base(url, tmp_path, **opts)
+    base = open_store(url, **opts)
+    r = Replica(open_store(url, filesystem=CountingFileSystem(base.fs), **opts))
+    view = r.snapshot()
+    counting = r.store.fs
+    before = counting.calls["cat_file"]
+    first = view.page(1)
+    assert counting.calls["cat_file"] == before + 1  # one ranged read for the miss
+    rest = [view.page(p) for p in range(2, view.page_count + 1)]
+    assert counting.calls["cat_file"] == before + 1  # neighbours came with it
+    assert first[:16] == b"SQLite format 3\x00" and all(len(p) == PS for p in rest)

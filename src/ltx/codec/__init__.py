@@ -14,7 +14,14 @@ from ltx.codec._encoder import Encoder, encode_pages
 from ltx.codec._fileinfo import SNAPSHOT_LEVEL, FileInfo, decode_listing, encode_listing
 from ltx.codec._names import format_filename, format_txid, parse_filename, parse_txid
 from ltx.codec._page_index import PageIndex
-from ltx.codec._random import FileIndex, ReadRange, read_file_index, read_page, read_page_index
+from ltx.codec._random import (
+    FileIndex,
+    ReadRange,
+    read_file_index,
+    read_page,
+    read_page_index,
+    read_pages,
+)
 from ltx.codec._values import HEADER_FLAG_NO_CHECKSUM, HEADER_SIZE, Header, PageHeader, Trailer
 
 __all__ = [
@@ -50,6 +57,7 @@ __all__ = [
     "read_file_index",
     "read_page",
     "read_page_index",
+    "read_pages",
     "sqlite_page_count",
     "sqlite_page_size",
     "verified_pages",

@@ -10,7 +10,7 @@ Every size is checked against the file length before anything is read or allocat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -19,7 +19,14 @@ from ltx.codec._page_index import INDEX_SIZE_FIELD, PageIndex, encode_uvarint
 from ltx.codec._values import HEADER_SIZE, PAGE_HEADER_SIZE, TRAILER_SIZE, Header, Trailer
 from ltx.errors import FormatError, FrameError, PageIndexError, TruncatedError
 
-__all__ = ["ReadRange", "FileIndex", "read_page_index", "read_file_index", "read_page"]
+__all__ = [
+    "ReadRange",
+    "FileIndex",
+    "read_page_index",
+    "read_file_index",
+    "read_page",
+    "read_pages",
+]
 
 ReadRange = Callable[[int, int], bytes]
 """``read_range(start, end)`` returns bytes ``[start, end)`` of one file."""
@@ -178,6 +185,32 @@ def read_file_index(
     return got
 
 
+def _decode_at(
+    frame: bytes, offset: int, page_size: int, pgno: int | None, name: str | None
+) -> bytes:
+    """Decode one frame read from ``offset``; its page header must name ``pgno``."""
+    try:
+        ph, data = decode_frame(frame, page_size, offset=offset)
+    except FormatError as exc:
+        raise exc.at(name) from None
+    if pgno is not None and ph.pgno != pgno:
+        raise PageIndexError(
+            f"frame at offset {offset} holds pgno {ph.pgno}, index says {pgno}",
+            path=name,
+            offset=offset,
+        )
+    return data
+
+
+def _check_frame_size(offset: int, size: int, page_size: int, name: str | None) -> None:
+    if offset < HEADER_SIZE or not min_frame_size(page_size) <= size <= max_frame_size(page_size):
+        raise FrameError(
+            f"no frame of a {page_size}-byte page is {size} bytes at offset {offset}",
+            path=name,
+            offset=offset,
+        )
+
+
 def read_page(
     read_range: ReadRange,
     offset: int,
@@ -192,21 +225,27 @@ def read_page(
     ``offset`` and ``size`` come from the page index; a size no frame of ``page_size``
     can have is refused before anything is read.
     """
-    if offset < HEADER_SIZE or not min_frame_size(page_size) <= size <= max_frame_size(page_size):
-        raise FrameError(
-            f"no frame of a {page_size}-byte page is {size} bytes at offset {offset}",
-            path=name,
-            offset=offset,
-        )
+    _check_frame_size(offset, size, page_size, name)
     frame = _checked_read(read_range, offset, offset + size, name)
-    try:
-        ph, data = decode_frame(frame, page_size, offset=offset)
-    except FormatError as exc:
-        raise exc.at(name) from None
-    if pgno is not None and ph.pgno != pgno:
-        raise PageIndexError(
-            f"frame at offset {offset} holds pgno {ph.pgno}, index says {pgno}",
-            path=name,
-            offset=offset,
-        )
-    return data
+    return _decode_at(frame, offset, page_size, pgno, name)
+
+
+def read_pages(
+    read_range: ReadRange,
+    frames: Sequence[tuple[int, int, int]],
+    page_size: int,
+    *,
+    name: str | None = None,
+) -> list[bytes]:
+    """Fetch frames ``(pgno, offset, size)`` that lie back to back, in one read, and
+    decode each (read-around: neighbours of a wanted page cost no extra request)."""
+    if not frames:
+        return []
+    for _, offset, size in frames:
+        _check_frame_size(offset, size, page_size, name)
+    start = frames[0][1]
+    blob = _checked_read(read_range, start, frames[-1][1] + frames[-1][2], name)
+    return [
+        _decode_at(blob[off - start : off - start + size], off, page_size, pgno, name)
+        for pgno, off, size in frames
+    ]

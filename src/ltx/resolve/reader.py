@@ -7,6 +7,7 @@ the last few page maps are kept per plan, so repeated reads cost a lookup.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import OrderedDict
 
@@ -16,7 +17,7 @@ from ltx.codec import (
     decode_listing,
     encode_listing,
     read_file_index,
-    read_page,
+    read_pages,
 )
 from ltx.errors import FormatError, NotFoundError, StorageError
 from ltx.resolve.cache import PageCache
@@ -104,21 +105,38 @@ class PageReader:
                 del self._maps[plan]
 
     def read_page(self, pm: PageMap, pgno: int) -> bytes:
-        """Page ``pgno`` of ``pm``: cached, or one ranged read and a decode."""
+        """Page ``pgno`` of ``pm``: cached, or one ranged read (with its neighbours within
+        the backend's ``read_around`` bytes, cached too) and a decode."""
         loc = pm.locate(pgno)
         if loc is None:
             return bytes(pm.page_size)
-        key = f"{self.store.url}\x00{loc.file.path}\x00{loc.offset}"
+        f = loc.file
+        key = f"{self.store.url}\x00{f.path}\x00{loc.offset}"
         data = self.cache.get(key)
-        if data is None:
-            path = loc.file.path
-            data = read_page(
-                lambda s, e: self.store.read_range(path, s, e),
-                loc.offset,
-                loc.size,
-                pm.page_size,
-                pgno=pgno,
-                name=path,
-            )
-            self.cache.put(key, data)
+        if data is not None:
+            return data
+        frames = self._around(f, pgno, loc.offset, loc.size)
+        pages = read_pages(
+            lambda s, e: self.store.read_range(f.path, s, e), frames, pm.page_size, name=f.path
+        )
+        for (_, offset, _), page in zip(frames, pages, strict=True):
+            self.cache.put(f"{self.store.url}\x00{f.path}\x00{offset}", page, disk=False)
+            if offset == loc.offset:
+                data = page
+        assert data is not None
+        self.cache.put(key, data)
         return data
+
+    def _around(self, f: FileInfo, pgno: int, offset: int, size: int) -> list[tuple[int, int, int]]:
+        """The frames to fetch for a miss on ``pgno``: itself, and its neighbours in the
+        file within ``read_around`` bytes (the page index says where each one lies)."""
+        window = self.store.backend.read_around
+        if window <= 0:
+            return [(pgno, offset, size)]
+        idx = self.file_index(f).index
+        offs = idx.offsets
+        lo = bisect.bisect_left(offs, offset - window // 2)
+        hi = bisect.bisect_right(offs, offset + window // 2)
+        return [(idx.pgnos[i], offs[i], idx.sizes[i]) for i in range(lo, hi)] or [
+            (pgno, offset, size)
+        ]

@@ -59,6 +59,8 @@ class Backend:
     ``conditional_create``: ``write(if_absent=True)`` is atomic against other writers.
     ``exact_listing_times``: listings carry the creation time timestamp restores use.
     ``own_retries``: the filesystem retries inside its calls; the store then tries once.
+    ``read_around``: a page miss also fetches the frames within this many bytes of it in
+    the same request (latency dominates remote reads; 0 where reads are local).
     ``concurrent_calls``: False where one filesystem object must not be used by two
     threads at once (paramiko's SFTP client); the store then serialises its calls.
     """
@@ -67,6 +69,7 @@ class Backend:
     exact_listing_times = False
     own_retries = False  # the filesystem retries inside and cannot be told not to
     concurrent_calls = True  # the filesystem object may be called from several threads
+    read_around = 64 << 10  # bytes of neighbouring frames a page miss fetches with it
 
     def __init__(self, fs: Any, url: str, root: str = "") -> None:
         self.fs = fs

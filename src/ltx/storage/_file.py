@@ -20,6 +20,7 @@ class LocalBackend(Backend):
 
     exact_listing_times = True
     conditional_create = True
+    read_around = 0  # local reads cost no round trip
 
     def open_local(self, path: str, buffer: int) -> BinaryIO | None:
         return open(path, "rb", buffering=buffer)

@@ -17,6 +17,7 @@ class MemoryBackend(Backend):
     """Create-if-absent made atomic by the process-wide lock around check-and-write."""
 
     conditional_create = True
+    read_around = 0
 
     def write(self, path: str, data: Payload, timestamp_ms: int, if_absent: bool) -> None:
         with _PROCESS_LOCK:
