@@ -1,16 +1,48 @@
-"""Shared benchmark helpers: build a large SQLite database and run commands for peak RSS."""
+"""Shared benchmark helpers: build a large SQLite database, run commands for time and peak
+RSS, and compare outputs. Puts the repository root on sys.path so benchmarks import the
+test helpers as ``tests.servers`` / ``tests.litestream_harness``."""
 
 from __future__ import annotations
 
+import filecmp
+import importlib.util
 import os
 import random
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}
+
+
+def ltx_cli() -> list[str]:
+    """``python -m ltx`` (or ``-m ltx.cli`` for trees before ``ltx/__main__.py`` existed)."""
+    mod = "ltx" if importlib.util.find_spec("ltx.__main__") is not None else "ltx.cli"
+    return [sys.executable, "-m", mod]
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Byte-identical (streamed, not read into memory)."""
+    return filecmp.cmp(a, b, shallow=False)
+
+
+def s3_client(endpoint: str):  # type: ignore[no-untyped-def]
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
 
 
 def make_db(path: Path, mib: int, *, page_size: int = 4096, seed: int = 1) -> int:
@@ -34,23 +66,48 @@ def make_db(path: Path, mib: int, *, page_size: int = 4096, seed: int = 1) -> in
 
 
 def run_measured(args: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
-    """Run a command; return (seconds, peak RSS in MiB, stdout). Raises on failure.
+    """Run a command; return (seconds, peak RSS in MiB, stdout). Raises on failure."""
+    dt, rss, out, _ = run_limited(args, env)
+    return dt, rss, out
+
+
+def run_limited(
+    args: list[str],
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> tuple[float, int, str, bool]:
+    """Run a command; return (seconds, peak RSS in MiB, stdout, timed_out).
 
     Peak RSS is the child's own VmHWM, polled from /proc until it exits (wait4's
-    ru_maxrss would include the parent's RSS inherited at fork).
+    ru_maxrss would include the parent's RSS inherited at fork). After ``timeout``
+    seconds the child is killed and what it printed so far is returned with
+    ``timed_out`` True; otherwise a non-zero exit raises RuntimeError. ``on_line`` is
+    called with each line of stdout as it arrives.
     """
+    import threading
+
     t0 = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     hwm = 0
     out_chunks: list[bytes] = []
-    import threading
+    err_chunks: list[bytes] = []
 
-    def drain() -> None:
-        assert proc.stdout is not None
-        out_chunks.append(proc.stdout.read())
+    def drain(stream: object, into: list[bytes]) -> None:
+        if on_line is None or stream is proc.stderr:
+            into.append(stream.read())  # type: ignore[attr-defined]
+            return
+        for line in stream:  # type: ignore[attr-defined]
+            into.append(line)
+            on_line(line.decode(errors="replace"))
 
-    reader = threading.Thread(target=drain)
-    reader.start()
+    readers = [
+        threading.Thread(target=drain, args=(proc.stdout, out_chunks)),
+        threading.Thread(target=drain, args=(proc.stderr, err_chunks)),
+    ]
+    for r in readers:
+        r.start()
+    timed_out = False
     while proc.poll() is None:
         try:
             for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
@@ -58,13 +115,19 @@ def run_measured(args: list[str], env: dict[str, str] | None = None) -> tuple[fl
                     hwm = max(hwm, int(line.split()[1]))
         except OSError:
             pass
+        if timeout is not None and time.perf_counter() - t0 > timeout:
+            timed_out = True
+            proc.kill()
+            proc.wait()
+            break
         time.sleep(0.01)
     dt = time.perf_counter() - t0
-    reader.join()
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if proc.returncode != 0:
+    for r in readers:
+        r.join()
+    err = b"".join(err_chunks).decode(errors="replace")
+    if proc.returncode != 0 and not timed_out:
         raise RuntimeError(f"{args[:3]} failed: {err[-1500:]}")
-    return dt, hwm // 1024, b"".join(out_chunks).decode()
+    return dt, hwm // 1024, b"".join(out_chunks).decode(), timed_out
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:

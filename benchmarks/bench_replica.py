@@ -1,12 +1,30 @@
-"""Restore and point reads, ours vs the real litestream, on the same replica.
+"""Restore, point reads, listing and appends, ours vs the real litestream, on one replica.
 
-A database of --mib MiB (default 256) is written as a replica by this library
-(a snapshot and a few transactions) on file:// and on a local moto S3 server. Then:
-  * restore: ``ltx restore`` vs ``litestream restore`` (time, ratio, peak RSS);
-  * point reads: random rowid lookups through our apsw VFS vs the Litestream VFS
-    extension, cold (fresh process) and warm (same queries again), in subprocesses.
+A database of --mib MiB of rows (default 256, which makes a 350 MiB SQLite file: one
+~2.9 KB row per 4 KiB page) is written as a replica by this library (a level-0
+snapshot, three small transactions, a level-9 snapshot) on file:// and on a local moto
+S3 server. S3 is measured directly and through ``_proxy.DelayProxy``, a TCP proxy that
+adds --delays ms (default 0 and 20) to every HTTP request; both our code and
+``litestream`` are pointed at the proxy's endpoint, and the proxy counts the requests.
 
-Run: python benchmarks/bench_replica.py [--mib 256] [--lookups 200]
+  * restore: ``python -m ltx restore URL -o OUT`` vs ``litestream restore -o OUT URL``,
+    both as subprocesses: wall time, peak RSS (the child's VmHWM), HTTP requests, and
+    the outputs compared byte for byte;
+  * page reads (fresh process, our library only): ``history()`` on a new Replica,
+    the first ``page_at`` (page index of the plan + one ranged read), another page of
+    the same point (one ranged read), a warm ``page_at`` (cache hit, microseconds),
+    a first ``page_at`` at an older TXID (a plan of three level-0 files), and
+    ``page_at`` on a brand-new Replica (listing + index + page), each with its
+    requests (S3: botocore ``before-send`` events, i.e. real HTTP requests; file://:
+    calls on a ``CountingFileSystem`` around the store's filesystem);
+  * point reads through SQLite: random rowid lookups through our apsw VFS vs the
+    Litestream VFS extension, cold (fresh process) and warm (same queries again), on
+    file://, S3 direct and S3 at the largest delay;
+  * appends (last, since they add files): requests and time of ``append`` after a
+    listing, of the next one, and of one on a brand-new Replica (which lists first).
+
+Run: python benchmarks/bench_replica.py [--mib 256] [--lookups 200] [--delays 0,20]
+     [--no-lookups] [--no-direct]
 """
 
 from __future__ import annotations
@@ -21,13 +39,13 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from _common import clean_env, make_db, run_measured
+from _common import S3_ENV, clean_env, ltx_cli, make_db, run_measured, s3_client, same_file
+from _proxy import DelayProxy
+from tests.servers import moto_server
 
 import ltx
 from ltx.dbfile import image_pages, write_db_snapshot
 from ltx.storage import open_store
-
-S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}
 
 # Each lookup script opens a connection its own way, then runs the same timed queries.
 _RUN_LOOKUPS = """
@@ -75,6 +93,66 @@ LS_LOOKUP = (
     + _RUN_LOOKUPS
 )
 
+# Our library in a fresh process, each step timed with the requests it made.
+PROBE = textwrap.dedent(
+    """
+    import json, statistics, sys, time
+    from ltx.replica import Replica
+    from ltx.storage import open_store
+    from ltx.testing.faults import CountingFileSystem
+
+    url, env, mode = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+    p1, p2, old_txid = (int(x) for x in sys.argv[4:7])
+    if url.startswith("s3"):
+        store = open_store(url, env=env)
+        sent = [0]
+
+        def on_send(**kw):
+            sent[0] += 1
+
+        store.fs.s3.meta.events.register("before-send.s3", on_send)
+        count = lambda: sent[0]
+    else:
+        cfs = CountingFileSystem(open_store(url, env=env).fs)
+        store = open_store(url, env=env, filesystem=cfs)
+        count = lambda: cfs.total
+    out = {}
+
+    def step(name, fn):
+        c0, t0 = count(), time.perf_counter()
+        value = fn()
+        out[name] = {"ms": (time.perf_counter() - t0) * 1000, "requests": count() - c0}
+        return value
+
+    if mode == "read":
+        r = Replica(store)
+        step("history", r.history)
+        step("page_at cold", lambda: r.page_at(p1))
+        step("page_at other page", lambda: r.page_at(p2))
+        c0, times = count(), []
+        for _ in range(2000):
+            t0 = time.perf_counter()
+            r.page_at(p1)
+            times.append(time.perf_counter() - t0)
+        out["page_at warm"] = {
+            "us": statistics.median(times) * 1e6, "requests": count() - c0, "calls": len(times)
+        }
+        step("page_at cold older txid", lambda: r.page_at(p1, txid=old_txid))
+        step("history again", r.history)
+        fresh = Replica(store)
+        step("page_at on a new Replica", lambda: fresh.page_at(p2))
+    else:
+        r = Replica(store)
+        page = r.page_at(1)
+        commit = r.snapshot().page_count
+        step("append after listing", lambda: r.append({1: page}, commit))
+        step("next append", lambda: r.append({1: page}, commit))
+        fresh = Replica(store)
+        step("append on a new Replica", lambda: fresh.append({1: page}, commit))
+    print(json.dumps(out))
+    """
+)
+
 
 def build(tmp: Path, mib: int) -> tuple[str, int]:
     db = tmp / "src.db"
@@ -96,6 +174,7 @@ def build(tmp: Path, mib: int) -> tuple[str, int]:
         r.append({p: d for p, d in cur.items() if prev.get(p) != d}, len(cur))
         prev = cur
     con.close()
+    del prev, cur
     r.write_snapshot(db)
     return url, rows
 
@@ -109,60 +188,172 @@ def copy_to_s3(src_url: str, dst_url: str) -> None:
             dst.write(f.level, f.min_txid, f.max_txid, Path(tmp.name), timestamp_ms=ts)
 
 
+def _fmt_restore(label: str, r: dict) -> str:
+    req = lambda n: f"{n:5d} req" if n is not None else "    - req"  # noqa: E731
+    return (
+        f"restore {label:14}: ours {r['ours_s']:6.2f} s {r['ours_rss']:4d} MiB {req(r['ours_req'])} | "
+        f"litestream {r['ls_s']:6.2f} s {r['ls_rss']:4d} MiB {req(r['ls_req'])} | "
+        f"ours/litestream time {r['ours_s'] / r['ls_s']:5.2f}, RSS {r['ours_rss'] / r['ls_rss']:5.2f} | "
+        f"identical: {r['identical']}"
+    )
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--mib", type=int, default=256)
     ap.add_argument("--lookups", type=int, default=200)
+    ap.add_argument("--delays", default="0,20", help="ms per request through the proxy")
+    ap.add_argument("--no-lookups", action="store_true", help="skip the SQLite VFS lookups")
+    ap.add_argument("--no-direct", action="store_true", help="skip S3 without the proxy")
+    ap.add_argument("--json", type=Path, help="also write every figure here")
     args = ap.parse_args()
-    import boto3
-
-    from servers import moto_server
+    delays = [float(d) for d in args.delays.split(",") if d.strip()]
+    results: dict[str, object] = {"ltx": ltx.__file__}
+    print(f"library: {ltx.__file__}")
 
     with tempfile.TemporaryDirectory() as tmpdir, moto_server(Path(tmpdir)) as ep:
         tmp = Path(tmpdir)
         t0 = dt.datetime.now()
         file_url, rows = build(tmp, args.mib)
-        boto3.client(
-            "s3",
-            endpoint_url=ep,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        ).create_bucket(Bucket="bench")
-        s3_url = f"s3://bench/db?endpoint={ep}&region=us-east-1"
-        copy_to_s3(file_url, s3_url)
-        size = ltx.open(file_url).snapshot().size
+        s3_client(ep).create_bucket(Bucket="bench")
+        copy_to_s3(file_url, f"s3://bench/db?endpoint={ep}&region=us-east-1")
+        snap = ltx.open(file_url).snapshot()
+        size, commit = snap.size, snap.page_count
         print(
-            f"setup: {size / 2**20:.0f} MiB database, {rows} rows, in {(dt.datetime.now() - t0).total_seconds():.0f} s"
+            f"setup: {size / 2**20:.0f} MiB database ({commit} pages), {rows} rows, "
+            f"in {(dt.datetime.now() - t0).total_seconds():.0f} s"
         )
+        results["db_mib"] = size / 2**20
         env = clean_env(S3_ENV)
-        for name, url in (("file", file_url), ("s3", s3_url)):
-            ours_out, theirs_out = tmp / f"ours-{name}.db", tmp / f"theirs-{name}.db"
-            t_ours, rss_ours, _ = run_measured(
-                [sys.executable, "-m", "ltx", "restore", url, "-o", str(ours_out)], env
-            )
-            t_ls, rss_ls, _ = run_measured(
-                ["litestream", "restore", "-o", str(theirs_out), url], env
-            )
-            same = ours_out.read_bytes() == theirs_out.read_bytes()
-            print(
-                f"restore {name:4}: ours {t_ours:6.2f} s, {rss_ours:4d} MiB RSS | litestream {t_ls:6.2f} s, "
-                f"{rss_ls:4d} MiB RSS | time ratio ours/litestream {t_ours / t_ls:5.2f} | identical: {same}"
-            )
-            ours_out.unlink()
-            theirs_out.unlink()
         ids = random.Random(3).sample(range(1, rows + 1), args.lookups)
-        for name, url in (("file", file_url), ("s3", s3_url)):
-            _, _, o = run_measured(
-                [sys.executable, "-c", OURS_LOOKUP, url, json.dumps(ids), json.dumps(S3_ENV)], env
-            )
-            _, _, t = run_measured([sys.executable, "-c", LS_LOOKUP, url, json.dumps(ids)], env)
-            o, t = json.loads(o), json.loads(t)
-            print(
-                f"{args.lookups} lookups {name:4}: ours open {o['open']:.2f} s, cold {o['cold']:.2f} s, warm {o['warm']:.3f} s | "
-                f"litestream VFS open {t['open']:.2f} s, cold {t['cold']:.2f} s, warm {t['warm']:.3f} s | "
-                f"ratio cold {o['cold'] / t['cold']:.2f}, warm {o['warm'] / t['warm']:.2f}"
-            )
+        p1, p2 = max(1, commit // 3), max(1, (2 * commit) // 3)
+
+        with DelayProxy.for_url(ep) as proxy:
+            targets: list[tuple[str, str, float | None]] = [("file", file_url, None)]
+            if not args.no_direct:
+                targets.append(("s3 direct", f"s3://bench/db?endpoint={ep}&region=us-east-1", None))
+            for d in delays:
+                proxy_url = f"s3://bench/db?endpoint={proxy.url}&region=us-east-1"
+                targets.append((f"s3 +{d:g} ms", proxy_url, d))
+
+            # -- restore ----------------------------------------------------------------
+            for label, url, delay in targets:
+                if delay is not None:
+                    proxy.set_delay(delay)
+                ours_out, theirs_out = tmp / "ours.db", tmp / "theirs.db"
+                n0 = proxy.requests
+                t_ours, rss_ours, _ = run_measured(
+                    [*ltx_cli(), "restore", url, "-o", str(ours_out)], env
+                )
+                n1 = proxy.requests
+                t_ls, rss_ls, _ = run_measured(
+                    ["litestream", "restore", "-o", str(theirs_out), url], env
+                )
+                n2 = proxy.requests
+                r = {
+                    "ours_s": t_ours,
+                    "ours_rss": rss_ours,
+                    "ours_req": n1 - n0 if delay is not None else None,
+                    "ls_s": t_ls,
+                    "ls_rss": rss_ls,
+                    "ls_req": n2 - n1 if delay is not None else None,
+                    "identical": same_file(ours_out, theirs_out),
+                }
+                results[f"restore {label}"] = r
+                print(_fmt_restore(label, r), flush=True)
+                ours_out.unlink()
+                theirs_out.unlink()
+
+            # -- page reads, history ----------------------------------------------------
+            for label, url, delay in targets:
+                if delay is not None:
+                    proxy.set_delay(delay)
+                _, rss, o = run_measured(
+                    [
+                        sys.executable,
+                        "-c",
+                        PROBE,
+                        url,
+                        json.dumps(S3_ENV),
+                        "read",
+                        str(p1),
+                        str(p2),
+                        "3",
+                    ],
+                    env,
+                )
+                got = json.loads(o)
+                results[f"reads {label}"] = got | {"rss": rss}
+                parts = []
+                for k, v in got.items():
+                    if "us" in v:
+                        parts.append(f"{k} {v['us']:.1f} us ({v['requests']} req)")
+                    else:
+                        parts.append(f"{k} {v['ms']:.1f} ms ({v['requests']} req)")
+                print(
+                    f"reads {label:14}: " + "; ".join(parts) + f"; peak RSS {rss} MiB", flush=True
+                )
+
+            # -- SQLite lookups ---------------------------------------------------------
+            if not args.no_lookups:
+                for label, url, delay in targets:
+                    if delay is not None and delay != delays[-1]:
+                        continue  # S3 direct and the largest delay are enough (moto is slow)
+                    if delay is not None:
+                        proxy.set_delay(delay)
+                    n0 = proxy.requests
+                    _, _, o = run_measured(
+                        [
+                            sys.executable,
+                            "-c",
+                            OURS_LOOKUP,
+                            url,
+                            json.dumps(ids),
+                            json.dumps(S3_ENV),
+                        ],
+                        env,
+                    )
+                    n1 = proxy.requests
+                    _, _, t = run_measured(
+                        [sys.executable, "-c", LS_LOOKUP, url, json.dumps(ids)], env
+                    )
+                    n2 = proxy.requests
+                    o, t = json.loads(o), json.loads(t)
+                    reqs = (
+                        f" | requests ours {n1 - n0}, litestream {n2 - n1}"
+                        if delay is not None
+                        else ""
+                    )
+                    results[f"lookups {label}"] = {"ours": o, "litestream": t}
+                    print(
+                        f"{args.lookups} lookups {label:14}: ours open {o['open']:.2f} s, cold {o['cold']:.2f} s, "
+                        f"warm {o['warm']:.3f} s | litestream VFS open {t['open']:.2f} s, cold {t['cold']:.2f} s, "
+                        f"warm {t['warm']:.3f} s | ratio cold {o['cold'] / t['cold']:.2f}, "
+                        f"warm {o['warm'] / t['warm']:.2f}{reqs}",
+                        flush=True,
+                    )
+
+            # -- appends (last: they add level-0 files) ---------------------------------
+            for label, url, delay in targets:
+                if delay is not None and delay != delays[-1]:
+                    continue  # one proxied S3 run is enough: appends do not depend on delay
+                if delay is not None:
+                    proxy.set_delay(delay)
+                _, _, o = run_measured(
+                    [sys.executable, "-c", PROBE, url, json.dumps(S3_ENV), "append", "1", "1", "1"],
+                    env,
+                )
+                got = json.loads(o)
+                results[f"append {label}"] = got
+                print(
+                    f"append {label:14}: "
+                    + "; ".join(
+                        f"{k} {v['ms']:.1f} ms ({v['requests']} req)" for k, v in got.items()
+                    ),
+                    flush=True,
+                )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Any
 from ltx.changes import Diff, Point, TxChanges
 from ltx.changes import changes as change_feed
 from ltx.changes import diff as diff_points
-from ltx.codec import FileInfo, Header
+from ltx.codec import FileInfo, Header, with_file
 from ltx.compaction import LevelsConfig, Step, plan_compaction, run_steps
 from ltx.errors import FormatError, NotFoundError, UsageError
 from ltx.legacy import LegacySource, MixedSource
@@ -303,7 +303,7 @@ class Replica:
         ``Store.conditional_create`` for where that check is atomic).
         """
         info = self.writer.append(pages, commit, self._stamp(timestamp), page_size=page_size)
-        self._forget_listing()
+        self._add_listed(info)
         return info
 
     def write_snapshot(
@@ -311,13 +311,15 @@ class Replica:
     ) -> FileInfo:
         """Write a level-9 snapshot from a SQLite file (at the replica's position) or a View."""
         info = self.writer.write_snapshot(source, self._stamp(timestamp))
-        self._forget_listing()
+        self._add_listed(info)
         return info
 
-    def _forget_listing(self) -> None:
+    def _add_listed(self, written: FileInfo) -> None:
+        """Put a file we wrote into the kept listing (no new LIST); plans start over."""
         with self._lock:
-            self._files, self._exact, self._targets = None, None, None
-            self._old = None
+            self._files = None if self._files is None else with_file(self._files, written)
+            self._exact = None if self._exact is None else with_file(self._exact, written)
+            self._targets, self._old = None, None
 
     def compact(
         self,

@@ -11,7 +11,7 @@ from ltx.codec._compact import compact, is_contiguous
 from ltx.codec._database import checksum_database, sqlite_page_count, sqlite_page_size
 from ltx.codec._decoder import DecodedFile, Decoder, decode, verified_pages
 from ltx.codec._encoder import Encoder, encode_pages
-from ltx.codec._fileinfo import SNAPSHOT_LEVEL, FileInfo, decode_listing, encode_listing
+from ltx.codec._fileinfo import SNAPSHOT_LEVEL, FileInfo, decode_listing, encode_listing, with_file
 from ltx.codec._names import format_filename, format_txid, parse_filename, parse_txid
 from ltx.codec._page_index import PageIndex
 from ltx.codec._random import (
@@ -61,4 +61,5 @@ __all__ = [
     "sqlite_page_count",
     "sqlite_page_size",
     "verified_pages",
+    "with_file",
 ]

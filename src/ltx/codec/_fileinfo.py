@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 
@@ -9,7 +10,7 @@ import attrs
 
 from ltx.errors import FormatError
 
-__all__ = ["SNAPSHOT_LEVEL", "FileInfo", "encode_listing", "decode_listing"]
+__all__ = ["SNAPSHOT_LEVEL", "FileInfo", "encode_listing", "decode_listing", "with_file"]
 
 SNAPSHOT_LEVEL = 9
 """The level that holds full snapshots (MinTXID 1); levels 0..8 hold increments."""
@@ -49,3 +50,10 @@ def decode_listing(raw: bytes) -> list[FileInfo]:
         ]
     except (ValueError, TypeError) as exc:
         raise FormatError(f"cached listing does not parse: {exc}") from None
+
+
+def with_file(files: list[FileInfo], f: FileInfo) -> list[FileInfo]:
+    """A new listing: ``files`` (by level, then TXIDs) with ``f`` in its place."""
+    out = list(files)
+    bisect.insort(out, f, key=lambda x: (x.level, x.min_txid, x.max_txid))
+    return out

@@ -92,6 +92,10 @@ class Header:
         The one home of the ordering rules: pages ascend, stay within Commit, skip the
         lock page, and a snapshot holds every page from 1 with no gap.
         """
+        lock = self.lock_pgno
+        in_order = prev < pgno <= self.commit and pgno != lock  # the common case, first
+        if in_order and (not self.is_snapshot or pgno == prev + 1 or pgno == prev + 2 == lock + 1):
+            return None
         if pgno <= 0:
             return f"page number required, got {pgno}"
         if pgno > self.commit:

@@ -64,9 +64,11 @@ class PageCache:
             self.misses += 1
         return None
 
-    def put(self, key: str, data: bytes, *, disk: bool = True) -> None:
-        """Cache ``data``; on disk too when a directory is set and ``disk``."""
-        self._remember(key, data)
+    def put(self, key: str, data: bytes, *, disk: bool = True, cold: bool = False) -> None:
+        """Cache ``data``; on disk too when a directory is set and ``disk``. A ``cold``
+        entry (fetched on speculation) goes to the end that is evicted first, so it never
+        pushes out what was asked for."""
+        self._remember(key, data, cold=cold)
         if disk and self.cache_dir is not None:
             path = self._disk_path(key)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +82,7 @@ class PageCache:
                     os.unlink(tmp)
                 raise
 
-    def _remember(self, key: str, data: bytes) -> None:
+    def _remember(self, key: str, data: bytes, *, cold: bool = False) -> None:
         if len(data) > self.max_bytes:
             return
         with self._lock:
@@ -88,6 +90,8 @@ class PageCache:
             if old is not None:
                 self._bytes -= len(old)
             self._lru[key] = data
+            if cold:
+                self._lru.move_to_end(key, last=False)
             self._bytes += len(data)
             while self._bytes > self.max_bytes:
                 _, dropped = self._lru.popitem(last=False)

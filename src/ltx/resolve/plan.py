@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import heapq
 from collections.abc import Iterable, Sequence
 
 import attrs
@@ -62,16 +63,17 @@ def _greedy(
         chosen.append(best)
         covered = best.max_txid
     rest = sorted((f for f in ok if f.level != SNAPSHOT_LEVEL), key=lambda f: f.min_txid)
-    mins = [f.min_txid for f in rest]
+    # Candidates (min <= covered + 1) enter a heap by tie key as covered grows; the top
+    # is the best, and it extends the chain only if it reaches past covered. O(n log n).
+    heap: list[tuple[tuple[int, int, int, dt.datetime], int]] = []
+    i = 0
     while True:
-        # Candidates: min <= covered + 1 and max > covered.
-        hi = bisect.bisect_right(mins, covered + 1)
-        best_f = None
-        for f in rest[:hi]:
-            if f.max_txid > covered and (best_f is None or _tie_key(f) < _tie_key(best_f)):
-                best_f = f
-        if best_f is None:
+        while i < len(rest) and rest[i].min_txid <= covered + 1:
+            heapq.heappush(heap, (_tie_key(rest[i]), i))
+            i += 1
+        if not heap or rest[heap[0][1]].max_txid <= covered:
             break
+        best_f = rest[heapq.heappop(heap)[1]]
         chosen.append(best_f)
         covered = best_f.max_txid
     return chosen, covered
@@ -88,25 +90,22 @@ def restorable_points(files: Iterable[FileInfo]) -> list[RestorePoint]:
 
 
 def _reachable(files: Sequence[FileInfo]) -> set[int]:
-    """TXIDs reachable from a snapshot (or from nothing) through contiguous files."""
-    starts = {0} | {f.max_txid for f in files if f.level == SNAPSHOT_LEVEL and f.min_txid == 1}
-    rest = sorted((f for f in files if f.level != SNAPSHOT_LEVEL), key=lambda f: f.min_txid)
-    by_min: dict[int, list[int]] = {}
+    """TXIDs reachable from a snapshot (or from nothing) through contiguous files.
+
+    A file (min, max) extends any reachable c with min - 1 <= c < max; taking files by
+    ascending max, every c that could feed one is known before it: O(n log n).
+    """
+    reached = sorted(
+        {0} | {f.max_txid for f in files if f.level == SNAPSHOT_LEVEL and f.min_txid == 1}
+    )
+    rest = sorted((f for f in files if f.level != SNAPSHOT_LEVEL), key=lambda f: f.max_txid)
     for f in rest:
-        by_min.setdefault(f.min_txid, []).append(f.max_txid)
-    mins = sorted(by_min)
-    seen = set(starts)
-    stack = sorted(starts)
-    while stack:
-        c = stack.pop()
-        hi = bisect.bisect_right(mins, c + 1)
-        for m in mins[:hi]:
-            for mx in by_min[m]:
-                if mx > c and mx not in seen:
-                    seen.add(mx)
-                    stack.append(mx)
-    seen.discard(0)
-    return seen
+        at = bisect.bisect_left(reached, f.min_txid - 1)
+        if at < len(reached) and reached[at] < f.max_txid:
+            bisect.insort(reached, f.max_txid)
+    out = set(reached)
+    out.discard(0)
+    return out
 
 
 def plan_restore(

@@ -65,7 +65,7 @@ class PageReader:
         if got is not None and got.size == f.size:
             return got
         key = self._key(f, "file-index")
-        raw = self.cache.get(key)
+        raw = self.cache.get(key) if self.cache.cache_dir is not None else None
         got = None
         if raw is not None:
             try:
@@ -76,7 +76,8 @@ class PageReader:
             got = read_file_index(
                 lambda s, e: self.store.read_range(f.path, s, e), f.size, name=f.path
             )
-            self.cache.put(key, got.to_bytes())
+            if self.cache.cache_dir is not None:  # memory holds it in _indexes already
+                self.cache.put(key, got.to_bytes())
         with self._lock:
             self._indexes[f.path] = got
         return got
@@ -120,9 +121,12 @@ class PageReader:
             lambda s, e: self.store.read_range(f.path, s, e), frames, pm.page_size, name=f.path
         )
         for (_, offset, _), page in zip(frames, pages, strict=True):
-            self.cache.put(f"{self.store.url}\x00{f.path}\x00{offset}", page, disk=False)
             if offset == loc.offset:
                 data = page
+            else:  # neighbours: kept only while there is room
+                self.cache.put(
+                    f"{self.store.url}\x00{f.path}\x00{offset}", page, disk=False, cold=True
+                )
         assert data is not None
         self.cache.put(key, data)
         return data
