@@ -176,7 +176,9 @@ class Session:
 
     def _swap(self, view: View) -> None:
         old = self.view
-        if (view.txid, view.page_map.files) != (old.txid, old.page_map.files):
+        # Another map (another TXID, or the same one re-planned over other files): drop
+        # SQLite's page cache; the same map object means the same bytes.
+        if view.page_map is not old.page_map:
             self.generation = (self.generation + 1) & 0xFFFFFFFF or 1
         self.view = view
 
