@@ -11,6 +11,8 @@ import random
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -134,3 +136,46 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
     env.update(extra or {})
     return env
+
+
+# Timed lookups shared by the VFS benchmarks: a script defines `con` and `ids`, then this.
+TIMED_LOOKUPS = """
+def run():
+    t = time.perf_counter()
+    for i in ids:
+        assert len(list(con.execute("SELECT v FROM t WHERE id = ?", (i,)))) == 1
+    return time.perf_counter() - t
+cold = run(); warm = run()
+print(json.dumps({"open": time.perf_counter() - t0 - cold - warm, "cold": cold, "warm": warm}))
+"""
+
+# The real Litestream VFS extension, loaded with apsw in the subprocess.
+LITESTREAM_VFS_LOOKUP = (
+    textwrap.dedent(
+        """
+    import json, sys, time, urllib.parse
+    t0 = time.perf_counter()
+    import apsw, litestream_vfs
+    url, ids = sys.argv[1], json.loads(sys.argv[2])
+    boot = apsw.Connection(":memory:")
+    boot.enable_load_extension(True)
+    p = litestream_vfs.loadable_path()
+    boot.load_extension(p[:-3] if p.endswith(".so") else p, "sqlite3_litestreamvfs_init")
+    uri = "file:db?vfs=litestream&replica_url=" + urllib.parse.quote(url, safe="")
+    con = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+    """
+    )
+    + TIMED_LOOKUPS
+)
+
+
+def copy_to_s3(src_url: str, dst_url: str) -> None:
+    """Copy a replica file by file to S3 with its creation times (moto: metadata)."""
+    from ltx.storage import open_store
+
+    src, dst = open_store(src_url), open_store(dst_url, env=S3_ENV)
+    for f in src.list_files():
+        with tempfile.NamedTemporaryFile() as tmp:
+            src.fs.get_file(f.path, tmp.name)
+            ts = int(f.created_at.timestamp() * 1000)
+            dst.write(f.level, f.min_txid, f.max_txid, Path(tmp.name), timestamp_ms=ts)

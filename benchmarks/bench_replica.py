@@ -39,25 +39,25 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from _common import S3_ENV, clean_env, ltx_cli, make_db, run_measured, s3_client, same_file
+from _common import (
+    LITESTREAM_VFS_LOOKUP,
+    S3_ENV,
+    TIMED_LOOKUPS,
+    clean_env,
+    copy_to_s3,
+    ltx_cli,
+    make_db,
+    run_measured,
+    s3_client,
+    same_file,
+)
 from _proxy import DelayProxy
 from tests.servers import moto_server
 
 import ltx
 from ltx.dbfile import image_pages, write_db_snapshot
-from ltx.storage import open_store
 
 # Each lookup script opens a connection its own way, then runs the same timed queries.
-_RUN_LOOKUPS = """
-def run():
-    t = time.perf_counter()
-    for i in ids:
-        assert len(list(con.execute("SELECT v FROM t WHERE id = ?", (i,)))) == 1
-    return time.perf_counter() - t
-cold = run(); warm = run()
-print(json.dumps({"open": time.perf_counter() - t0 - cold - warm, "cold": cold, "warm": warm}))
-"""
-
 OURS_LOOKUP = (
     textwrap.dedent(
         """
@@ -72,25 +72,7 @@ OURS_LOOKUP = (
     con = apsw.Connection("file:db?vfs=ltxbench", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
     """
     )
-    + _RUN_LOOKUPS
-)
-
-LS_LOOKUP = (
-    textwrap.dedent(
-        """
-    import json, sys, time, urllib.parse
-    t0 = time.perf_counter()
-    import apsw, litestream_vfs
-    url, ids = sys.argv[1], json.loads(sys.argv[2])
-    boot = apsw.Connection(":memory:")
-    boot.enable_load_extension(True)
-    p = litestream_vfs.loadable_path()
-    boot.load_extension(p[:-3] if p.endswith(".so") else p, "sqlite3_litestreamvfs_init")
-    uri = "file:db?vfs=litestream&replica_url=" + urllib.parse.quote(url, safe="")
-    con = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
-    """
-    )
-    + _RUN_LOOKUPS
+    + TIMED_LOOKUPS
 )
 
 # Our library in a fresh process, each step timed with the requests it made.
@@ -177,15 +159,6 @@ def build(tmp: Path, mib: int) -> tuple[str, int]:
     del prev, cur
     r.write_snapshot(db)
     return url, rows
-
-
-def copy_to_s3(src_url: str, dst_url: str) -> None:
-    src, dst = open_store(src_url), open_store(dst_url, env=S3_ENV)
-    for f in src.list_files():
-        with tempfile.NamedTemporaryFile() as tmp:
-            src.fs.get_file(f.path, tmp.name)
-            ts = int(f.created_at.timestamp() * 1000)
-            dst.write(f.level, f.min_txid, f.max_txid, Path(tmp.name), timestamp_ms=ts)
 
 
 def _fmt_restore(label: str, r: dict) -> str:
@@ -315,7 +288,7 @@ def main() -> None:
                     )
                     n1 = proxy.requests
                     _, _, t = run_measured(
-                        [sys.executable, "-c", LS_LOOKUP, url, json.dumps(ids)], env
+                        [sys.executable, "-c", LITESTREAM_VFS_LOOKUP, url, json.dumps(ids)], env
                     )
                     n2 = proxy.requests
                     o, t = json.loads(o), json.loads(t)

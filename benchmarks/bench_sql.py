@@ -16,23 +16,18 @@ import textwrap
 import urllib.parse
 from pathlib import Path
 
-from _common import S3_ENV, clean_env, make_db, run_measured, s3_client
+from _common import (
+    LITESTREAM_VFS_LOOKUP,
+    S3_ENV,
+    TIMED_LOOKUPS,
+    clean_env,
+    copy_to_s3,
+    run_measured,
+    s3_client,
+)
 from _proxy import DelayProxy
+from bench_replica import build
 from tests.servers import moto_server
-
-import ltx
-from ltx.dbfile import write_db_snapshot
-from ltx.storage import open_store
-
-_TIMED = """
-def run():
-    t = time.perf_counter()
-    for i in ids:
-        assert len(list(con.execute("SELECT v FROM t WHERE id = ?", (i,)))) == 1
-    return time.perf_counter() - t
-cold = run(); warm = run()
-print(json.dumps({"open": time.perf_counter() - t0 - cold - warm, "cold": cold, "warm": warm}))
-"""
 
 OURS = (
     textwrap.dedent(
@@ -44,50 +39,13 @@ OURS = (
     con = connect(url, env=env)
     """
     )
-    + _TIMED
+    + TIMED_LOOKUPS
 )
-
-THEIRS = (
-    textwrap.dedent(
-        """
-    import json, sys, time, urllib.parse
-    t0 = time.perf_counter()
-    import apsw, litestream_vfs
-    url, ids = sys.argv[1], json.loads(sys.argv[2])
-    boot = apsw.Connection(":memory:")
-    boot.enable_load_extension(True)
-    p = litestream_vfs.loadable_path()
-    boot.load_extension(p[:-3] if p.endswith(".so") else p, "sqlite3_litestreamvfs_init")
-    uri = "file:db?vfs=litestream&replica_url=" + urllib.parse.quote(url, safe="")
-    con = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
-    """
-    )
-    + _TIMED
-)
-
-
-def build(tmp: Path, mib: int) -> tuple[str, int]:
-    db = tmp / "src.db"
-    rows = make_db(db, mib)
-    url = (tmp / "replica").as_uri()
-    r = ltx.open(url)
-    snap = tmp / "snap.ltx"
-    with db.open("rb") as src, snap.open("wb") as out:
-        header, _ = write_db_snapshot(src, out, flags=ltx.HEADER_FLAG_NO_CHECKSUM)
-    r.store.write(0, 1, 1, snap, timestamp_ms=header.timestamp)
-    return url, rows
-
-
-def to_s3(src_url: str, dst_url: str) -> None:
-    src, dst = open_store(src_url), open_store(dst_url, env=S3_ENV)
-    for f in src.list_files():
-        ts = int(f.created_at.timestamp() * 1000)
-        dst.write(f.level, f.min_txid, f.max_txid, src.read(f.path), timestamp_ms=ts)
 
 
 def measure(label: str, url: str, ids: list[int], env: dict[str, str]) -> dict[str, object]:
     out = {}
-    for who, script in (("ours", OURS), ("litestream", THEIRS)):
+    for who, script in (("ours", OURS), ("litestream", LITESTREAM_VFS_LOOKUP)):
         _, rss, text = run_measured(
             [sys.executable, "-c", script, url, json.dumps(ids), json.dumps(env)],
             clean_env(env),
@@ -119,7 +77,7 @@ def main() -> None:
         with moto_server(tmp) as endpoint:
             s3_client(endpoint).create_bucket(Bucket="bench")
             s3_url = f"s3://bench/db?endpoint={endpoint}&region=us-east-1"
-            to_s3(url, s3_url)
+            copy_to_s3(url, s3_url)
             with DelayProxy(
                 "127.0.0.1", urllib.parse.urlsplit(endpoint).port, delay_ms=args.delay_ms
             ) as proxy:
