@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -149,24 +148,18 @@ cold = run(); warm = run()
 print(json.dumps({"open": time.perf_counter() - t0 - cold - warm, "cold": cold, "warm": warm}))
 """
 
+
 # The real Litestream VFS extension, loaded with apsw in the subprocess.
-LITESTREAM_VFS_LOOKUP = (
-    textwrap.dedent(
-        """
-    import json, sys, time, urllib.parse
-    t0 = time.perf_counter()
-    import apsw, litestream_vfs
-    url, ids = sys.argv[1], json.loads(sys.argv[2])
-    boot = apsw.Connection(":memory:")
-    boot.enable_load_extension(True)
-    p = litestream_vfs.loadable_path()
-    boot.load_extension(p[:-3] if p.endswith(".so") else p, "sqlite3_litestreamvfs_init")
-    uri = "file:db?vfs=litestream&replica_url=" + urllib.parse.quote(url, safe="")
-    con = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
-    """
+def _litestream_vfs_lookup() -> str:
+    from tests.litestream_harness import OPEN_LITESTREAM_VFS
+
+    return (
+        "import json, sys, time\nt0 = time.perf_counter()\n"
+        "url, ids = sys.argv[1], json.loads(sys.argv[2])\n" + OPEN_LITESTREAM_VFS + TIMED_LOOKUPS
     )
-    + TIMED_LOOKUPS
-)
+
+
+LITESTREAM_VFS_LOOKUP = _litestream_vfs_lookup()
 
 
 def copy_to_s3(src_url: str, dst_url: str) -> None:

@@ -14,7 +14,6 @@ import datetime as dt
 import fcntl
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ltx.legacy import LegacyObject, format_time_ns, ns_to_datetime, parse_object_path
+from tests.litestream_harness import Replicator, litestream_env
 
 LEGACY_VERSION = "0.3.13"
 CACHE_DIR = Path(os.environ.get("LTX_TESTS_CACHE", str(Path.home() / ".cache" / "ltx-tests")))
@@ -85,11 +85,6 @@ def have_legacy_litestream() -> bool:
     return True
 
 
-def legacy_env() -> dict[str, str]:
-    """The environment for a litestream subprocess (its S3 client fails with AWS_CA_BUNDLE)."""
-    return {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
-
-
 def write_legacy_config(
     path: Path,
     db: Path,
@@ -123,28 +118,11 @@ def write_legacy_config(
     return path
 
 
-class LegacyReplicator:
+class LegacyReplicator(Replicator):
     """``litestream replicate`` 0.3.13 in the background; ``stop()`` ends it with SIGTERM."""
 
     def __init__(self, config: Path, log: Path | None = None):
-        self.log = log or config.with_suffix(".log")
-        self._fh = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [legacy_litestream(), "replicate", "-config", str(config)],
-            stdout=self._fh,
-            stderr=subprocess.STDOUT,
-            env=legacy_env(),
-        )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._fh.close()
+        super().__init__(config, log=log, binary=legacy_litestream())
 
 
 @contextlib.contextmanager
@@ -171,7 +149,11 @@ def legacy_restore(
     if generation is not None:
         args += ["-generation", generation]
     return subprocess.run(
-        [*args, replica_dir.as_uri()], capture_output=True, text=True, env=legacy_env(), timeout=60
+        [*args, replica_dir.as_uri()],
+        capture_output=True,
+        text=True,
+        env=litestream_env(),
+        timeout=60,
     )
 
 
@@ -387,7 +369,7 @@ def legacy_restore_config(
         [*args, str(db)],
         capture_output=True,
         text=True,
-        env={**legacy_env(), **(env or {})},
+        env={**litestream_env(), **(env or {})},
         timeout=60,
     )
 
@@ -404,7 +386,6 @@ __all__ = [
     "db_pages",
     "have_legacy_litestream",
     "integrity_ok",
-    "legacy_env",
     "legacy_litestream",
     "legacy_replicating",
     "legacy_config",

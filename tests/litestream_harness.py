@@ -80,12 +80,21 @@ def write_config(
 class Replicator:
     """``litestream replicate`` in the background; ``stop()`` ends it with SIGTERM."""
 
-    def __init__(self, config: Path, env: dict[str, str] | None = None, log: Path | None = None):
+    def __init__(
+        self,
+        config: Path,
+        env: dict[str, str] | None = None,
+        log: Path | None = None,
+        *,
+        binary: str | None = None,
+    ):
+        """``binary`` runs another litestream (the legacy 0.3.13 one) the same way."""
         self.log = log or config.with_suffix(".log")
-        self._fh = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
-        assert LITESTREAM is not None
+        self._fh = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
+        binary = binary or LITESTREAM
+        assert binary is not None
         self.proc = subprocess.Popen(
-            [LITESTREAM, "replicate", "-config", str(config)],
+            [binary, "replicate", "-config", str(config)],
             stdout=self._fh,
             stderr=subprocess.STDOUT,
             env=litestream_env(env),
@@ -211,21 +220,28 @@ def record_replica(
     return db, replica_url
 
 
+# Python source that opens ``con``, a read-only connection on ``url`` through the real
+# Litestream VFS extension (loaded with apsw; a subprocess, since loading it breaks later
+# sqlite3 opens in the process, Litestream PR #1506). Scripts append their own body.
+OPEN_LITESTREAM_VFS = textwrap.dedent(
+    """
+    import apsw, litestream_vfs, urllib.parse
+    boot = apsw.Connection(":memory:")
+    boot.enable_load_extension(True)
+    path = litestream_vfs.loadable_path()
+    boot.load_extension(path[:-3] if path.endswith(".so") else path, "sqlite3_litestreamvfs_init")
+    uri = "file:app.db?vfs=litestream&replica_url=" + urllib.parse.quote(url, safe="")
+    con = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+    """
+)
+
+
 def vfs_query(replica_url: str, sql: str, *, timeout: float = 60) -> list[tuple[object, ...]]:
     """Run ``sql`` through the real Litestream VFS extension in a subprocess (issue #1506)."""
-    script = textwrap.dedent(
-        """
-        import json, sys, apsw, litestream_vfs
-        url, sql = sys.argv[1], sys.argv[2]
-        boot = apsw.Connection(":memory:")
-        boot.enable_load_extension(True)
-        path = litestream_vfs.loadable_path()
-        boot.load_extension(path[:-3] if path.endswith(".so") else path, "sqlite3_litestreamvfs_init")
-        uri = "file:app.db?vfs=litestream&replica_url=" + __import__("urllib.parse").parse.quote(url, safe="")
-        con = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
-        rows = list(con.execute(sql))
-        print(json.dumps(rows))
-        """
+    script = (
+        "import json, sys\nurl, sql = sys.argv[1], sys.argv[2]\n"
+        + OPEN_LITESTREAM_VFS
+        + "print(json.dumps(list(con.execute(sql))))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script, replica_url, sql],

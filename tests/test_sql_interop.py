@@ -15,6 +15,7 @@ import pytest
 
 import ltx
 from tests.litestream_harness import (
+    OPEN_LITESTREAM_VFS,
     Replicator,
     litestream_env,
     mixed_workload,
@@ -34,16 +35,11 @@ TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
 
 # Sets PRAGMA litestream_time to each case through the real VFS extension and reads back
 # the TXID and the time; null where the VFS refused the time.
-VFS_TIMES = textwrap.dedent(
-    """
-    import json, sys, urllib.parse, apsw, litestream_vfs
-    url, cases = sys.argv[1], json.loads(sys.argv[2])
-    boot = apsw.Connection(":memory:")
-    boot.enable_load_extension(True)
-    path = litestream_vfs.loadable_path()
-    boot.load_extension(path[:-3] if path.endswith(".so") else path, "sqlite3_litestreamvfs_init")
-    uri = "file:app.db?vfs=litestream&replica_url=" + urllib.parse.quote(url, safe="")
-    con = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+VFS_TIMES = (
+    "import json, sys\nurl, cases = sys.argv[1], json.loads(sys.argv[2])\n"
+    + OPEN_LITESTREAM_VFS
+    + textwrap.dedent(
+        """
     out = []
     for text in cases:
         try:
@@ -55,6 +51,7 @@ VFS_TIMES = textwrap.dedent(
         out.append([txid, list(con.execute("PRAGMA litestream_time"))[0][0]])
     print(json.dumps(out))
     """
+    )
 )
 
 
