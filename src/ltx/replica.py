@@ -256,7 +256,14 @@ class Replica:
         view = self.snapshot(txid, timestamp=timestamp)
         pm, old = view.page_map, self.legacy()
         if isinstance(pm, PageMap):
-            restore_file(self.store, pm, path, overwrite=overwrite, progress=progress)
+            restore_file(
+                self.store,
+                pm,
+                path,
+                overwrite=overwrite,
+                progress=progress,
+                file_index=self.reader.file_index,
+            )
         elif old is not None:
             old.restore(pm, path, overwrite=overwrite, progress=progress)  # type: ignore[arg-type]
         return view

@@ -9,6 +9,7 @@ exactly, from the end of the header to the end-of-pages marker.
 from __future__ import annotations
 
 import bisect
+import re
 from array import array
 from collections.abc import Iterator
 
@@ -19,6 +20,8 @@ from ltx.errors import PageIndexError, UsageError
 __all__ = ["PageIndex", "encode_uvarint", "decode_uvarint", "encode_page_index"]
 
 INDEX_SIZE_FIELD = 8
+_OVERLONG = re.compile(rb"[\x80-\xff]\x00")
+"""A continuation byte then a zero: a varint with a redundant final group (not minimal)."""
 _SMALLEST_PAGE = 512
 _LARGEST_PAGE = 65536
 
@@ -57,15 +60,17 @@ def decode_uvarint(buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, 
 class PageIndex:
     """pgno -> (offset, size) of its frame in one file; entries ascend by pgno."""
 
-    __slots__ = ("offsets", "pgnos", "sizes")
+    __slots__ = ("_raw", "offsets", "pgnos", "sizes")
 
     def __init__(self) -> None:
         self.pgnos = array("I")
         self.offsets = array("Q")
         self.sizes = array("I")
+        self._raw: bytes | None = None  # the canonical entries + zero, when decoded from them
 
     def append(self, pgno: int, offset: int, size: int) -> None:
         """Add an entry; pgnos must ascend (checked by the encoder and decoder)."""
+        self._raw = None
         self.pgnos.append(pgno)
         self.offsets.append(offset)
         self.sizes.append(size)
@@ -150,6 +155,9 @@ class PageIndex:
             _check_end(header, prev, end, data_end)
         except PageIndexError as exc:
             raise PageIndexError(exc.message, offset=file_offset + pos) from None
+        raw = bytes(buf[start:pos])
+        if _OVERLONG.search(raw) is None:  # every varint minimal: these bytes are encode()'s
+            index._raw = raw
         return index, pos
 
 
@@ -183,6 +191,9 @@ def _check_end(header: Header | None, last: int, end: int, data_end: int | None)
 
 def encode_page_index(index: PageIndex) -> bytes:
     """Serialize a PageIndex (see ``PageIndex.encode``)."""
+    raw = index._raw
+    if raw is not None:
+        return raw + len(raw).to_bytes(INDEX_SIZE_FIELD, "big")
     out = bytearray()
     for pgno, offset, size in index:
         out += encode_uvarint(pgno)
