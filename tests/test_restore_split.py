@@ -208,3 +208,33 @@ def test_a_flipped_byte_raises_what_the_serial_restore_raises(
         m.setattr(ltx.restore, "SPLIT_ABOVE", 1 << 40)
         serial = _outcome(url, tmp_path / "b.db")
     assert parallel == serial
+
+
+@settings(max_examples=200)
+@given(st.integers(1, 40), st.booleans(), st.lists(st.integers(0, 45), max_size=30), st.booleans())
+def test_pages_in_order_is_page_order_problem_along_the_run(commit, snapshot, tail, near_lock):
+    ps = 65536  # lock page 16385, so runs can reach it
+    base = 16385 - 20 if near_lock else 0
+    pgnos = [*range(1, base + 1), *(base + p for p in tail)]
+    header = Header(
+        flags=0, page_size=ps, commit=base + commit, min_txid=1 if snapshot else 5, max_txid=5
+    )
+    one_by_one = all(
+        header.page_order_problem(prev, p) is None
+        for prev, p in zip([0, *pgnos], pgnos, strict=False)
+    )
+    assert header.pages_in_order(pgnos) == one_by_one
+
+
+@given(st.lists(st.tuples(st.integers(1, 3), st.integers(13, 5000)), max_size=60))
+def test_the_fast_index_decode_agrees_with_the_checked_loop(steps):
+    from ltx.codec._page_index import PageIndex
+
+    index, pgno, offset = PageIndex(), 0, HEADER_SIZE
+    for gap, size in steps:
+        pgno += gap
+        index.append(pgno, offset, size)
+        offset += size
+    raw = index.encode()
+    got, end = PageIndex.decode(raw, data_end=offset)
+    assert got == index and end == len(raw) - 8 and got.encode() == raw
