@@ -28,13 +28,12 @@ from ltx.storage._layout import Layout
 from ltx.storage._reader import RangeReader
 from ltx.storage._retry import RetryPolicy, call_with_retry, classify
 from ltx.storage._survey import ListedFile
-from ltx.times import UTC, ms_to_datetime
+from ltx.times import EPOCH, ms_to_datetime
 
 __all__ = ["ListedFile", "Store"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-_EPOCH = dt.datetime.fromtimestamp(0, UTC)
 _TEMP = re.compile(r"\.ltx\.tmp-[0-9a-f]{32}$")
 
 
@@ -181,7 +180,7 @@ class Store:
         if not self.backend.inside_root(path):
             self.skipped.append(path)
             return None
-        created = self.backend.listed_time(entry) or _EPOCH
+        created = self.backend.listed_time(entry) or EPOCH
         size = int(entry.get("size") or entry.get("Size") or 0)
         return FileInfo(level, lo, hi, size, created, path)
 

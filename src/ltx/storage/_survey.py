@@ -10,14 +10,12 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ltx.errors import StorageError
-from ltx.times import UTC
+from ltx.times import EPOCH
 
 if TYPE_CHECKING:
     from ltx.storage._store import Store
 
 __all__ = ["ListedFile", "list_tree", "replica_roots", "explain_empty"]
-
-_EPOCH = dt.datetime.fromtimestamp(0, UTC)
 
 
 @attrs.frozen
@@ -45,7 +43,7 @@ def list_tree(store: Store, rel: str) -> list[ListedFile]:
     for path, entry in store.call(go, f"list {base} recursively").items():
         if entry.get("type") not in (None, "file") or not store.backend.inside_root(path):
             continue
-        created = store.backend.listed_time(entry) or _EPOCH
+        created = store.backend.listed_time(entry) or EPOCH
         size = int(entry.get("size") or entry.get("Size") or 0)
         out.append(ListedFile(path, size, created, store.backend.listed_ns(path, entry)))
     return sorted(out, key=lambda f: f.path)
