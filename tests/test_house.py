@@ -12,7 +12,18 @@ from hypothesis import given
 
 import ltx
 from ltx.codec import FileIndex, Header, encode_pages, read_file_index, sqlite_page_size
-from ltx.storage import REFUSED, SCHEMES, parse_url
+from ltx.storage import (
+    DECIMAL,
+    HEX,
+    REFUSED,
+    SCHEMES,
+    SchemeSpec,
+    available_schemes,
+    open_store,
+    parse_url,
+    register_scheme,
+)
+from ltx.storage._memory import MemoryBackend
 from ltx.storage._retry import classify
 from ltx.testing import ltx_files
 
@@ -33,6 +44,9 @@ def test_file_index_bytes_damage_is_a_format_error():
     for bad in (b"", b"\x07" + good[1:], good[:50], good + b"x"):
         with pytest.raises(ltx.FormatError):
             FileIndex.from_bytes(bad, len(raw))
+
+
+_SMALL = Header(flags=2, page_size=512, commit=1, min_txid=1, max_txid=1)
 
 
 def test_encode_pages_equals_the_encoder_and_drops_the_lock_page():
@@ -72,6 +86,40 @@ def test_every_scheme_has_one_spec_and_layout():
     for scheme in REFUSED:
         with pytest.raises(ltx.UsageError, match=f"{scheme}:// is not supported"):
             parse_url(f"{scheme}://bucket/path")
+
+
+def test_the_registry_is_read_only_and_takes_new_schemes():
+    with pytest.raises(TypeError):
+        SCHEMES["evil"] = SCHEMES["file"]  # type: ignore[index]
+    spec = SchemeSpec(schemes=("ltx-test-mem",), protocol="memory", backend=MemoryBackend)
+    register_scheme(spec)
+    register_scheme(spec)  # the same spec again is no change
+    assert SCHEMES["ltx-test-mem"] is spec and "ltx-test-mem" in available_schemes()
+    with pytest.raises(ltx.UsageError, match="already registered"):
+        register_scheme(SchemeSpec(schemes=("file",), protocol="memory"))
+    with pytest.raises(ltx.UsageError, match="URL scheme"):
+        register_scheme(SchemeSpec(schemes=("9x",), protocol="memory"))
+    store = open_store("ltx-test-mem://house/registry")
+    store.write(0, 1, 1, encode_pages(_SMALL, {1: b"a" * 512}), timestamp_ms=0)
+    assert [f.max_txid for f in store.list_files()] == [1]
+    assert store.layout is DECIMAL and SCHEMES["file"].layout is DECIMAL
+
+
+@pytest.mark.parametrize("layout", [DECIMAL, HEX])
+def test_the_layout_owns_level_folders_and_file_paths(layout):
+    for level in range(10):
+        folder = layout.level_dir(level)
+        assert layout.parse_level_dir(folder.rsplit("/", 1)[-1]) == level
+        rel = "a/b/" + layout.file_path(level, 2, 3)
+        assert layout.replica_root_of(rel) == "a/b"
+        assert layout.replica_root_of(layout.file_path(level, 2, 3)) == ""
+    assert layout.replica_root_of("a/" + layout.level_dir(0) + "/x.ltx") is None
+    assert layout.replica_root_of("0000000000000001-0000000000000001.ltx") is None
+    assert layout.parse_level_dir("10") is None and layout.parse_level_dir("000a") is None
+    other = HEX if layout is DECIMAL else DECIMAL
+    assert other.replica_root_of(layout.file_path(0, 1, 1)) is None
+    with pytest.raises(ltx.UsageError):
+        layout.level_dir(10)
 
 
 def test_unknown_and_secret_query_parameters_are_refused():
