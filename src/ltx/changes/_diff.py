@@ -17,10 +17,21 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
+from ltx.changes import _sql
 from ltx.errors import NotFoundError, UsageError
 from ltx.resolve import PageMap, RestorePoint
-from ltx.sqlitefmt import DatabaseDiff, Pager, RowChange, SchemaChange, diff_database, read_schema
+from ltx.sqlitefmt import (
+    DatabaseDiff,
+    Pager,
+    RowChange,
+    SchemaChange,
+    Table,
+    diff_database,
+    diff_schema,
+    read_schema,
+)
 from ltx.sqlitefmt.header import lock_pgno
+from ltx.sqlitefmt.schema import Schema
 from ltx.view import PageMapLike, View
 
 __all__ = ["EMPTY", "Diff", "DiffSource", "Point", "diff"]
@@ -30,6 +41,8 @@ EMPTY = 0
 _REPLANS = 3  # how often a diff re-plans when compaction deletes files under it
 _CHUNK = 256  # pages compared per batch of parallel reads (bounds bytes in flight)
 _T = TypeVar("_T")
+_WIDE_MIN = 256  # a diff of at least this many pages ...
+_WIDE_SHARE = 0.2  # ... and this share of the database compares rows through SQLite
 
 
 class DiffSource(Protocol):
@@ -178,7 +191,31 @@ class Diff:
     def _walk(self) -> DatabaseDiff:
         if self.a is None and self.b is None:
             return DatabaseDiff((), ())
-        return diff_database(self._page_fn("a"), self._page_fn("b"), self.pages)
+        page_a, page_b = self._page_fn("a"), self._page_fn("b")
+        wide = self._wide(page_a, page_b)
+        return wide if wide is not None else diff_database(page_a, page_b, self.pages)
+
+    def _wide(
+        self, page_a: Callable[[int], bytes], page_b: Callable[[int], bytes]
+    ) -> DatabaseDiff | None:
+        """Through SQLite when many pages changed and every table can go that way (same
+        layout on both sides, rowid tables); None to walk the pages instead."""
+        a, b = self.a, self.b
+        if a is None or b is None or a.page_size != b.page_size or not _sql.available():
+            return None
+        if len(self.pages) < max(_WIDE_MIN, _WIDE_SHARE * max(a.commit, b.commit)):
+            return None
+        sa, sb = read_schema(Pager(page_a)), read_schema(Pager(page_b))
+        names = sorted({t.name for s in (sa, sb) for t in s.tables if t.has_rows})
+        pairs = [(_table(sa, n), _table(sb, n)) for n in names]
+        if not all(_sql.eligible(ta, tb) for ta, tb in pairs):
+            return None
+        tables = [ta for ta, _ in pairs if ta is not None]
+        rows = _sql.sql_row_changes(page_a, page_b, a.page_size, (a.commit, b.commit), tables)
+        if rows is None:
+            return None
+        ordered = tuple(change for n in names for change in rows[n])
+        return DatabaseDiff(tuple(diff_schema(sa, sb)), ordered)
 
     def _table_names(self) -> frozenset[str]:
         if self._tables is None:
@@ -192,6 +229,13 @@ class Diff:
 
             self._tables = self._retry(names)
         return self._tables
+
+
+def _table(schema: Schema, name: str) -> Table | None:
+    try:
+        return schema.table(name)
+    except KeyError:
+        return None
 
 
 _KINDS = ("table", "index", "view", "trigger")

@@ -1,0 +1,201 @@
+"""Wide diffs through SQLite itself: a table compared by two ordered scans, merge-joined.
+
+When many pages changed, decoding every cell in Python costs more than letting SQLite
+read the rows: each side of the diff is opened read-only (apsw, extra ``sqlite``) over
+the diff's own page function (its memo of pages already compared, then the source), and
+``SELECT rowid, <stored columns> ORDER BY rowid`` runs on both. Only rowid tables whose
+layout is the same on both sides go this way; the caller keeps the pruned page walk for
+the rest, and for everything when apsw is missing or SQLite refuses a side (the walk
+then raises its typed error).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ltx.sqlitefmt import RowChange
+from ltx.sqlitefmt.schema import NOT_STORED, Table
+
+__all__ = ["available", "eligible", "sql_row_changes"]
+
+PageFn = Callable[[int], bytes]
+_names = itertools.count(1)
+_ALIASES = ("rowid", "_rowid_", "oid")
+
+try:
+    import apsw
+
+    _HAVE_APSW = True
+except ImportError:  # pragma: no cover - apsw comes with the "sqlite" extra
+    _HAVE_APSW = False
+
+
+def available() -> bool:
+    """True when apsw is installed (the fast path needs it)."""
+    return _HAVE_APSW
+
+
+def eligible(ta: Table | None, tb: Table | None) -> bool:
+    """A rowid table on both sides with one layout, whose rowid SQL can name."""
+    if ta is None or tb is None or ta.layout != tb.layout:
+        return False
+    if not ta.has_rows or ta.without_rowid or not ta.decidable:
+        return False
+    return _alias(ta) is not None
+
+
+def _alias(table: Table) -> str | None:
+    taken = {c.name.lower() for c in table.columns}
+    return next((a for a in _ALIASES if a not in taken), None)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class _PagesFile:
+    """A read-only, immutable main database file over ``page(pgno)``; page 1 says
+    rollback journal, so SQLite looks for no WAL beside it."""
+
+    def __init__(self, page: PageFn, page_size: int, pages: int) -> None:
+        self._page, self._ps, self._size = page, page_size, page_size * pages
+
+    def xRead(self, amount: int, offset: int) -> bytes:
+        out = bytearray()
+        ps = self._ps
+        pos, end = offset, min(offset + amount, self._size)
+        while pos < end:
+            pgno, at = divmod(pos, ps)
+            data = self._page(pgno + 1)
+            if pgno == 0:
+                data = data[:18] + b"\x01\x01" + data[20:]
+            take = min(ps - at, end - pos)
+            out += data[at : at + take]
+            pos += take
+        return bytes(out.ljust(amount, b"\0"))
+
+    def xFileSize(self) -> int:
+        return self._size
+
+    def xWrite(self, data: bytes, offset: int) -> None:
+        raise apsw.ReadOnlyError("a diff side is read-only")
+
+    def xTruncate(self, size: int) -> None:
+        raise apsw.ReadOnlyError("a diff side is read-only")
+
+    def xSync(self, flags: int) -> None:
+        return None
+
+    def xLock(self, level: int) -> None:
+        return None
+
+    def xUnlock(self, level: int) -> None:
+        return None
+
+    def xCheckReservedLock(self) -> bool:
+        return False
+
+    def xFileControl(self, op: int, ptr: int) -> bool:
+        return False
+
+    def xSectorSize(self) -> int:
+        return 4096
+
+    def xDeviceCharacteristics(self) -> int:
+        return int(apsw.SQLITE_IOCAP_IMMUTABLE)
+
+    def xClose(self) -> None:
+        return None
+
+
+def _connect(page: PageFn, page_size: int, pages: int) -> tuple[Any, Any]:
+    """A read-only connection over the pages, and its VFS (unregister it after closing)."""
+    file = _PagesFile(page, page_size, pages)
+
+    class _VFS(apsw.VFS):
+        def xOpen(self, name: Any, flags: list[int]) -> Any:
+            if flags[0] & apsw.SQLITE_OPEN_MAIN_DB:
+                flags[1] = apsw.SQLITE_OPEN_READONLY
+                return file
+            return super().xOpen(name, flags)
+
+    with _lock:
+        name = f"ltx-diff-{next(_names)}"
+    vfs = _VFS(name, "")
+    con = apsw.Connection(
+        f"file:db?vfs={name}", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI
+    )
+    con.execute("PRAGMA trusted_schema=OFF; PRAGMA query_only=ON")
+    return con, vfs
+
+
+_lock = threading.Lock()
+
+
+def _scan(con: Any, table: Table) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+    names = [c.name for c, slot in zip(table.columns, table.storage, strict=False)]
+    stored = [n for n, slot in zip(names, table.storage, strict=False) if slot != NOT_STORED]
+    alias = _alias(table)
+    assert alias is not None
+    cols = ", ".join([alias, *map(_quote, stored)])
+    sql = f"SELECT {cols} FROM main.{_quote(table.name)} ORDER BY {alias}"
+    return stored, iter(con.execute(sql))
+
+
+def _same(x: tuple[Any, ...], y: tuple[Any, ...]) -> bool:
+    return x == y and all(type(a) is type(b) for a, b in zip(x, y, strict=True))
+
+
+def _merge(
+    name: str, cols: list[str], rows_a: Iterator[tuple[Any, ...]], rows_b: Iterator[tuple[Any, ...]]
+) -> Iterator[RowChange]:
+    """Row changes of one table from two scans ordered by rowid."""
+    x, y = next(rows_a, None), next(rows_b, None)
+    while x is not None or y is not None:
+        if y is None or (x is not None and x[0] < y[0]):
+            assert x is not None
+            yield RowChange(name, (x[0],), "delete", dict(zip(cols, x[1:], strict=True)), None)
+            x = next(rows_a, None)
+        elif x is None or y[0] < x[0]:
+            yield RowChange(name, (y[0],), "insert", None, dict(zip(cols, y[1:], strict=True)))
+            y = next(rows_b, None)
+        else:
+            if not _same(x, y):
+                before = dict(zip(cols, x[1:], strict=True))
+                after = dict(zip(cols, y[1:], strict=True))
+                yield RowChange(name, (x[0],), "update", before, after)
+            x, y = next(rows_a, None), next(rows_b, None)
+
+
+def sql_row_changes(
+    page_a: PageFn,
+    page_b: PageFn,
+    page_size: int,
+    pages: tuple[int, int],
+    tables: list[Table],
+) -> dict[str, list[RowChange]] | None:
+    """Row changes of ``tables`` (each ``eligible``) by SQLite scans of both sides, or
+    None when SQLite cannot read a side (the caller then walks the pages instead)."""
+    if not _HAVE_APSW or not tables:
+        return None
+    opened = []
+    try:
+        con_a, vfs_a = _connect(page_a, page_size, pages[0])
+        opened.append((con_a, vfs_a))
+        con_b, vfs_b = _connect(page_b, page_size, pages[1])
+        opened.append((con_b, vfs_b))
+        out: dict[str, list[RowChange]] = {}
+        for table in tables:
+            cols, rows_a = _scan(con_a, table)
+            _, rows_b = _scan(con_b, table)
+            out[table.name] = list(_merge(table.name, cols, rows_a, rows_b))
+        return out
+    except (apsw.Error, UnicodeDecodeError):
+        return None
+    finally:
+        for con, vfs in opened:
+            con.close()
+            vfs.unregister()
