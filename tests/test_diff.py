@@ -209,6 +209,10 @@ class _OpaqueSource(CountingSource):
         self.reads += 1
         return self.replica.read_page(page_map.pm, pgno)
 
+    def read_pages(self, page_map, pgnos):
+        self.reads += len(pgnos)
+        return self.replica.read_pages(page_map.pm, pgnos)
+
 
 def test_page_maps_without_sources_compare_every_shared_page(written):
     replica, _, _ = written

@@ -57,6 +57,11 @@ class CountingSource:
         self.pages.append((page_map.txid, pgno))
         return self.replica.read_page(page_map, pgno)
 
+    def read_pages(self, page_map: PageMap, pgnos: Sequence[int]) -> list[bytes]:
+        self.reads += len(pgnos)
+        self.pages += [(page_map.txid, p) for p in pgnos]
+        return self.replica.read_pages(page_map, pgnos)
+
     def history(self) -> list[RestorePoint]:
         return self.replica.history()
 

@@ -63,3 +63,22 @@ def test_no_read_around_means_one_frame_per_miss(tmp_path):
     for p in (5, 6, 7):
         assert view.page(p) == pages[p]
     assert counting.calls["cat_file"] - before == 3
+
+
+def test_read_pages_equals_read_page_over_several_files(tmp_path, monkeypatch):
+    import ltx.resolve.reader as reader_mod
+
+    url, pages = _replica(tmp_path, n=120)
+    r = ltx.open(url)
+    change = {p: bytes([p % 7]) * PS for p in (5, 6, 7, 60, 121)}
+    r.append(change, 121)
+    want = pages | change
+    monkeypatch.setattr(reader_mod, "RUN_BYTES", 2000)  # many short runs
+    fresh, counting = _counting(url, 0)
+    pm = fresh.page_map()
+    fresh.read_page(pm, 10)  # one cached page among them
+    pgnos = [1, 2, 5, 6, 7, 8, 10, 59, 60, 61, 120, 121]
+    before = counting.calls["cat_file"]
+    got = fresh.read_pages(pm, pgnos)
+    assert got == [want[p] for p in pgnos]
+    assert counting.calls["cat_file"] - before < len(pgnos) - 1  # adjacent frames together

@@ -204,6 +204,11 @@ class LTXSource:
         _check_kind(self, page_map)
         return self.reader.read_page(page_map, pgno)
 
+    def read_pages(self, page_map: PageMap, pgnos: Sequence[int]) -> list[bytes]:
+        """Many pages of a page map, adjacent frames read together (see PageReader)."""
+        _check_kind(self, page_map)
+        return self.reader.read_pages(page_map, pgnos)
+
     def restore(
         self,
         page_map: PageMap,

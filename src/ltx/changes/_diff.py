@@ -40,6 +40,7 @@ __all__ = ["EMPTY", "Diff", "DiffSource", "Point", "diff"]
 EMPTY = 0
 _REPLANS = 3  # how often a diff re-plans when compaction deletes files under it
 _CHUNK = 256  # pages compared per batch of parallel reads (bounds bytes in flight)
+_BATCH = 4096  # pages per side read at once through ``read_pages`` (16 MiB of 4 KiB pages)
 _T = TypeVar("_T")
 _WIDE_MIN = 256  # a diff of at least this many pages ...
 _WIDE_SHARE = 0.2  # ... and this share of the database compares rows through SQLite
@@ -308,7 +309,33 @@ def _compare(
     memo: _Memo,
     workers: int,
 ) -> list[int]:
-    """The pages of ``pgnos`` whose bytes differ, read in parallel batches; keeps the bytes."""
+    """The pages of ``pgnos`` whose bytes differ, read in parallel batches; keeps the bytes.
+
+    A source with ``read_pages`` (a Replica) reads each batch at once, adjacent frames in
+    one request; otherwise ``workers`` threads read page by page.
+    """
+    batch = getattr(source, "read_pages", None)
+    if batch is not None:
+        out: list[int] = []
+        for i in range(0, len(pgnos), _BATCH):
+            chunk = pgnos[i : i + _BATCH]
+            for pgno, x, y in zip(chunk, batch(a, chunk), batch(b, chunk), strict=True):
+                memo.keep(pgno, x, y)
+                if x != y:
+                    out.append(pgno)
+        return out
+    return _compare_each(source, a, b, pgnos, memo, workers)
+
+
+def _compare_each(
+    source: DiffSource,
+    a: PageMapLike,
+    b: PageMapLike,
+    pgnos: Sequence[int],
+    memo: _Memo,
+    workers: int,
+) -> list[int]:
+    """``_compare`` page by page, ``workers`` reads at a time."""
 
     def pair(pgno: int) -> tuple[int, bytes, bytes]:
         return pgno, source.read_page(a, pgno), source.read_page(b, pgno)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 
 from ltx.codec import (
     FileIndex,
@@ -18,6 +19,7 @@ from ltx.codec import (
     encode_listing,
     read_file_index,
     read_page,
+    read_pages,
 )
 from ltx.errors import FormatError, NotFoundError, StorageError
 from ltx.resolve.cache import PageCache
@@ -25,8 +27,10 @@ from ltx.resolve.index import PageMap, build_page_map
 from ltx.resolve.plan import Plan
 from ltx.storage import Store
 
-__all__ = ["MAX_READ_AROUND", "PageReader"]
+__all__ = ["MAX_READ_AROUND", "RUN_BYTES", "PageReader"]
 
+RUN_BYTES = 1 << 20
+"""The largest ranged read ``read_pages`` makes for one run of adjacent frames."""
 MAX_READ_AROUND = 4 << 20
 """The largest window of neighbouring frames one page miss fetches (after repeated misses)."""
 _FRAME = "\x00frame"  # cache-key suffix of a compressed frame kept on speculation
@@ -142,6 +146,49 @@ class PageReader:
             data = self._fetch(f, pgno, loc.offset, loc.size, pm.page_size)
         self.cache.put(key, data)
         return data
+
+    def read_pages(self, pm: PageMap, pgnos: Sequence[int]) -> list[bytes]:
+        """Pages ``pgnos`` of ``pm`` at once: cached ones from the cache, the rest read in
+        runs of adjacent frames (one ranged read of up to ``RUN_BYTES`` each, several in
+        flight) and decoded; what is read is not cached (the caller keeps what it needs)."""
+        out: list[bytes | None] = [None] * len(pgnos)
+        runs: list[tuple[FileInfo, list[tuple[int, int, int, int]]]] = []
+        for i, pgno in enumerate(pgnos):
+            loc = pm.locate(pgno)
+            if loc is None:
+                out[i] = bytes(pm.page_size)
+                continue
+            f = loc.file
+            cached = self.cache.get(f"{self.store.url}\x00{f.path}\x00{loc.offset}")
+            if cached is not None:
+                out[i] = cached
+                continue
+            last = runs[-1] if runs else None
+            if (
+                last is not None
+                and last[0].path == f.path
+                and last[1][-1][2] + last[1][-1][3] == loc.offset
+                and loc.offset + loc.size - last[1][0][2] <= RUN_BYTES
+            ):
+                last[1].append((i, pgno, loc.offset, loc.size))
+            else:
+                runs.append((f, [(i, pgno, loc.offset, loc.size)]))
+
+        def fetch(run: tuple[FileInfo, list[tuple[int, int, int, int]]]) -> list[bytes]:
+            f, frames = run
+            return read_pages(
+                lambda s, e: self.store.read_range(f.path, s, e),
+                [(pgno, off, size) for _, pgno, off, size in frames],
+                pm.page_size,
+                name=f.path,
+            )
+
+        for (_, frames), pages in zip(runs, self.store.map(fetch, runs), strict=True):
+            for (i, _, _, _), page in zip(frames, pages, strict=True):
+                out[i] = page
+        done = [page for page in out if page is not None]
+        assert len(done) == len(out)  # every position was filled above
+        return done
 
     def _fetch(self, f: FileInfo, pgno: int, offset: int, size: int, page_size: int) -> bytes:
         """One ranged read of the frame and its neighbours; decode the frame, keep the rest
