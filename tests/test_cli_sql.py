@@ -15,7 +15,7 @@ from tests.helpers import image_pages
 from tests.test_cli import _wal_history, run
 
 pytest.importorskip("apsw")
-from ltx.cli._sql import parse_params, split_statements  # noqa: E402
+from ltx.cli._sql import parse_params, split_statements
 
 
 def _corrupt_replica(tmp_path) -> str:
