@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from ltx.cli._output import Output, Progress
+from ltx.cli._targets import target
 from ltx.codec import format_txid
 from ltx.demo import build_demo
 from ltx.errors import NotFoundError, UsageError
 from ltx.legacy import LegacySource
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
+from ltx.resolve import restorable_points
 from ltx.storage import RetryPolicy
 
 __all__ = ["COMMANDS"]
@@ -35,7 +37,7 @@ def _listed(replica: Replica) -> None:
 
 
 def _target(args: argparse.Namespace) -> dict[str, Any]:
-    return {"txid": args.txid, "timestamp": args.timestamp}
+    return target(args)
 
 
 def cmd_ls(args: argparse.Namespace, out: Output) -> int:
@@ -81,10 +83,11 @@ def cmd_ls(args: argparse.Namespace, out: Output) -> int:
 def cmd_history(args: argparse.Namespace, out: Output) -> int:
     replica = _open(args, out)
     _listed(replica)
-    rows = [
-        {"txid": format_txid(p.txid), "created": p.created_at.isoformat()}
-        for p in replica.history()
-    ]
+    points = replica.history()
+    if args.exact_times and replica.legacy() is None:
+        # The header times restores compare with (S3 lists whole seconds).
+        points = restorable_points(replica.files(exact_times=True))
+    rows = [{"txid": format_txid(p.txid), "created": p.created_at.isoformat()} for p in points]
     out.rows(rows, [("txid", "txid", 17), ("created", "created", 0)])
     return 0
 

@@ -86,7 +86,11 @@ def _add_target(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--timestamp",
-        help="RFC 3339 time, Unix milliseconds, 'now', 'yesterday' or '<n> <unit> ago'",
+        help="the newest point made strictly before this time: RFC 3339 with a zone, Unix "
+        "milliseconds, '<n> <unit> ago', 'yesterday'; 'now' or a time to come: the latest",
+    )
+    p.add_argument(
+        "--local", action="store_true", help="read a --timestamp without a zone as local"
     )
 
 
@@ -98,6 +102,7 @@ def _read_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
 
     h = sub.add_parser("history", help="list the TXIDs the replica can restore exactly")
     _common(h)
+    h.add_argument("--exact-times", action="store_true", help="creation times as restore uses")
 
     r = sub.add_parser("restore", help="restore the database at a point in time")
     _common(r)

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from ltx.cli._output import Output
+from ltx.cli._targets import target
 from ltx.errors import LTXError, UsageError
 
 __all__ = ["SQL_ERRORS", "cmd_sql", "parse_params"]
@@ -171,7 +172,7 @@ def cmd_sql(args: argparse.Namespace, out: Output) -> int:
     from ltx.sqlite import connect
 
     params = parse_params(args.param)
-    con = connect(args.url, txid=args.txid, timestamp=args.timestamp)
+    con = connect(args.url, **target(args))
     try:
         if args.sql is None:
             _shell(con)
