@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -23,7 +24,7 @@ from ltx.errors import (
     TransientStorageError,
 )
 
-__all__ = ["RetryPolicy", "classify", "translate", "call_with_retry"]
+__all__ = ["RetryPolicy", "classify", "translate", "call_with_retry", "scrub"]
 
 T = TypeVar("T")
 
@@ -44,6 +45,26 @@ _CODES = {
     "RequestTimeout": "transient",
     "InternalError": "transient",
     "ServiceUnavailable": "transient",
+}
+# Error codes Azure Blob Storage sends (azure-core's ``HttpResponseError.error_code``): more
+# precise than the status (409 is a lost create race, or a container being deleted).
+_AZURE_CODES = {
+    "BlobNotFound": "not_found",
+    "ContainerNotFound": "not_found",
+    "ResourceNotFound": "not_found",
+    "AuthenticationFailed": "denied",
+    "AuthorizationFailure": "denied",
+    "AuthorizationPermissionMismatch": "denied",
+    "InsufficientAccountPermissions": "denied",
+    "InvalidAuthenticationInfo": "denied",
+    "BlobAlreadyExists": "conflict",
+    "ConditionNotMet": "conflict",
+    "LeaseIdMissing": "conflict",
+    "LeaseIdMismatchWithBlobOperation": "conflict",
+    "ServerBusy": "transient",
+    "OperationTimedOut": "transient",
+    "InternalError": "transient",
+    "ContainerBeingDeleted": "transient",
 }
 _ERRNOS = {
     errno.ENOENT: "not_found",
@@ -81,6 +102,8 @@ _TRANSIENT_TYPES = frozenset(
         "ResponseParserError",
         "SSHException",
         "ChecksumError",
+        "ServiceRequestError",  # azure-core: the request never got an answer
+        "ServiceResponseError",  # azure-core: the answer broke off
     }
 )
 _BY_TYPE = {
@@ -128,6 +151,9 @@ def _one(exc: BaseException) -> str | None:
         code = response.get("Error", {}).get("Code")
         if code in _CODES:
             return _CODES[code]
+    azure_code = getattr(exc, "error_code", None)
+    if isinstance(azure_code, str) and azure_code in _AZURE_CODES:
+        return _AZURE_CODES[azure_code]
     status = _status(exc)
     if status is not None and _status_kind(status):
         return _status_kind(status)
@@ -176,12 +202,25 @@ def classify(exc: BaseException) -> str:
     return "permanent"
 
 
+# Credentials a client library may quote in its messages: SAS signatures and S3 presigned
+# signatures (URL query), account keys and SAS tokens in Azure connection strings.
+_SECRET_TEXT = re.compile(
+    r"(?i)\b(sig|x-amz-signature|x-amz-credential|x-amz-security-token|accountkey"
+    r"|sharedaccesssignature)=[^&;\s'\"]*"
+)
+
+
+def scrub(text: str) -> str:
+    """``text`` with SAS signatures and connection-string secrets masked (``sig=***``)."""
+    return _SECRET_TEXT.sub(lambda m: f"{m.group(1)}=***", text)
+
+
 def translate(exc: BaseException, url: str, what: str) -> StorageError:
     """Turn a backend exception into the matching StorageError child (no credentials)."""
     if isinstance(exc, StorageError):
         return exc
     kind = classify(exc)
-    message = f"{what}: {type(exc).__name__}: {exc}"
+    message = scrub(f"{what}: {type(exc).__name__}: {exc}")
     cls: type[StorageError] = {
         "transient": TransientStorageError,
         "not_found": NotFoundError,
