@@ -185,7 +185,9 @@ def azurite_blob() -> str:
             args = [npm, "install", "--prefix", str(tmp), "--no-audit", "--no-fund",
                     "--no-update-notifier", "--cache", str(CACHE_DIR / ".npm"),
                     f"azurite@{AZURITE_VERSION}"]  # fmt: skip
-            subprocess.run(args, check=True, capture_output=True, text=True, timeout=600)
+            done = subprocess.run(args, capture_output=True, text=True, timeout=600)
+            if done.returncode != 0:
+                raise RuntimeError(f"npm install azurite failed: {done.stderr[-2000:]}")
             if not _azurite_works(tmp):
                 raise RuntimeError(f"azurite@{AZURITE_VERSION} has no working azurite-blob")
             shutil.rmtree(target, ignore_errors=True)

@@ -47,7 +47,7 @@ def open_store(
     **storage_options: Any,
 ) -> Store:
     """Open the replica at ``url`` (``file://``, ``memory://``, ``s3://``, ``gs://``,
-    ``webdav://``, ``sftp://``, any fsspec URL).
+    ``abs://``, ``webdav://``, ``sftp://``, any fsspec URL).
 
     ``env`` supplies Litestream's variables (``LITESTREAM_*``, ``AWS_*``); keyword
     ``storage_options`` win over both URL and environment. ``layout`` overrides the

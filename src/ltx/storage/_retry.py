@@ -110,6 +110,7 @@ _BY_TYPE = {
     "ResourceNotFound": "not_found",
     "ResourceAlreadyExists": "conflict",
     "SFTPFileAlreadyExists": "conflict",
+    "ClientAuthenticationError": "denied",  # azure-core: 401/403, or a key that cannot sign
 }
 
 
@@ -138,6 +139,12 @@ def _status(exc: BaseException) -> int | None:
     return None
 
 
+def _azure_code(exc: BaseException) -> str:
+    """Azure's error code (``HttpResponseError.error_code``, a str enum) as text, or ''."""
+    code = getattr(exc, "error_code", None)
+    return str(getattr(code, "value", code)) if isinstance(code, str) else ""
+
+
 def _one(exc: BaseException) -> str | None:
     """The kind one exception (not its causes) shows by type, code or status."""
     if isinstance(exc, StorageError):
@@ -151,8 +158,8 @@ def _one(exc: BaseException) -> str | None:
         code = response.get("Error", {}).get("Code")
         if code in _CODES:
             return _CODES[code]
-    azure_code = getattr(exc, "error_code", None)
-    if isinstance(azure_code, str) and azure_code in _AZURE_CODES:
+    azure_code = _azure_code(exc)
+    if azure_code in _AZURE_CODES:
         return _AZURE_CODES[azure_code]
     status = _status(exc)
     if status is not None and _status_kind(status):
@@ -215,12 +222,23 @@ def scrub(text: str) -> str:
     return _SECRET_TEXT.sub(lambda m: f"{m.group(1)}=***", text)
 
 
+def _one_line(exc: BaseException) -> str:
+    """The first line of a client's message (Azure's run on with request ids and the XML
+    body), with the Azure error code when that line does not name it."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    code = _azure_code(exc)
+    if code and code not in text:
+        text += f" (ErrorCode: {code})"
+    return text
+
+
 def translate(exc: BaseException, url: str, what: str) -> StorageError:
     """Turn a backend exception into the matching StorageError child (no credentials)."""
     if isinstance(exc, StorageError):
         return exc
     kind = classify(exc)
-    message = scrub(f"{what}: {type(exc).__name__}: {exc}")
+    message = scrub(f"{what}: {type(exc).__name__}: {_one_line(exc)}")
     cls: type[StorageError] = {
         "transient": TransientStorageError,
         "not_found": NotFoundError,
