@@ -54,14 +54,13 @@ def always_wide(monkeypatch):
     monkeypatch.setattr(_diff, "_WIDE_MIN", 0)
     monkeypatch.setattr(_diff, "_WIDE_SHARE", 0.0)
     used = []
-    real = _sql.sql_row_changes
+    real = _sql.iter_row_changes
 
     def counting(*args, **kw):
-        got = real(*args, **kw)
-        used.append(got is not None)
-        return got
+        used.append(True)
+        return real(*args, **kw)
 
-    monkeypatch.setattr(_sql, "sql_row_changes", counting)
+    monkeypatch.setattr(_sql, "iter_row_changes", counting)
     return used
 
 
@@ -120,3 +119,39 @@ def test_eligibility(written):
     assert not _sql.eligible(items, None)
     assert not _sql.eligible(items, odd)
     assert Path(_sql.__file__).name == "_sql.py"
+
+
+def test_rows_stream_without_holding_the_diff(written, always_wide):
+    replica, _ = written
+    d = diff(replica, 1, 4)
+    first = list(d.rows())
+    assert first and d._result is None  # streamed, nothing kept
+    assert list(d.rows()) == first
+    assert d.schema() == ()
+
+
+@pytest.mark.parametrize("fault", ["refused", "deleted"])
+def test_a_stream_cut_short_resumes_without_gaps_or_repeats(written, monkeypatch, fault):
+    from ltx.errors import NotFoundError
+
+    replica, _ = written
+    monkeypatch.setattr(_diff, "_WIDE_MIN", 0)
+    monkeypatch.setattr(_diff, "_WIDE_SHARE", 0.0)
+    want = list(diff(replica, 1, 4).rows())
+    assert len(want) > 10
+    real = _sql.iter_row_changes
+    calls = []
+
+    def flaky(*args, **kw):
+        calls.append(kw.get("after"))
+        for n, change in enumerate(real(*args, **kw)):
+            if len(calls) == 1 and n == 7:
+                if fault == "refused":
+                    raise _sql.SQLRefused("as if a side could not be read")
+                raise NotFoundError("as if compaction deleted a file")
+            yield change
+
+    monkeypatch.setattr(_sql, "iter_row_changes", flaky)
+    assert list(diff(replica, 1, 4).rows()) == want
+    if fault == "deleted":
+        assert calls[1] == (want[6].table, want[6].key[0])  # resumed after the last one

@@ -15,7 +15,9 @@ import datetime as dt
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
+
+import attrs
 
 from ltx.changes import _sql
 from ltx.errors import NotFoundError, UsageError
@@ -140,7 +142,8 @@ class Diff:
                     f"no table {', '.join(map(repr, unknown))} at TXID {self.txid_a:016x} "
                     f"or {self.txid_b:016x}"
                 )
-        for change in self.database_diff().rows:
+        stream = self._stream() if self._result is None else iter(self._result.rows)
+        for change in stream:
             if want is None or change.table in want:
                 yield change
 
@@ -148,6 +151,10 @@ class Diff:
         """Tables, indexes, views and triggers created, dropped or altered, in an order a
         mirror can apply: drops first (triggers, views, indexes, tables), then creates and
         alters (tables, indexes, views, triggers), by name within each."""
+        if self._result is None:
+            plan = self._retry(self._wide_plan)
+            if plan is not None:
+                return tuple(sorted(diff_schema(plan.sa, plan.sb), key=_apply_order))
         return tuple(sorted(self.database_diff().schema, key=_apply_order))
 
     # -- internals ------------------------------------------------------------------
@@ -164,10 +171,14 @@ class Diff:
             except NotFoundError:
                 if attempt == _REPLANS - 1:
                     raise
-                src = self.source
-                self.a = None if self.a is None else src.page_map(self.a.txid, refresh=True)
-                self.b = None if self.b is None else src.page_map(self.b.txid, refresh=True)
+                self._replan()
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _replan(self) -> None:
+        """Plan both TXIDs again (files were deleted under the diff)."""
+        src = self.source
+        self.a = None if self.a is None else src.page_map(self.a.txid, refresh=True)
+        self.b = None if self.b is None else src.page_map(self.b.txid, refresh=True)
 
     def _page_fn(self, side: str) -> Callable[[int], bytes]:
         """``page(pgno)`` of one side for sqlitefmt: from the memo, else ``read_page``."""
@@ -192,31 +203,56 @@ class Diff:
     def _walk(self) -> DatabaseDiff:
         if self.a is None and self.b is None:
             return DatabaseDiff((), ())
-        page_a, page_b = self._page_fn("a"), self._page_fn("b")
-        wide = self._wide(page_a, page_b)
-        return wide if wide is not None else diff_database(page_a, page_b, self.pages)
+        plan = self._wide_plan()
+        if plan is not None:
+            try:
+                rows = tuple(plan.changes())
+            except _sql.SQLRefused:
+                pass
+            else:
+                return DatabaseDiff(tuple(diff_schema(plan.sa, plan.sb)), rows)
+        return diff_database(self._page_fn("a"), self._page_fn("b"), self.pages)
 
-    def _wide(
-        self, page_a: Callable[[int], bytes], page_b: Callable[[int], bytes]
-    ) -> DatabaseDiff | None:
-        """Through SQLite when many pages changed and every table can go that way (same
+    def _wide_plan(self) -> _Wide | None:
+        """The SQLite way, when many pages changed and every table can go that way (same
         layout on both sides, rowid tables); None to walk the pages instead."""
         a, b = self.a, self.b
         if a is None or b is None or a.page_size != b.page_size or not _sql.available():
             return None
         if len(self.pages) < max(_WIDE_MIN, _WIDE_SHARE * max(a.commit, b.commit)):
             return None
+        page_a, page_b = self._page_fn("a"), self._page_fn("b")
         sa, sb = read_schema(Pager(page_a)), read_schema(Pager(page_b))
         names = sorted({t.name for s in (sa, sb) for t in s.tables if t.has_rows})
         pairs = [(_table(sa, n), _table(sb, n)) for n in names]
         if not all(_sql.eligible(ta, tb) for ta, tb in pairs):
             return None
         tables = [ta for ta, _ in pairs if ta is not None]
-        rows = _sql.sql_row_changes(page_a, page_b, a.page_size, (a.commit, b.commit), tables)
-        if rows is None:
-            return None
-        ordered = tuple(change for n in names for change in rows[n])
-        return DatabaseDiff(tuple(diff_schema(sa, sb)), ordered)
+        return _Wide(page_a, page_b, a.page_size, (a.commit, b.commit), tables, sa, sb)
+
+    def _stream(self) -> Iterator[RowChange]:
+        """Row changes without holding them: streamed from SQLite on the wide path
+        (resumed after a re-plan; the page walk takes over, past what was streamed, if
+        SQLite refuses a side), else those of ``database_diff``."""
+        last: tuple[str, int] | None = None
+        for attempt in range(_REPLANS):
+            try:
+                plan = self._wide_plan()
+                if plan is None:
+                    break
+                for change in plan.changes(after=last):
+                    last = (change.table, cast(int, change.key[0]))
+                    yield change
+                return
+            except NotFoundError:
+                if attempt == _REPLANS - 1:
+                    raise
+                self._replan()
+            except _sql.SQLRefused:
+                break
+        for change in self.database_diff().rows:
+            if last is None or (change.table, cast(int, change.key[0])) > last:
+                yield change
 
     def _table_names(self) -> frozenset[str]:
         if self._tables is None:
@@ -230,6 +266,24 @@ class Diff:
 
             self._tables = self._retry(names)
         return self._tables
+
+
+@attrs.frozen
+class _Wide:
+    """What the SQLite way needs: both sides' pages and schemas, and the tables."""
+
+    page_a: Callable[[int], bytes]
+    page_b: Callable[[int], bytes]
+    page_size: int
+    pages: tuple[int, int]
+    tables: list[Table]
+    sa: Schema
+    sb: Schema
+
+    def changes(self, after: tuple[str, int] | None = None) -> Iterator[RowChange]:
+        return _sql.iter_row_changes(
+            self.page_a, self.page_b, self.page_size, self.pages, self.tables, after=after
+        )
 
 
 def _table(schema: Schema, name: str) -> Table | None:

@@ -19,7 +19,7 @@ from typing import Any
 from ltx.sqlitefmt import RowChange
 from ltx.sqlitefmt.schema import NOT_STORED, Table
 
-__all__ = ["available", "eligible", "sql_row_changes"]
+__all__ = ["SQLRefused", "available", "eligible", "iter_row_changes"]
 
 PageFn = Callable[[int], bytes]
 _names = itertools.count(1)
@@ -135,14 +135,18 @@ def _connect(page: PageFn, page_size: int, pages: int) -> tuple[Any, Any]:
 _lock = threading.Lock()
 
 
-def _scan(con: Any, table: Table) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+def _scan(
+    con: Any, table: Table, after: int | None = None
+) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+    """Stored column names, and the rows (stored values, then rowid) by rowid."""
     names = [c.name for c, slot in zip(table.columns, table.storage, strict=False)]
     stored = [n for n, slot in zip(names, table.storage, strict=False) if slot != NOT_STORED]
     alias = _alias(table)
     assert alias is not None
-    cols = ", ".join([alias, *map(_quote, stored)])
-    sql = f"SELECT {cols} FROM main.{_quote(table.name)} ORDER BY {alias}"
-    return stored, iter(con.execute(sql))
+    cols = ", ".join([*map(_quote, stored), alias])  # rowid last: zip(names, row) skips it
+    where = "" if after is None else f" WHERE {alias} > ?"
+    sql = f"SELECT {cols} FROM main.{_quote(table.name)}{where} ORDER BY {alias}"
+    return stored, iter(con.execute(sql, () if after is None else (after,)))
 
 
 def _same(x: tuple[Any, ...], y: tuple[Any, ...]) -> bool:
@@ -152,49 +156,67 @@ def _same(x: tuple[Any, ...], y: tuple[Any, ...]) -> bool:
 def _merge(
     name: str, cols: list[str], rows_a: Iterator[tuple[Any, ...]], rows_b: Iterator[tuple[Any, ...]]
 ) -> Iterator[RowChange]:
-    """Row changes of one table from two scans ordered by rowid."""
+    """Row changes of one table from two scans ordered by rowid (the last value of each)."""
     x, y = next(rows_a, None), next(rows_b, None)
-    while x is not None or y is not None:
-        if y is None or (x is not None and x[0] < y[0]):
-            assert x is not None
-            yield RowChange(name, (x[0],), "delete", dict(zip(cols, x[1:], strict=True)), None)
+    while x is not None and y is not None:
+        kx, ky = x[-1], y[-1]
+        if kx < ky:
+            yield RowChange(name, (kx,), "delete", dict(zip(cols, x, strict=False)), None)
             x = next(rows_a, None)
-        elif x is None or y[0] < x[0]:
-            yield RowChange(name, (y[0],), "insert", None, dict(zip(cols, y[1:], strict=True)))
+        elif ky < kx:
+            yield RowChange(name, (ky,), "insert", None, dict(zip(cols, y, strict=False)))
             y = next(rows_b, None)
         else:
             if not _same(x, y):
-                before = dict(zip(cols, x[1:], strict=True))
-                after = dict(zip(cols, y[1:], strict=True))
-                yield RowChange(name, (x[0],), "update", before, after)
+                yield RowChange(
+                    name,
+                    (kx,),
+                    "update",
+                    dict(zip(cols, x, strict=False)),
+                    dict(zip(cols, y, strict=False)),
+                )
             x, y = next(rows_a, None), next(rows_b, None)
+    while x is not None:
+        yield RowChange(name, (x[-1],), "delete", dict(zip(cols, x, strict=False)), None)
+        x = next(rows_a, None)
+    while y is not None:
+        yield RowChange(name, (y[-1],), "insert", None, dict(zip(cols, y, strict=False)))
+        y = next(rows_b, None)
 
 
-def sql_row_changes(
+class SQLRefused(Exception):
+    """SQLite could not read a side (damaged pages, text that is not UTF-8, ...): the
+    caller walks the pages instead, which names the problem if there is one."""
+
+
+def iter_row_changes(
     page_a: PageFn,
     page_b: PageFn,
     page_size: int,
     pages: tuple[int, int],
     tables: list[Table],
-) -> dict[str, list[RowChange]] | None:
-    """Row changes of ``tables`` (each ``eligible``) by SQLite scans of both sides, or
-    None when SQLite cannot read a side (the caller then walks the pages instead)."""
-    if not _HAVE_APSW or not tables:
-        return None
-    opened = []
+    *,
+    after: tuple[str, int] | None = None,
+) -> Iterator[RowChange]:
+    """Row changes of ``tables`` (each ``eligible``, sorted by name) by SQLite scans of
+    both sides, streamed by table then rowid; those up to ``after`` (table, rowid) are
+    skipped (to resume). Raises SQLRefused when SQLite cannot read a side."""
+    if not _HAVE_APSW:
+        raise SQLRefused("apsw is not installed")
+    opened: list[tuple[Any, Any]] = []
     try:
-        con_a, vfs_a = _connect(page_a, page_size, pages[0])
-        opened.append((con_a, vfs_a))
-        con_b, vfs_b = _connect(page_b, page_size, pages[1])
-        opened.append((con_b, vfs_b))
-        out: dict[str, list[RowChange]] = {}
+        for page in (page_a, page_b):
+            opened.append(_connect(page, page_size, pages[len(opened)]))
+        (con_a, _), (con_b, _) = opened
         for table in tables:
-            cols, rows_a = _scan(con_a, table)
-            _, rows_b = _scan(con_b, table)
-            out[table.name] = list(_merge(table.name, cols, rows_a, rows_b))
-        return out
-    except (apsw.Error, UnicodeDecodeError):
-        return None
+            if after is not None and table.name < after[0]:
+                continue
+            start = after[1] if after is not None and table.name == after[0] else None
+            cols, rows_a = _scan(con_a, table, start)
+            _, rows_b = _scan(con_b, table, start)
+            yield from _merge(table.name, cols, rows_a, rows_b)
+    except (apsw.Error, UnicodeDecodeError) as exc:
+        raise SQLRefused(str(exc)) from exc
     finally:
         for con, vfs in opened:
             con.close()
