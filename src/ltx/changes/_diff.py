@@ -43,6 +43,7 @@ EMPTY = 0
 _REPLANS = 3  # how often a diff re-plans when compaction deletes files under it
 _CHUNK = 256  # pages compared per batch of parallel reads (bounds bytes in flight)
 _BATCH = 4096  # pages per side read at once through ``read_pages`` (16 MiB of 4 KiB pages)
+_AHEAD = 256  # pages a SQLite scan of one side reads ahead on a miss
 _T = TypeVar("_T")
 _WIDE_MIN = 256  # a diff of at least this many pages ...
 _WIDE_SHARE = 0.2  # ... and this share of the database compares rows through SQLite
@@ -200,6 +201,33 @@ class Diff:
 
         return page
 
+    def _ahead_fn(self, side: str) -> Callable[[int], bytes]:
+        """``_page_fn`` that reads ahead for scans: a page in neither the memo nor the
+        window brings the next ``_AHEAD`` such pages with it (``read_pages``: adjacent
+        frames in one request), so a SQLite table scan does not read page by page."""
+        base = self._page_fn(side)
+        pm = self.a if side == "a" else self.b
+        batch = getattr(self.source, "read_pages", None)
+        if batch is None or pm is None:
+            return base
+        memo = self._memo
+        own = memo.a if side == "a" else memo.b
+        window: dict[int, bytes] = {}
+
+        def page(pgno: int) -> bytes:
+            got = own.get(pgno) or memo.same.get(pgno) or window.get(pgno)
+            if got is not None:
+                return got
+            if not 1 <= pgno <= pm.commit:
+                return base(pgno)
+            stop = min(pgno + _AHEAD, pm.commit + 1)
+            want = [p for p in range(pgno, stop) if p not in own and p not in memo.same]
+            window.clear()
+            window.update(zip(want, batch(pm, want), strict=True))
+            return window[pgno]
+
+        return page
+
     def _walk(self) -> DatabaseDiff:
         if self.a is None and self.b is None:
             return DatabaseDiff((), ())
@@ -221,7 +249,7 @@ class Diff:
             return None
         if len(self.pages) < max(_WIDE_MIN, _WIDE_SHARE * max(a.commit, b.commit)):
             return None
-        page_a, page_b = self._page_fn("a"), self._page_fn("b")
+        page_a, page_b = self._ahead_fn("a"), self._ahead_fn("b")
         sa, sb = read_schema(Pager(page_a)), read_schema(Pager(page_b))
         names = sorted({t.name for s in (sa, sb) for t in s.tables if t.has_rows})
         pairs = [(_table(sa, n), _table(sb, n)) for n in names]
