@@ -140,7 +140,38 @@ class BTreePage:
         """Cells with payload: table leaf cells or any index cell; not table interior cells."""
         if self.kind == INTERIOR_TABLE:
             raise DatabaseFormatError("table interior cells have no payload", pgno=self.pgno)
+        if self.kind == LEAF_TABLE:
+            return self._table_leaf_cells()
         return [self.payload_cell(off) for off in self.offsets]
+
+    def _table_leaf_cells(self) -> list[PayloadCell]:
+        """``payload_cells`` of a table leaf, with the cells that keep their whole payload
+        decoded inline (the common case); any other cell, or any doubt, goes through
+        ``payload_cell``, which checks and names problems. Same answers, less time."""
+        data, usable, pgno = self.data, self.usable, self.pgno
+        limit = usable - 35  # the largest payload a table leaf keeps in the cell
+        out: list[PayloadCell] = []
+        add = out.append
+        for off in self.offsets:
+            try:
+                size, pos = data[off], off + 1
+                if size >= 0x80:
+                    size, pos = read_varint(data, off, usable, pgno)
+                raw = data[pos]
+                if raw < 0x80:
+                    pos += 1
+                elif pos + 1 < usable and data[pos + 1] < 0x80:
+                    raw, pos = ((raw & 0x7F) << 7) | data[pos + 1], pos + 2
+                else:
+                    raw, pos = read_varint(data, pos, usable, pgno)
+                end = pos + size
+                if size <= limit and end <= usable and raw < _I64:
+                    add(PayloadCell(raw, size, data[pos:end], 0))
+                    continue
+            except (IndexError, DatabaseFormatError):
+                pass
+            add(self.payload_cell(off))
+        return out
 
     def payload_cell(self, off: int) -> PayloadCell:
         """The payload cell starting at offset ``off``, bounds-checked."""
