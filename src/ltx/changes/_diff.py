@@ -397,44 +397,40 @@ def _compare(
     one request; otherwise ``workers`` threads read page by page.
     """
     batch = getattr(source, "read_pages", None)
-    if batch is not None:
-        out: list[int] = []
-        for i in range(0, len(pgnos), _BATCH):
-            chunk = pgnos[i : i + _BATCH]
-            for pgno, x, y in zip(chunk, batch(a, chunk), batch(b, chunk), strict=True):
-                memo.keep(pgno, x, y)
-                if x != y:
-                    out.append(pgno)
-        return out
-    return _compare_each(source, a, b, pgnos, memo, workers)
+    pairs = _batched(batch, a, b, pgnos) if batch else _each(source, a, b, pgnos, workers)
+    out: list[int] = []
+    for pgno, x, y in pairs:
+        memo.keep(pgno, x, y)
+        if x != y:
+            out.append(pgno)
+    return out
 
 
-def _compare_each(
-    source: DiffSource,
+def _batched(
+    batch: Callable[[PageMapLike, Sequence[int]], list[bytes]],
     a: PageMapLike,
     b: PageMapLike,
     pgnos: Sequence[int],
-    memo: _Memo,
-    workers: int,
-) -> list[int]:
-    """``_compare`` page by page, ``workers`` reads at a time."""
+) -> Iterator[tuple[int, bytes, bytes]]:
+    for i in range(0, len(pgnos), _BATCH):
+        chunk = pgnos[i : i + _BATCH]
+        yield from zip(chunk, batch(a, chunk), batch(b, chunk), strict=True)
 
+
+def _each(
+    source: DiffSource, a: PageMapLike, b: PageMapLike, pgnos: Sequence[int], workers: int
+) -> Iterator[tuple[int, bytes, bytes]]:
     def pair(pgno: int) -> tuple[int, bytes, bytes]:
         return pgno, source.read_page(a, pgno), source.read_page(b, pgno)
 
-    out: list[int] = []
     pool = ThreadPoolExecutor(workers) if workers > 1 and len(pgnos) > 1 else None
     try:
         for i in range(0, len(pgnos), _CHUNK):
             chunk = pgnos[i : i + _CHUNK]
-            for pgno, x, y in pool.map(pair, chunk) if pool else map(pair, chunk):
-                memo.keep(pgno, x, y)
-                if x != y:
-                    out.append(pgno)
+            yield from pool.map(pair, chunk) if pool else map(pair, chunk)
     finally:
         if pool is not None:
             pool.shutdown()
-    return out
 
 
 def _empty_database(page1: bytes) -> Callable[[int], bytes]:

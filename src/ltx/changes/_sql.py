@@ -28,6 +28,8 @@ _ALIASES = ("rowid", "_rowid_", "oid")
 try:
     import apsw
 
+    from ltx.sqlfile import ReadOnlyFile
+
     _HAVE_APSW = True
 except ImportError:  # pragma: no cover - apsw comes with the "sqlite" extra
     _HAVE_APSW = False
@@ -57,16 +59,16 @@ def _quote(name: str) -> str:
 
 
 class _PagesFile:
-    """A read-only, immutable main database file over ``page(pgno)``; page 1 says
-    rollback journal, so SQLite looks for no WAL beside it."""
+    """Reads of a database file over ``page(pgno)``; page 1 says rollback journal, so
+    SQLite looks for no WAL beside it."""
 
     def __init__(self, page: PageFn, page_size: int, pages: int) -> None:
-        self._page, self._ps, self._size = page, page_size, page_size * pages
+        self._page, self._ps, self.size = page, page_size, page_size * pages
 
-    def xRead(self, amount: int, offset: int) -> bytes:
+    def read(self, offset: int, amount: int) -> bytes:
         out = bytearray()
         ps = self._ps
-        pos, end = offset, min(offset + amount, self._size)
+        pos, end = offset, min(offset + amount, self.size)
         while pos < end:
             pgno, at = divmod(pos, ps)
             data = self._page(pgno + 1)
@@ -75,45 +77,13 @@ class _PagesFile:
             take = min(ps - at, end - pos)
             out += data[at : at + take]
             pos += take
-        return bytes(out.ljust(amount, b"\0"))
-
-    def xFileSize(self) -> int:
-        return self._size
-
-    def xWrite(self, data: bytes, offset: int) -> None:
-        raise apsw.ReadOnlyError("a diff side is read-only")
-
-    def xTruncate(self, size: int) -> None:
-        raise apsw.ReadOnlyError("a diff side is read-only")
-
-    def xSync(self, flags: int) -> None:
-        return None
-
-    def xLock(self, level: int) -> None:
-        return None
-
-    def xUnlock(self, level: int) -> None:
-        return None
-
-    def xCheckReservedLock(self) -> bool:
-        return False
-
-    def xFileControl(self, op: int, ptr: int) -> bool:
-        return False
-
-    def xSectorSize(self) -> int:
-        return 4096
-
-    def xDeviceCharacteristics(self) -> int:
-        return int(apsw.SQLITE_IOCAP_IMMUTABLE)
-
-    def xClose(self) -> None:
-        return None
+        return bytes(out)
 
 
 def _connect(page: PageFn, page_size: int, pages: int) -> tuple[Any, Any]:
     """A read-only connection over the pages, and its VFS (unregister it after closing)."""
-    file = _PagesFile(page, page_size, pages)
+    pages_file = _PagesFile(page, page_size, pages)
+    file = ReadOnlyFile(pages_file.read, lambda: pages_file.size, "a diff side")
 
     class _VFS(apsw.VFS):
         def xOpen(self, name: Any, flags: list[int]) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 import apsw
 
 from ltx.errors import UsageError
+from ltx.sqlfile import ReadOnlyFile
 from ltx.sqlite.session import PRAGMAS, Session
 from ltx.view import View
 
@@ -155,50 +156,12 @@ def shared_vfs() -> ReplicaVFS:
         return _shared
 
 
-class ViewFile:
+class ViewFile(ReadOnlyFile):
     """The main database file of a fixed View, as SQLite sees it (read-only, immutable)."""
 
     def __init__(self, view: View) -> None:
+        super().__init__(view.read, lambda: view.size)
         self.view = view
-
-    def xRead(self, amount: int, offset: int) -> bytes:
-        data = self.view.read(offset, amount)
-        if len(data) < amount:
-            data += bytes(amount - len(data))  # SQLite expects zero fill past EOF
-        return data
-
-    def xFileSize(self) -> int:
-        return self.view.size
-
-    def xWrite(self, data: bytes, offset: int) -> None:
-        raise apsw.ReadOnlyError("ltx VFS is read-only")
-
-    def xTruncate(self, size: int) -> None:
-        raise apsw.ReadOnlyError("ltx VFS is read-only")
-
-    def xSync(self, flags: int) -> None:
-        return None
-
-    def xLock(self, level: int) -> None:
-        return None
-
-    def xUnlock(self, level: int) -> None:
-        return None
-
-    def xCheckReservedLock(self) -> bool:
-        return False
-
-    def xFileControl(self, op: int, ptr: int) -> bool:
-        return False
-
-    def xSectorSize(self) -> int:
-        return 4096
-
-    def xDeviceCharacteristics(self) -> int:
-        return int(apsw.SQLITE_IOCAP_IMMUTABLE)
-
-    def xClose(self) -> None:
-        return None
 
 
 class _ViewVFS(apsw.VFS):
