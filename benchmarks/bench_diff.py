@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, run_measured
+from _common import REPO, run_measured, warm_bytecode
 from tests.litestream_harness import LITESTREAM, restore
 from tests.test_diff_util import append_images
 
@@ -111,6 +111,7 @@ def theirs(url: str, work: Path) -> dict[str, float]:
 
 
 def main() -> None:
+    warm_bytecode()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mib", type=int, default=256)
     ap.add_argument("--fractions", default="0.01,0.1,1")

@@ -51,6 +51,7 @@ from _common import (
     run_measured,
     s3_client,
     same_file,
+    warm_bytecode,
 )
 from _proxy import DelayProxy
 from tests.servers import moto_server
@@ -274,6 +275,7 @@ def _in_process_rows(tmp: Path, url: str, env: dict[str, str], repeat: int) -> d
 
 
 def main() -> None:
+    warm_bytecode()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--mib", type=int, default=256)
     ap.add_argument("--lookups", type=int, default=200)

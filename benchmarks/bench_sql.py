@@ -24,6 +24,7 @@ from _common import (
     copy_to_s3,
     run_measured,
     s3_client,
+    warm_bytecode,
 )
 from _proxy import DelayProxy
 from bench_replica import build
@@ -73,6 +74,7 @@ def measure(
 
 
 def main() -> None:
+    warm_bytecode()
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--mib", type=int, default=64)
     ap.add_argument("--lookups", type=int, default=1000)

@@ -11,6 +11,7 @@ then raises its typed error).
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import threading
 from collections.abc import Callable, Iterator
@@ -25,19 +26,10 @@ PageFn = Callable[[int], bytes]
 _names = itertools.count(1)
 _ALIASES = ("rowid", "_rowid_", "oid")
 
-try:
-    import apsw
-
-    from ltx.sqlfile import ReadOnlyFile
-
-    _HAVE_APSW = True
-except ImportError:  # pragma: no cover - apsw comes with the "sqlite" extra
-    _HAVE_APSW = False
-
 
 def available() -> bool:
-    """True when apsw is installed (the fast path needs it)."""
-    return _HAVE_APSW
+    """True when apsw is installed (the fast path needs it; imported only when used)."""
+    return importlib.util.find_spec("apsw") is not None
 
 
 def eligible(ta: Table | None, tb: Table | None) -> bool:
@@ -82,6 +74,10 @@ class _PagesFile:
 
 def _connect(page: PageFn, page_size: int, pages: int) -> tuple[Any, Any]:
     """A read-only connection over the pages, and its VFS (unregister it after closing)."""
+    import apsw
+
+    from ltx.sqlfile import ReadOnlyFile
+
     pages_file = _PagesFile(page, page_size, pages)
     file = ReadOnlyFile(pages_file.read, lambda: pages_file.size, "a diff side")
 
@@ -171,8 +167,10 @@ def iter_row_changes(
     """Row changes of ``tables`` (each ``eligible``, sorted by name) by SQLite scans of
     both sides, streamed by table then rowid; those up to ``after`` (table, rowid) are
     skipped (to resume). Raises SQLRefused when SQLite cannot read a side."""
-    if not _HAVE_APSW:
+    if not available():
         raise SQLRefused("apsw is not installed")
+    import apsw
+
     opened: list[tuple[Any, Any]] = []
     try:
         for page in (page_a, page_b):
