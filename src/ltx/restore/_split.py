@@ -4,11 +4,12 @@ Each file's page index cuts it into parts (``codec.split_file``). Ranged reads r
 an I/O pool (many requests in flight for object stores); decoding runs on a pool of one
 thread per core: ``lz4.block.decompress``, fastcrc's CRC and ``os.pwritev`` release the
 GIL (measured: benchmarks/bench_gil.py), and what holds it is a few microseconds of
-Python per page (one decompress call per page; one CRC and one write per 256 pages). Pages are written to their offsets in runs; at most
-``budget`` bytes of read parts are held at once. The file checksum is verified from the
-parts' CRCs (``codec.verify_parts``). A file that fails any check here is handed back
-to the caller, which decodes it with the streaming ``Decoder``, so a corrupt file
-raises exactly the error a serial restore raises.
+Python per page (one decompress call per page; one CRC and one write per 256 pages).
+Pages are written to their offsets in runs; at most ``budget`` bytes of read parts are
+held at once. The file checksum is verified from the parts' CRCs (``codec.verify_parts``).
+A file that fails any check here is handed back to the caller, which decodes it with
+the streaming ``Decoder``, so a corrupt file raises exactly the error a serial restore
+raises.
 """
 
 from __future__ import annotations
