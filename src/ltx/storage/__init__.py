@@ -11,9 +11,10 @@ from ltx.storage._open import open_store
 from ltx.storage._registry import REFUSED, SCHEMES, available_schemes, register_scheme
 from ltx.storage._retry import RetryPolicy
 from ltx.storage._store import Store
-from ltx.storage._url import StoreTarget, parse_url
+from ltx.storage._url import StoreTarget, parse_url, reject_misspelled
 
 __all__ = [
+    "reject_misspelled",
     "DECIMAL",
     "HEX",
     "REFUSED",
