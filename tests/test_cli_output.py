@@ -134,3 +134,14 @@ def test_write_snapshot_seeds_an_empty_replica(tmp_path):
     out = tmp_path / "back.db"
     again.restore(out)
     assert out.read_bytes() == db.read_bytes()
+
+
+def test_restore_dry_run_prints_the_plan(tmp_path):
+    url = _urls(tmp_path)
+    out = tmp_path / "x.db"
+    plan = json.loads(run("restore", url, "-o", str(out), "--dry-run", "--json", check=True).stdout)
+    assert plan["txid"] == "0000000000000004" and not out.exists()
+    assert len(plan["files"]) == plan["requests"] == 4
+    assert plan["bytes"] == sum(f["size"] for f in plan["files"]) > 0
+    text = run("restore", url, "-o", str(out), "--dry-run", "--txid", "0x2", check=True).stdout
+    assert "2 files" in text and "0000000000000002" in text

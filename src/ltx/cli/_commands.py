@@ -98,6 +98,8 @@ def cmd_restore(args: argparse.Namespace, out: Output) -> int:
         out.note(f"ltx restore: {replica.store.explain_empty()}; nothing done")
         return 0
     _listed(replica)
+    if args.dry_run:
+        return _restore_plan(replica, args, out)
     if args.output == "-":
         return _restore_to_stdout(replica, args, out)
     view = replica.restore(
@@ -117,6 +119,38 @@ def cmd_restore(args: argparse.Namespace, out: Output) -> int:
         f"{view.page_size} bytes"
     )
     out.record(obj, text)
+    return 0
+
+
+def _restore_plan(replica: Replica, args: argparse.Namespace, out: Output) -> int:
+    """``--dry-run``: the files a restore would read, their bytes, and the requests (one
+    read of each whole file, after the listing)."""
+    pm = replica.page_map(**_target(args))
+    files = getattr(pm, "files", None)
+    if files is None:  # a 0.3 point: its snapshot, then its WAL segments
+        plan = pm.plan  # type: ignore[attr-defined]
+        files = [plan.snapshot, *plan.segments]
+    rows = [{"path": f.path, "size": f.size} for f in files]
+    total = sum(r["size"] for r in rows)
+    if out.fmt == "table":
+        for r in rows:
+            out.line(f"{r['size']:>12}  {r['path']}")
+        out.line(
+            f"would restore txid {format_txid(pm.txid)} ({pm.commit} pages of {pm.page_size} "
+            f"bytes) to {args.output}: {len(rows)} files, {total} bytes, {len(rows)} reads"
+        )
+        return 0
+    out.record(
+        {
+            "dry_run": True,
+            "txid": format_txid(pm.txid),
+            "output": args.output,
+            "files": rows,
+            "bytes": total,
+            "requests": len(rows),
+        },
+        "",
+    )
     return 0
 
 
