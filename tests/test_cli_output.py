@@ -145,3 +145,13 @@ def test_restore_dry_run_prints_the_plan(tmp_path):
     assert plan["bytes"] == sum(f["size"] for f in plan["files"]) > 0
     text = run("restore", url, "-o", str(out), "--dry-run", "--txid", "0x2", check=True).stdout
     assert "2 files" in text and "0000000000000002" in text
+
+
+def test_gs_honours_the_timeout_and_keeps_tracebacks_off_stderr(tmp_path):
+    pytest.importorskip("gcsfs")
+    url = "gs://bucket/p?endpoint=http://127.0.0.1:9"
+    out = run("ls", url, "--timeout", "2")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    # One attempt (gcsfs retries inside it), cut at the deadline rather than gcsfs's ~35 s.
+    assert "gave up after 1 attempts" in out.stderr and "FSTimeoutError" in out.stderr

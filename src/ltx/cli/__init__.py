@@ -4,6 +4,7 @@ and JSON lines, and errors as one line or one JSON object."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
@@ -43,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.error("UsageError", str(exc) if out.json_mode else exc.usage + str(exc), 2)
         return 2
     out = Output(fmt=getattr(args, "format", None) or "table")
+    if not args.debug:
+        # Libraries' own log lines (gcsfs, aiohttp tracebacks) stay off stderr: the
+        # error reaches the user once, as one line.
+        logging.getLogger().addHandler(logging.NullHandler())
     try:
         return int({**COMMANDS, **TOOLS, "sql": cmd_sql}[args.command](args, out))
     except BrokenPipeError:

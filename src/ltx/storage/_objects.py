@@ -65,6 +65,8 @@ class ObjectStore:
         self.backend = spec.backend(fs, url, self.root)
         retry = retry or RetryPolicy()
         self.retry = attrs.evolve(retry, attempts=1) if self.backend.own_retries else retry
+        if retry.deadline is not None:
+            self.fs = self.backend.bound(retry.deadline)
         self.max_concurrency = max(1, max_concurrency)
         self._serial = None if self.backend.concurrent_calls else threading.Lock()
 
