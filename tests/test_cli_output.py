@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sqlite3
 
 import pytest
@@ -155,3 +156,34 @@ def test_gs_honours_the_timeout_and_keeps_tracebacks_off_stderr(tmp_path):
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
     # One attempt (gcsfs retries inside it), cut at the deadline rather than gcsfs's ~35 s.
     assert "gave up after 1 attempts" in out.stderr and "FSTimeoutError" in out.stderr
+
+
+def test_a_replica_named_by_litestream_yml_and_a_database_path(tmp_path, monkeypatch):
+    url = _urls(tmp_path)
+    rep = tmp_path / "rep"
+    cfg = tmp_path / "litestream.yml"
+    cfg.write_text(
+        "dbs:\n"
+        "  - path: /data/other.db\n"
+        "    replica: {url: s3://nowhere/x}\n"
+        f"  - path: {tmp_path}/app.db\n"
+        "    replica:\n"
+        "      type: file\n"
+        "      path: ${REP_DIR}\n"
+    )
+    env = {**os.environ, "REP_DIR": str(rep)}
+    by_config = run("history", str(tmp_path / "app.db"), "-config", str(cfg), "--json", env=env)
+    assert by_config.returncode == 0, by_config.stderr
+    assert by_config.stdout == run("history", url, "--json", check=True).stdout
+    missing = run("ls", str(tmp_path / "nope.db"), "--config", str(cfg))
+    assert (
+        missing.returncode == 1
+        and "not in" in missing.stderr
+        and "litestream.yml" in missing.stderr
+    )
+    out = tmp_path / "r.db"
+    restored = run(
+        "restore", "-config", str(cfg), "-o", str(out), str(tmp_path / "app.db"), env=env
+    )
+    assert restored.returncode == 0, restored.stderr
+    assert out.read_bytes()[:16] == b"SQLite format 3\x00"

@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Sequence
 
 from ltx.cli._commands import COMMANDS
+from ltx.cli._config import apply_config
 from ltx.cli._output import Output
 from ltx.cli._parser import ArgsError, build_parser, parse_args, wants_json
 from ltx.cli._sql import SQL_ERRORS, cmd_sql
@@ -49,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # error reaches the user once, as one line.
         logging.getLogger().addHandler(logging.NullHandler())
     try:
+        apply_config(args)
         return int({**COMMANDS, **TOOLS, "sql": cmd_sql}[args.command](args, out))
     except BrokenPipeError:
         # The reader went away (``ltx ls ... | head``): stop quietly, as Unix tools do.

@@ -85,7 +85,19 @@ def _outputs(p: argparse.ArgumentParser) -> None:
 
 def _common(p: argparse.ArgumentParser, *, url: bool = True) -> None:
     if url:
-        p.add_argument("url", help=_URL_HELP)
+        p.add_argument("url", help=_URL_HELP + "; with --config, a database path")
+        p.add_argument(
+            "-config",
+            "--config",
+            metavar="PATH",
+            help="litestream.yml: read URL as a database path and use its replica",
+        )
+        p.add_argument(
+            "-no-expand-env",
+            "--no-expand-env",
+            action="store_true",
+            help="do not expand $VAR in the config file",
+        )
     _outputs(p)
     p.add_argument("--timeout", type=_seconds, default=120.0, metavar="SECONDS", help=_TIMEOUT)
 

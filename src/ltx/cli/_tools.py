@@ -114,7 +114,7 @@ def cmd_convert(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_diff(args: argparse.Namespace, out: Output) -> int:
-    replica = open_replica(args.url, retry=_retry(args, out))
+    replica = open_replica(args.url, retry=_retry(args, out), env=args.env)
     if not replica.files() and replica.legacy() is None:
         raise NotFoundError(replica.store.explain_empty())
     a, b = (point(replica, p, args.local) for p in (args.from_txid, args.to_txid))
@@ -135,7 +135,7 @@ def _known_tables(replica: Replica, tables: list[str]) -> None:
 
 
 def cmd_changes(args: argparse.Namespace, out: Output) -> int:
-    replica = open_replica(args.url, retry=_retry(args, out))
+    replica = open_replica(args.url, retry=_retry(args, out), env=args.env)
     if not replica.files() and replica.legacy() is None:
         raise NotFoundError(replica.store.explain_empty())
     if args.table:
