@@ -20,6 +20,7 @@ from ltx.codec._names import (
     parse_txid,
 )
 from ltx.codec._page_index import PageIndex
+from ltx.codec._parts import FilePart, PageBatch, PartDecoder, split_file, verify_parts
 from ltx.codec._random import (
     FileIndex,
     ReadRange,
@@ -42,9 +43,12 @@ __all__ = [
     "Encoder",
     "FileIndex",
     "FileInfo",
+    "FilePart",
     "Header",
     "PageHeader",
+    "PageBatch",
     "PageIndex",
+    "PartDecoder",
     "ReadRange",
     "Trailer",
     "checksum_database",
@@ -67,7 +71,9 @@ __all__ = [
     "read_page_index",
     "read_pages",
     "sqlite_page_count",
+    "split_file",
     "sqlite_page_size",
     "verified_pages",
+    "verify_parts",
     "with_file",
 ]
