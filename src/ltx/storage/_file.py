@@ -87,7 +87,7 @@ def _parse(u: UrlParts) -> tuple[str, dict[str, Any]]:
     if host not in ("", "localhost"):
         rel = host + u.parts.path
         raise UsageError(
-            f"file://{rel} names the host {host!r}, not a folder: write "
+            f"names the host {host!r}, not a folder: write "
             f"file://{os.path.abspath(rel)} (three slashes, an absolute path) or just {rel}"
         )
     root = os.path.normpath(urllib.parse.unquote(u.parts.path) or "/")

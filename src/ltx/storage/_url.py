@@ -158,13 +158,8 @@ def parse_url(
     _check_params(spec, query, url)
     try:
         root, opts = spec.parse(UrlParts(parts=parts, query=query, env=env or {}))
-<<<<<<< HEAD
-    except UsageError:
-        raise  # the parser's own words (it names no secrets)
-=======
     except UsageError as exc:  # the parser's own words, which never quote a secret
         raise UsageError(f"{redact(url)}: {exc}") from None
->>>>>>> main
     except (ValueError, UnicodeError) as exc:
         # The text of a parser's error may quote the URL: name only its kind.
         raise UsageError(
