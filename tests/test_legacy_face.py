@@ -96,3 +96,13 @@ def test_the_suggested_txid_of_a_03_replica_is_one_it_takes(fixture, tmp_path):
     assert refused.returncode == 1 and f"nearest before: {last.txid:016x}" in refused.stderr
     taken = _cli("restore", str(root), "-o", str(out), "--txid", f"{last.txid:016x}")
     assert taken.returncode == 0, taken.stderr
+
+
+def test_a_03_points_own_time_names_it_on_the_command_line(fixture):
+    root, _ = fixture
+    hist = json.loads(_cli("history", str(root), "--json").stdout)
+    for point in hist[:: max(1, len(hist) // 6)]:
+        plan = _cli("restore", str(root), "-o", "x.db", "--dry-run", "--json",
+                    "--timestamp", point["created"])  # fmt: skip
+        assert plan.returncode == 0, plan.stderr
+        assert json.loads(plan.stdout)["txid"] == point["txid"]
