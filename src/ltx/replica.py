@@ -25,7 +25,7 @@ from ltx.errors import FormatError, NotFoundError, UsageError
 from ltx.resolve import PageCache, Plan, RestorePoint
 from ltx.sources import Kind, LTXSource, Source, choose_source
 from ltx.storage import RetryPolicy, Store, open_store, reject_misspelled
-from ltx.times import UTC, parse_time
+from ltx.times import UTC, parse_time, rfc3339_ns
 from ltx.verify import Report, verify_replica
 from ltx.view import PageMapLike, View
 from ltx.writer import Pages, Writer
@@ -213,7 +213,10 @@ class Replica:
         if refresh:
             self.refresh()
         src = self._found()
-        pm: PageMapLike = src.page_map(_txid(txid), timestamp=self._target(timestamp))
+        # A 0.3 root compares nanosecond object times: RFC 3339 text keeps every digit.
+        ns = rfc3339_ns(timestamp) if src.kind == "0.3" else None
+        when = self._target(timestamp) if ns is None else ns
+        pm: PageMapLike = src.page_map(_txid(txid), timestamp=when)  # type: ignore[arg-type]
         return pm
 
     def _header_of(self, f: FileInfo) -> Header:

@@ -13,9 +13,10 @@ from ltx.cli._targets import target
 from ltx.codec import format_txid
 from ltx.demo import build_demo
 from ltx.errors import NotFoundError, UsageError
+from ltx.legacy import format_time_ns
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
-from ltx.resolve import restorable_points
+from ltx.resolve import RestorePoint, restorable_points
 from ltx.storage import RetryPolicy
 
 __all__ = ["COMMANDS"]
@@ -77,6 +78,12 @@ def cmd_ls(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def _when(point: RestorePoint) -> str:
+    """A point's time as restores compare it: 0.3 points to the nanosecond."""
+    ns = getattr(point, "time_ns", None)
+    return format_time_ns(ns) if isinstance(ns, int) else point.created_at.isoformat()
+
+
 def cmd_history(args: argparse.Namespace, out: Output) -> int:
     replica = _open(args, out)
     _listed(replica)
@@ -84,7 +91,7 @@ def cmd_history(args: argparse.Namespace, out: Output) -> int:
     if args.exact_times and replica.legacy() is None:
         # The header times restores compare with (S3 lists whole seconds).
         points = restorable_points(replica.files(exact_times=True))
-    rows = [{"txid": format_txid(p.txid), "created": p.created_at.isoformat()} for p in points]
+    rows = [{"txid": format_txid(p.txid), "created": _when(p)} for p in points]
     out.rows(rows, [("txid", "txid", 17), ("created", "created", 0)])
     return 0
 
