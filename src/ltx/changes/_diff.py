@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
-from ltx.codec import lock_pgno
 from ltx.errors import NotFoundError, UsageError
 from ltx.resolve import RestorePoint
 from ltx.sqlitefmt import DatabaseDiff, Pager, RowChange, SchemaChange, diff_database, read_schema
+from ltx.sqlitefmt.header import lock_pgno
 from ltx.view import PageMapLike, View
 
 __all__ = ["EMPTY", "Diff", "DiffSource", "Point", "diff"]

@@ -17,12 +17,14 @@ from typing import Literal, Protocol
 
 import attrs
 
-from ltx.errors import LegacyFormatError, PageNotFoundError
+from ltx.errors import DatabaseFormatError, LegacyFormatError, PageNotFoundError
+from ltx.sqlitefmt.header import HEADER_SIZE as DB_HEADER_SIZE
+from ltx.sqlitefmt.header import header_page_size
 
 from ._lz4 import ByteSource, ObjectReader, open_reader
 from ._names import LegacyObject
 from ._plan import LegacyPlan
-from ._wal import FRAME_HEADER_SIZE, iter_transactions, valid_page_size
+from ._wal import FRAME_HEADER_SIZE, iter_transactions
 
 __all__ = [
     "LegacyPages",
@@ -36,7 +38,6 @@ __all__ = [
 ]
 
 OpenObject = Callable[[LegacyObject], ByteSource]
-DB_HEADER_SIZE = 100
 _COPY = 1 << 20
 
 
@@ -102,13 +103,10 @@ def _header_page_size(snapshot: LegacyObject, head: bytes) -> int | None:
     """The page size a database header declares (None for an empty snapshot)."""
     if not head:
         return None
-    if len(head) < DB_HEADER_SIZE or not head.startswith(b"SQLite format 3\x00"):
-        raise LegacyFormatError("snapshot is not a SQLite database", path=snapshot.path, offset=0)
-    raw = int.from_bytes(head[16:18], "big")
-    size = 65536 if raw == 1 else raw
-    if not valid_page_size(size):
-        raise LegacyFormatError(f"snapshot page size {raw}", path=snapshot.path, offset=16)
-    return size
+    try:
+        return header_page_size(head)
+    except DatabaseFormatError as exc:
+        raise exc.at(snapshot.path) from None
 
 
 def _replay_index(
