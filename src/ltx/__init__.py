@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from ltx.dbfile import checksum_db, encode_db
     from ltx.replica import Replica, TimeLike, open
     from ltx.resolve import PageCache, PageMap, Plan, RestorePoint
-    from ltx.sources import Source
+    from ltx.sources import LTXSource, Source
     from ltx.storage import RetryPolicy, Store, open_store
     from ltx.verify import Problem, Report
     from ltx.view import PageMapLike, View
@@ -77,7 +77,7 @@ _LAZY = {
     **dict.fromkeys(["Problem", "Report"], "ltx.verify"),
     **dict.fromkeys(["RetryPolicy", "Store", "open_store"], "ltx.storage"),
     **dict.fromkeys(["checksum_db", "encode_db"], "ltx.dbfile"),
-    "Source": "ltx.sources",
+    **dict.fromkeys(["LTXSource", "Source"], "ltx.sources"),
 }
 
 __all__ = [
@@ -99,6 +99,7 @@ __all__ = [
     "Header",
     "HeaderFieldError",
     "LTXError",
+    "LTXSource",
     "LevelsConfig",
     "NotFoundError",
     "PageCache",
