@@ -216,7 +216,14 @@ class LTXSource:
         """Stream the files of ``page_map`` through the verifying decoder into ``path``."""
         if getattr(page_map, "kind", None) != "ltx":
             _foreign(page_map)
-        restore_file(self.store, page_map, path, overwrite=overwrite, progress=progress)
+        restore_file(
+            self.store,
+            page_map,
+            path,
+            overwrite=overwrite,
+            progress=progress,
+            file_index=self.reader.file_index,
+        )
 
 
 def _foreign(page_map: object) -> NoReturn:
