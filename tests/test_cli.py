@@ -18,7 +18,8 @@ PS = 4096
 
 
 def run(*args: str, check: bool = False, **kw) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run([sys.executable, "-m", "ltx", *args], capture_output=True, text=True, **kw)
+    kw.setdefault("text", True)
+    out = subprocess.run([sys.executable, "-m", "ltx", *args], capture_output=True, **kw)
     if check:
         assert out.returncode == 0, out.stderr
     return out
