@@ -12,11 +12,12 @@ from ltx.storage._registry import REFUSED, SCHEMES, available_schemes, register_
 from ltx.storage._retry import RetryPolicy
 from ltx.storage._store import Store
 from ltx.storage._url import StoreTarget, parse_url
-from ltx.storage._workers import Workers
+from ltx.storage._workers import Job, Workers
 
 __all__ = [
     "DECIMAL",
     "HEX",
+    "Job",
     "REFUSED",
     "SCHEMES",
     "Backend",
