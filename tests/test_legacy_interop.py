@@ -286,3 +286,22 @@ def test_damage_0313_restores_silently_raises_here(fixture) -> None:
         assert err.value.path == bad.path
     assert theirs(replica, None)[0] is not None and theirs(gap, None)[0] is not None
     assert "unexpected EOF" in theirs(trunc, None)[1]
+
+
+def test_the_face_keeps_nanoseconds_on_every_segment_boundary(fixture, tmp_path) -> None:
+    """RFC 3339 text with nanoseconds, through ltx.open, lands where 0.3.13 lands: 1 ns
+    before, at and 1 ns after every object's time (the CLI's history prints these)."""
+    import ltx
+    from ltx.legacy import format_time_ns
+
+    replica, _, listing, _, _ = fixture
+    face = ltx.open(str(replica))
+    for t in sorted({o.time_ns + d for o in listing for d in (-1, 0, 1)}):
+        data, _ = theirs(replica, t)
+        out = tmp_path / "face.db"
+        if data is None:
+            with pytest.raises(LTXError):
+                face.restore(out, timestamp=format_time_ns(t), overwrite=True)
+            continue
+        face.restore(out, timestamp=format_time_ns(t), overwrite=True)
+        assert out.read_bytes() == data, format_time_ns(t)

@@ -7,6 +7,7 @@ import urllib.parse
 
 from ltx.changes import diff_to_json, diff_to_text, tx_to_json, tx_to_text
 from ltx.cli._output import Output, Progress
+from ltx.cli._targets import point
 from ltx.errors import NotFoundError, UsageError
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
@@ -113,10 +114,11 @@ def cmd_convert(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_diff(args: argparse.Namespace, out: Output) -> int:
-    replica = open_replica(args.url, retry=_retry(args, out))
+    replica = open_replica(args.url, retry=_retry(args, out), env=args.env)
     if not replica.files() and replica.legacy() is None:
         raise NotFoundError(replica.store.explain_empty())
-    d = replica.diff(args.from_txid, args.to_txid)
+    a, b = (point(replica, p, args.local) for p in (args.from_txid, args.to_txid))
+    d = replica.diff(a, b)
     out.objects(
         diff_to_json(d, args.table, pages=args.pages),
         diff_to_text(d, args.table, pages=args.pages),
@@ -133,12 +135,13 @@ def _known_tables(replica: Replica, tables: list[str]) -> None:
 
 
 def cmd_changes(args: argparse.Namespace, out: Output) -> int:
-    replica = open_replica(args.url, retry=_retry(args, out))
+    replica = open_replica(args.url, retry=_retry(args, out), env=args.env)
     if not replica.files() and replica.legacy() is None:
         raise NotFoundError(replica.store.explain_empty())
     if args.table:
         _known_tables(replica, args.table)
-    feed = replica.changes(args.since, follow=args.follow, poll=args.poll, tables=args.table)
+    since = None if args.since is None else point(replica, args.since, args.local)
+    feed = replica.changes(since, follow=args.follow, poll=args.poll, tables=args.table)
     out.objects(
         (o for tx in feed for o in tx_to_json(tx)),
         (line for tx in feed for line in tx_to_text(tx)),

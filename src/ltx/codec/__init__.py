@@ -12,7 +12,13 @@ from ltx.codec._database import checksum_database, sqlite_page_count, sqlite_pag
 from ltx.codec._decoder import DecodedFile, Decoder, decode, verified_pages
 from ltx.codec._encoder import Encoder, encode_pages
 from ltx.codec._fileinfo import SNAPSHOT_LEVEL, FileInfo, decode_listing, encode_listing, with_file
-from ltx.codec._names import format_filename, format_txid, parse_filename, parse_txid
+from ltx.codec._names import (
+    check_txid,
+    format_filename,
+    format_txid,
+    parse_filename,
+    parse_txid,
+)
 from ltx.codec._page_index import PageIndex
 from ltx.codec._parts import FilePart, PageBatch, PartDecoder, split_file, verify_parts
 from ltx.codec._random import (
@@ -54,6 +60,7 @@ __all__ = [
     "encode_listing",
     "encode_pages",
     "format_filename",
+    "check_txid",
     "format_txid",
     "is_contiguous",
     "lock_pgno",

@@ -18,7 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._apply import LegacyPages
-from ._names import LegacyObject
+from ._names import LegacyObject, format_time_ns
 from ._plan import LegacyPlan, LegacyPoint
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ __all__ = [
     "MixedSource",
     "Side",
     "convert",
+    "format_time_ns",
     "legacy_txid",
     "plan_convert",
     "split_txid",
