@@ -259,3 +259,15 @@ def test_parts_are_read_on_the_store_pool(tmp_path, small_parts, monkeypatch):
     assert out.read_bytes() == b"".join(pages[p] for p in sorted(pages))
     parts = {name for name in readers if name != threading.current_thread().name}
     assert parts and all(name.startswith("ltx-store") for name in parts), readers
+
+
+@pytest.mark.parametrize("replica_target", ["s3"], indirect=True)
+def test_parallel_restore_over_s3_reads_parts_in_ranges(replica_target, tmp_path, small_parts):
+    url, opts = replica_target
+    _src_url, path, pages = _snapshot_replica(tmp_path, n_pages=80, flags=0)
+    r = ltx.open(url, **opts)
+    r.store.write(9, 1, 1, path, timestamp_ms=0)
+    out = tmp_path / "s3.db"
+    ltx.open(url, **opts).restore(out)
+    assert out.read_bytes() == b"".join(pages[p] for p in sorted(pages))
+    assert small_parts == []  # the snapshot came in parts, none handed back
