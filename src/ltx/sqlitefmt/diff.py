@@ -281,7 +281,9 @@ class _Rows:
     def _compare_found(self, name: str) -> list[RowChange]:
         rows_a, rows_b = self.found[name]
         out = []
-        for key in sorted(rows_a.keys() | rows_b.keys(), key=_key_order):
+        keys = rows_a.keys() | rows_b.keys()
+        rowid = not self.side_a.schema.table(name).without_rowid  # keys are (int,): plain order
+        for key in sorted(keys) if rowid else sorted(keys, key=_key_order):
             pa, pb = rows_a.get(key), rows_b.get(key)
             if pa == pb:
                 continue

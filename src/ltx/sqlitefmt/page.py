@@ -160,8 +160,11 @@ class BTreePage:
                 raw = data[pos]
                 if raw < 0x80:
                     pos += 1
-                elif pos + 1 < usable and data[pos + 1] < 0x80:
+                elif pos + 2 < usable and data[pos + 1] < 0x80:
                     raw, pos = ((raw & 0x7F) << 7) | data[pos + 1], pos + 2
+                elif pos + 2 < usable and data[pos + 2] < 0x80:
+                    b1 = data[pos + 1] & 0x7F
+                    raw, pos = ((raw & 0x7F) << 14) | (b1 << 7) | data[pos + 2], pos + 3
                 else:
                     raw, pos = read_varint(data, pos, usable, pgno)
                 end = pos + size
