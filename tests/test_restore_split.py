@@ -24,6 +24,7 @@ from ltx.codec import (
     verify_parts,
 )
 from ltx.codec._checksum import crc64, crc64_combine
+from ltx.codec._page_index import encode_uvarint
 from ltx.errors import ChecksumMismatchError, UsageError
 from ltx.testing.strategies import ltx_files
 
@@ -271,3 +272,58 @@ def test_parallel_restore_over_s3_reads_parts_in_ranges(replica_target, tmp_path
     ltx.open(url, **opts).restore(out)
     assert out.read_bytes() == b"".join(pages[p] for p in sorted(pages))
     assert small_parts == []  # the snapshot came in parts, none handed back
+
+
+def _valid_index(steps: list[tuple[int, int]]) -> bytes:
+    from ltx.codec._page_index import PageIndex
+
+    index, pgno, offset = PageIndex(), 0, HEADER_SIZE
+    for gap, size in steps:
+        pgno += gap
+        index.append(pgno, offset, size)
+        offset += size
+    return index.encode()[:-8]
+
+
+def _flipped(raw_at_mask: tuple[bytes, int, int]) -> bytes:
+    raw, at, mask = raw_at_mask
+    out = bytearray(raw)
+    out[at % len(out)] ^= mask
+    return bytes(out)
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(st.integers(0, 300), max_size=40).map(
+        lambda xs: b"".join(encode_uvarint(x) for x in xs) + b"\0"
+    )
+    | st.binary(max_size=60)
+    | st.tuples(
+        st.lists(st.tuples(st.integers(1, 3), st.integers(12, 700)), min_size=1, max_size=12).map(
+            _valid_index
+        ),
+        st.integers(0, 10_000),
+        st.integers(0, 255),
+    ).map(_flipped),
+    st.sampled_from([None, 100, 400, 2000]) | st.integers(100, 9000),
+    st.booleans(),
+)
+def test_the_fast_index_decode_accepts_what_the_checked_loop_accepts(raw, data_end, with_header):
+    from ltx.codec import _page_index
+
+    header = (
+        Header(flags=0, page_size=512, commit=40, min_txid=3, max_txid=3) if with_header else None
+    )
+
+    def outcome(fast):
+        real = _page_index._decode_fast
+        _page_index._decode_fast = real if fast else (lambda *a: None)
+        try:
+            index, end = _page_index.PageIndex.decode(raw, data_end=data_end, header=header)
+            return index, end
+        except ltx.LTXError as exc:
+            return type(exc)
+        finally:
+            _page_index._decode_fast = real
+
+    assert outcome(True) == outcome(False)
