@@ -18,11 +18,12 @@ from typing import Literal, Protocol
 import attrs
 
 from ltx.errors import LegacyFormatError, PageNotFoundError
+from ltx.sqlitefmt.wal import FRAME_HEADER_SIZE, valid_page_size
 
 from ._lz4 import ByteSource, ObjectReader, open_reader
 from ._names import LegacyObject
 from ._plan import LegacyPlan
-from ._wal import FRAME_HEADER_SIZE, iter_transactions, valid_page_size
+from ._wal import iter_transactions
 
 __all__ = [
     "PageMap",
