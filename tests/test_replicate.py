@@ -59,13 +59,14 @@ def test_own_checkpoints_restart_without_snapshots(tmp_path: Path) -> None:
     app = app_db(db)
     truth: dict[int, bytes] = {}
     rep = Replicator(db, url, min_checkpoint_pages=20).open()
-    rep.sync()
+    written = rep.sync()
     for i in range(60):
         run_sql_transaction(app, _ops(i))
         for s in rep.sync():
             truth[s.txid] = image(app)
+            written.append(s)
     rep.stop()
-    snaps = [s for s in rep.written if s.snapshot]
+    snaps = [s for s in written if s.snapshot]
     assert [s.txid for s in snaps] == [1]
     assert Path(f"{db}-wal").stat().st_size < 40 * 4120
     for txid, want in truth.items():

@@ -81,7 +81,9 @@ class Replicator:
         self.db: Database | None = None
         self.targets: Targets | None = None
         self.position: Position | None = None
-        self.written: list[Synced] = []
+        self.last: Synced | None = None
+        self.files_written = 0
+        self._batch: list[Synced] = []
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -185,26 +187,31 @@ class Replicator:
         """Finish any pending upload, then write a level-0 file per capture until the WAL
         holds nothing new, then checkpoint when the policy says so."""
         with self._lock:
-            done = self._sync_all()
+            self._batch = []
+            self._sync_all()
             self._maybe_checkpoint()
-            return done
+            return self._batch
 
-    def _sync_all(self) -> list[Synced]:
+    def _sync_all(self) -> None:
         db, targets = self._opened()
         targets.flush()
-        done: list[Synced] = []
+        if db.wal_missing():
+            db.bump()  # a WAL to hold a position in (the app's next write would make one)
         while True:
             cap = capture(db, self.position, max_bytes=self.max_sync_bytes)
             if cap is None:
-                return done
-            done.append(self._write(targets, cap))
+                return
+            self._write(targets, cap)
+            if cap.end.wal is None:
+                return  # the WAL vanished under us: the next sync starts over
 
     def _write(self, targets: Targets, cap: Capture) -> Synced:
         targets.write(cap, int(self.clock() * 1000))
         self.position = cap.end
         self._synced_since_checkpoint = True
         s = Synced(cap.txid, cap.snapshot, cap.reason, len(cap.pages), cap.commit, cap.transactions)
-        self.written.append(s)
+        self._batch.append(s)
+        self.last, self.files_written = s, self.files_written + 1
         return s
 
     def _opened(self) -> tuple[Database, Targets]:

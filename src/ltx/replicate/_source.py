@@ -124,6 +124,11 @@ class Database:
         finally:
             os.close(fd)
 
+    def wal_missing(self) -> bool:
+        """True when the WAL has no valid header (absent, empty or cut)."""
+        with self.wal() as (header, _read):
+            return header is None
+
     def checkpoint(self, mode: str) -> tuple[int, int, int]:
         """``PRAGMA wal_checkpoint(mode)`` on our reader: (busy, WAL frames, copied)."""
         row = _query(self.reader, f"PRAGMA wal_checkpoint({mode})")
