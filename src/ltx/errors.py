@@ -25,6 +25,8 @@ __all__ = [
     "AccessDeniedError",
     "ConflictError",
     "TransientStorageError",
+    "LeaseHeldError",
+    "LeaseLostError",
     "ResolveError",
     "TxidNotAvailableError",
     "PageNotFoundError",
@@ -188,6 +190,20 @@ class ConflictError(StorageError, FileExistsError):
 
     Re-read the replica and retry.
     """
+
+
+class LeaseHeldError(ConflictError):
+    """Another writer holds the replica's write lease; ``holder`` and ``expires_at`` say
+    who and until when (an aware datetime)."""
+
+    def __init__(self, message: str, *, holder: str, expires_at: object, url: str | None = None):
+        self.holder = holder
+        self.expires_at = expires_at
+        super().__init__(message, url=url)
+
+
+class LeaseLostError(ConflictError):
+    """The write lease we held was taken or expired: we stopped writing to the replica."""
 
 
 class TransientStorageError(StorageError):
