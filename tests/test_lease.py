@@ -60,7 +60,7 @@ def test_racing_writers_one_wins(kind: str, request: Any, tmp_path: Any) -> None
         gate = threading.Barrier(2)
         got: list[Any] = [None, None]
 
-        def race(i: int) -> None:
+        def race(i: int, gate: threading.Barrier = gate, got: list[Any] = got) -> None:
             gate.wait()
             try:
                 got[i] = leasers[i].acquire()

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 import ltx
 from ltx.codec import HEADER_SIZE, Header
-from ltx.errors import DatabaseFormatError, NotFoundError, UsageError
+from ltx.errors import (
+    DatabaseFormatError,
+    LeaseHeldError,
+    LeaseLostError,
+    NotFoundError,
+    UsageError,
+)
 from ltx.replicate import Replicator
 from ltx.testing import run_sql_transaction
 
@@ -127,3 +134,28 @@ def test_bad_databases(tmp_path: Path) -> None:
     sqlite3.connect(rollback).execute("CREATE TABLE x(y)").connection.commit()
     with pytest.raises(UsageError, match="WAL mode"):
         Replicator(rollback, url).open()
+
+
+def test_one_replicator_per_replica_and_lease_loss(tmp_path: Path) -> None:
+    """A second replicator fails at once naming the holder; a holder whose lease was
+    taken over stops before its next write and tells the app."""
+    db, url = tmp_path / "app.db", (tmp_path / "replica").as_uri()
+    app = app_db(db)
+    lost: list[Exception] = []
+    first = Replicator(db, url, owner="first", lease_ttl=1.0, on_lease_lost=lost.append).open()
+    first.sync()
+    with pytest.raises(LeaseHeldError, match="first") as err:
+        Replicator(db, url, owner="second").open()
+    assert err.value.holder == "first"
+    time.sleep(1.2)  # the first one paused past its TTL
+    second = Replicator(db, url, owner="second").open()
+    second.sync()
+    run_sql_transaction(app, _ops(1))
+    with pytest.raises(LeaseLostError):
+        first.sync()
+    assert len(lost) == 1
+    top = max(f.max_txid for f in ltx.open(url).refresh())
+    (s,) = second.sync()
+    assert s.txid == top + 1
+    first.stop()
+    second.stop()

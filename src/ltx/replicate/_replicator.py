@@ -9,20 +9,23 @@ an attached apsw connection. Every step is a plain method so tests can drive it.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 import attrs
 
-from ltx.errors import LTXError
+from ltx.errors import LeaseLostError, LTXError
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
 from ltx.sqlitefmt.wal import WAL_HEADER_SIZE, frame_size
 
 from ._capture import Capture, Position, capture
+from ._lease import DEFAULT_TTL, Leases
 from ._source import Connect, Database, stdlib_connect
 from ._targets import Targets
 
@@ -64,6 +67,10 @@ class Replicator:
         clock: Callable[[], float] = time.time,
         on_error: Callable[[BaseException], None] | None = None,
         replica_options: dict[str, Any] | None = None,
+        lease: bool = True,
+        lease_ttl: float = DEFAULT_TTL,
+        owner: str | None = None,
+        on_lease_lost: Callable[[LeaseLostError], None] | None = None,
     ) -> None:
         if not targets:
             raise LTXError("a Replicator needs at least one replica URL")
@@ -91,6 +98,11 @@ class Replicator:
         self._last_checkpoint = clock()
         self._synced_since_checkpoint = False
         self.last_error: BaseException | None = None
+        self.use_lease = lease
+        self.lease_ttl = lease_ttl
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.on_lease_lost = on_lease_lost
+        self.leases = Leases(self.owner, lease_ttl)
 
     def __repr__(self) -> str:
         pos = self.position.txid if self.position else None
@@ -109,9 +121,12 @@ class Replicator:
             ]
             self.db = Database(self.db_path, self._connect)
             try:
+                if self.use_lease:
+                    self.leases.acquire([r.store for r in replicas])
                 self.targets = Targets(replicas)
                 self.position = self.targets.align()
             except BaseException:
+                self.leases.release()
                 self.db.close()
                 self.db = None
                 raise
@@ -138,8 +153,10 @@ class Replicator:
             if self.db is None:
                 return
             try:
-                self.sync()
+                if not self.leases.lost:
+                    self.sync()
             finally:
+                self.leases.release()
                 self.db.close()
                 self.db = None
 
@@ -173,8 +190,12 @@ class Replicator:
             if self._stopping.is_set():
                 break
             try:
+                self._keep_lease()
                 self.sync()
                 delay = self.sync_interval
+            except LeaseLostError as exc:
+                self.last_error = exc
+                return  # never write again; the app was told
             except Exception as exc:
                 self.last_error = exc
                 if self.on_error is not None:
@@ -194,6 +215,8 @@ class Replicator:
 
     def _sync_all(self) -> None:
         db, targets = self._opened()
+        if self.leases.lost:
+            raise LeaseLostError("the write lease was lost; this replicator writes no more")
         targets.flush()
         if db.wal_missing():
             db.bump()  # a WAL to hold a position in (the app's next write would make one)
@@ -206,6 +229,7 @@ class Replicator:
                 return  # the WAL vanished under us: the next sync starts over
 
     def _write(self, targets: Targets, cap: Capture) -> Synced:
+        self._keep_lease(force=True)
         targets.write(cap, int(self.clock() * 1000))
         self.position = cap.end
         self._synced_since_checkpoint = True
@@ -213,6 +237,18 @@ class Replicator:
         self._batch.append(s)
         self.last, self.files_written = s, self.files_written + 1
         return s
+
+    def _keep_lease(self, *, force: bool = False) -> None:
+        """Renew the leases when a third of the TTL is left (or before any write when it
+        is already gone); on loss, stop writing and tell the app."""
+        if not self.use_lease:
+            return
+        try:
+            self.leases.keep(margin=self.lease_ttl * (2 / 3 if not force else 1 / 3))
+        except LeaseLostError as exc:
+            if self.on_lease_lost is not None:
+                self.on_lease_lost(exc)
+            raise
 
     def _opened(self) -> tuple[Database, Targets]:
         if self.db is None or self.targets is None:
