@@ -54,7 +54,17 @@ def recorded_replicas(tmp_path_factory):
 # gcsfs probes bucket types over gRPC (60 s timeouts against the emulator) unless told not to.
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
-from tests.servers import gcs_server, moto_server, sftp_server, webdav_server  # noqa: E402
+from tests.servers import (  # noqa: E402
+    AZURITE_ACCOUNT,
+    AZURITE_KEY,
+    ToolMissing,
+    azurite_blob,
+    azurite_server,
+    gcs_server,
+    moto_server,
+    sftp_server,
+    webdav_server,
+)
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +109,25 @@ def sftp_endpoint(tmp_path_factory):
         yield url
 
 
+@pytest.fixture(scope="session")
+def azurite_endpoint(tmp_path_factory):
+    """Azurite (blob) on 127.0.0.1 with a container ``ltx-test``: its blob endpoint.
+
+    Installed from npm by the suite; without npm the Azure tests skip, but not under CI."""
+    from azure.storage.blob import BlobServiceClient
+
+    try:
+        azurite_blob()  # installs it into the suite's cache on first use
+    except ToolMissing as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the Azure tests: {exc}")
+        pytest.skip(str(exc))
+    with azurite_server(tmp_path_factory.mktemp("azurite")) as url:
+        conn = f"BlobEndpoint={url};AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        BlobServiceClient.from_connection_string(conn).create_container("ltx-test")
+        yield url
+
+
 @pytest.fixture
 def replica_target(request, tmp_path):
     """(url, storage options) of an empty replica on the backend named by the param."""
@@ -114,3 +143,19 @@ def _clear_memory_fs():
     MemoryFileSystem.pseudo_dirs.clear()
     MemoryFileSystem.pseudo_dirs.append("")
     yield
+
+
+SERVER_FIXTURES = {"s3_endpoint", "webdav_endpoint", "gcs_endpoint", "sftp_endpoint"}
+SERVER_BACKENDS = {"s3", "webdav", "gcs", "sftp"}
+
+
+def pytest_collection_modifyitems(items):
+    """One rule for the ``servers`` marker: a test carries it exactly when it uses a local
+    server, through a server fixture or a server backend parameter (file and memory cases
+    do not), so ``-m 'not servers'`` runs everything that needs no server."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if SERVER_FIXTURES & set(item.fixturenames) or SERVER_BACKENDS & {
+            v for v in params.values() if isinstance(v, str)
+        }:
+            item.add_marker(pytest.mark.servers)

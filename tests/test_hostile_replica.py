@@ -171,7 +171,7 @@ def test_snapshot_replans_when_a_file_vanishes_while_indexing(tmp_path):
             return cat_file
 
     r = Replica(open_store(root.as_uri(), filesystem=VanishOnce(base.fs)))
-    assert r.snapshot().page(2) == b"c" * PS
+    assert r.view().page(2) == b"c" * PS
 
 
 def test_restore_cleans_leftovers_of_a_killed_restore(tmp_path):
@@ -217,6 +217,8 @@ def test_secrets_never_leak(tmp_path, caplog):
         "s3://bucket/p?endpoint=http://KEYX:SECRETX@127.0.0.1:9&region=us-east-1",
         "s3://bucket/p?sig=SIGSECRET&X-Amz-Signature=SIGSECRET",
         "webdav://user:PWSECRET@127.0.0.1:9/p?passwd=PWSECRET&auth=PWSECRET",
+        "abs://acct:se/cr+etKEY@c/p?endpoint=http://127.0.0.1:9/acct",
+        "abs://acct@c/p?endpoint=http://127.0.0.1:9/acct?sv=1%26sig=SIGSECRET&sig=SIGSECRET",
     ]
     seen: list[str] = []
     caplog.set_level(logging.DEBUG)

@@ -6,7 +6,7 @@ never own either. The names below are the public surface; the private modules ho
 the rest (varints, frames, the pure-Python CRC) for tests and the codec itself.
 """
 
-from ltx.codec._checksum import CHECKSUM_FLAG, DatabaseChecksum, checksum_page, crc64, lock_pgno
+from ltx.codec._checksum import CHECKSUM_FLAG, DatabaseChecksum, checksum_page, crc64
 from ltx.codec._compact import compact, is_contiguous
 from ltx.codec._database import checksum_database, sqlite_page_count, sqlite_page_size
 from ltx.codec._decoder import DecodedFile, Decoder, decode, verified_pages
@@ -14,6 +14,7 @@ from ltx.codec._encoder import Encoder, encode_pages
 from ltx.codec._fileinfo import SNAPSHOT_LEVEL, FileInfo, decode_listing, encode_listing, with_file
 from ltx.codec._names import format_filename, format_txid, parse_filename, parse_txid
 from ltx.codec._page_index import PageIndex
+from ltx.codec._parts import FilePart, PageBatch, PartDecoder, split_file, verify_parts
 from ltx.codec._random import (
     FileIndex,
     ReadRange,
@@ -23,6 +24,7 @@ from ltx.codec._random import (
     read_pages,
 )
 from ltx.codec._values import HEADER_FLAG_NO_CHECKSUM, HEADER_SIZE, Header, PageHeader, Trailer
+from ltx.sqlitefmt.header import lock_pgno
 
 __all__ = [
     "CHECKSUM_FLAG",
@@ -35,9 +37,12 @@ __all__ = [
     "Encoder",
     "FileIndex",
     "FileInfo",
+    "FilePart",
     "Header",
     "PageHeader",
+    "PageBatch",
     "PageIndex",
+    "PartDecoder",
     "ReadRange",
     "Trailer",
     "checksum_database",
@@ -59,7 +64,9 @@ __all__ = [
     "read_page_index",
     "read_pages",
     "sqlite_page_count",
+    "split_file",
     "sqlite_page_size",
     "verified_pages",
+    "verify_parts",
     "with_file",
 ]

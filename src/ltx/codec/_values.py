@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import struct
+from collections.abc import Sequence
 
 import attrs
 
-from ltx.codec._checksum import CHECKSUM_FLAG, lock_pgno
+from ltx.codec._checksum import CHECKSUM_FLAG
 from ltx.errors import BadMagicError, FrameError, HeaderFieldError, TruncatedError
+from ltx.sqlitefmt.header import is_valid_page_size, lock_pgno
 
 __all__ = [
     "MAGIC",
@@ -42,11 +46,6 @@ _I64_MAX = (1 << 63) - 1
 # file cannot pass decoding and fail later where its time is used.
 MIN_TIMESTAMP_MS = -62_135_596_800_000
 MAX_TIMESTAMP_MS = 253_402_300_799_999
-
-
-def is_valid_page_size(page_size: int) -> bool:
-    """True for a power of two from 512 to 65536, the page sizes SQLite and LTX allow."""
-    return 512 <= page_size <= 65536 and page_size & (page_size - 1) == 0
 
 
 @attrs.frozen(kw_only=True)
@@ -112,6 +111,26 @@ class Header:
                     f"expected {expected}"
                 )
         return None
+
+    def pages_in_order(self, pgnos: Sequence[int]) -> bool:
+        """True when ``page_order_problem`` finds nothing along ``pgnos`` (from 0): the same
+        rules checked for a whole run at once, for long page indexes."""
+        if not pgnos:
+            return True
+        lock = self.lock_pgno
+        n = len(pgnos)
+        if self.is_snapshot:
+            if n < lock:
+                expected = list(range(1, n + 1))
+            else:
+                expected = [*range(1, lock), *range(lock + 1, n + 2)]
+            return pgnos[-1] <= self.commit and list(pgnos) == expected
+        if not (pgnos[0] > 0 and pgnos[-1] <= self.commit):
+            return False
+        if not all(a < b for a, b in itertools.pairwise(pgnos)):
+            return False
+        i = bisect.bisect_left(pgnos, lock)
+        return i == n or pgnos[i] != lock
 
     def end_problem(self, last: int) -> str | None:
         """Why this file may not end after page ``last`` (0: no pages), or None: a snapshot

@@ -8,8 +8,8 @@ from typing import Any
 import fsspec
 
 from ltx.errors import LTXError, StorageError, UsageError
-from ltx.storage._layout import Layout
-from ltx.storage._retry import RetryPolicy, translate
+from ltx.storage._layout import LAYOUTS, Layout
+from ltx.storage._retry import RetryPolicy, scrub, translate
 from ltx.storage._store import Store
 from ltx.storage._url import StoreTarget, parse_url
 
@@ -28,7 +28,7 @@ def _filesystem(target: StoreTarget) -> Any:
         raise
     except ValueError as exc:
         raise StorageError(
-            f"cannot open filesystem {target.protocol!r}: {exc}", url=target.url
+            scrub(f"cannot open filesystem {target.protocol!r}: {exc}"), url=target.url
         ) from None
     except Exception as exc:
         raise translate(exc, target.url, "open filesystem") from None
@@ -47,7 +47,7 @@ def open_store(
     **storage_options: Any,
 ) -> Store:
     """Open the replica at ``url`` (``file://``, ``memory://``, ``s3://``, ``gs://``,
-    ``webdav://``, ``sftp://``, any fsspec URL).
+    ``abs://``, ``webdav://``, ``sftp://``, any fsspec URL).
 
     ``env`` supplies Litestream's variables (``LITESTREAM_*``, ``AWS_*``); keyword
     ``storage_options`` win over both URL and environment. ``layout`` overrides the
@@ -56,9 +56,10 @@ def open_store(
     """
     target = parse_url(url, env=env, options=storage_options)
     if isinstance(layout, str):
-        if layout not in ("decimal", "hex"):
-            raise UsageError(f"layout must be 'decimal' or 'hex', got {layout!r}")
-        layout = Layout(layout)
+        if layout not in LAYOUTS:
+            known = " or ".join(map(repr, LAYOUTS))
+            raise UsageError(f"layout must be {known}, got {layout!r}")
+        layout = LAYOUTS[layout]
     return Store(
         _filesystem(target) if filesystem is None else filesystem,
         target.root,
