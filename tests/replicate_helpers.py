@@ -26,7 +26,7 @@ def image(conn: sqlite3.Connection) -> bytes:
 
 def replica_image(url: str, txid: int, **options: object) -> bytes:
     """The database ``ltx.open`` reads at ``txid`` (the lock page as zeros)."""
-    view = ltx.open(url, **options).snapshot(txid)  # type: ignore[arg-type]
+    view = ltx.open(url, **options).view(txid)  # type: ignore[arg-type]
     lock = lock_pgno(view.page_size)
     return b"".join(
         bytes(view.page_size) if p == lock else view.page(p) for p in range(1, view.page_count + 1)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from ltx.cli._commands import COMMANDS
 from ltx.cli._output import Output
 from ltx.cli._parser import ArgsError, build_parser, parse_args, wants_json
+from ltx.cli._replicate import cmd_replicate
 from ltx.cli._sql import SQL_ERRORS, cmd_sql
 from ltx.cli._tools import TOOLS
 from ltx.errors import LTXError
@@ -44,7 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     out = Output(fmt=getattr(args, "format", None) or "table")
     try:
-        return int({**COMMANDS, **TOOLS, "sql": cmd_sql}[args.command](args, out))
+        return int(
+            {**COMMANDS, **TOOLS, "sql": cmd_sql, "replicate": cmd_replicate}[args.command](
+                args, out
+            )
+        )
     except BrokenPipeError:
         # The reader went away (``ltx ls ... | head``): stop quietly, as Unix tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 
 from ltx.cli._output import FORMATS
+from ltx.cli._replicate import add_replicate
 
 __all__ = ["ArgsError", "build_parser", "parse_args", "parse_txid_arg", "wants_json"]
 
@@ -208,6 +209,7 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
     _read_commands(sub)
     _tool_commands(sub)
     _change_commands(sub)
+    add_replicate(sub, _common)
     return p
 
 

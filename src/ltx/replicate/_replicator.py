@@ -71,6 +71,7 @@ class Replicator:
         lease_ttl: float = DEFAULT_TTL,
         owner: str | None = None,
         on_lease_lost: Callable[[LeaseLostError], None] | None = None,
+        on_sync: Callable[[Synced], None] | None = None,
     ) -> None:
         if not targets:
             raise LTXError("a Replicator needs at least one replica URL")
@@ -102,6 +103,7 @@ class Replicator:
         self.lease_ttl = lease_ttl
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.on_lease_lost = on_lease_lost
+        self.on_sync = on_sync
         self.leases = Leases(self.owner, lease_ttl)
 
     def __repr__(self) -> str:
@@ -236,6 +238,8 @@ class Replicator:
         s = Synced(cap.txid, cap.snapshot, cap.reason, len(cap.pages), cap.commit, cap.transactions)
         self._batch.append(s)
         self.last, self.files_written = s, self.files_written + 1
+        if self.on_sync is not None:
+            self.on_sync(s)
         return s
 
     def _keep_lease(self, *, force: bool = False) -> None:

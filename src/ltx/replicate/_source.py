@@ -18,14 +18,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ltx.errors import DatabaseFormatError, NotFoundError, UsageError
+from ltx.sqlitefmt.header import MAGIC, decode_page_size
 from ltx.sqlitefmt.wal import WAL_HEADER_SIZE, WALHeader
 
 __all__ = ["Connect", "Database", "stdlib_connect"]
 
 Connect = Callable[[str], Any]
 """Opens a connection to the database (stdlib ``sqlite3`` or apsw); used for our own."""
-
-_MAGIC = b"SQLite format 3\x00"
 
 
 def stdlib_connect(path: str) -> Any:
@@ -50,7 +49,7 @@ class Database:
                 head = f.read(100)
         except FileNotFoundError:
             raise NotFoundError(f"{self.path}: no such database", url=self.path) from None
-        if not head.startswith(_MAGIC):
+        if not head.startswith(MAGIC):
             raise DatabaseFormatError("not a SQLite database", path=self.path, offset=0)
         if head[18:20] != b"\x02\x02":
             raise UsageError(
@@ -98,8 +97,7 @@ class Database:
 
     def db_page_size(self) -> int:
         """The page size in the db file's header (1 means 65536)."""
-        raw = int.from_bytes(self.read_db(16, 2), "big")
-        return 65536 if raw == 1 else raw
+        return decode_page_size(int.from_bytes(self.read_db(16, 2), "big"))
 
     @contextlib.contextmanager
     def wal(self) -> Iterator[tuple[WALHeader | None, Callable[[int, int], bytes]]]:
