@@ -17,23 +17,22 @@ from ._source import Database
 
 __all__ = ["Capture", "Position", "capture"]
 
-_MASK = 0xFFFFFFFF
-
 
 @attrs.frozen
 class Position:
     """Where the replica stands in the database's WAL after its newest level-0 file.
 
-    ``wal`` is None when the next file must be a snapshot. ``clean`` says we
-    checkpointed the whole WAL exactly at ``wal`` (then the next restart, one checkpoint
-    sequence later, is ours); ``seq`` is that WAL's checkpoint sequence.
+    ``wal`` is None when the next file must be a snapshot. ``restarted_to`` names the
+    salts of a WAL that continues from its first frame exactly where ``wal`` ends (we saw
+    the one restart that followed our own full checkpoint); ``seq`` is the checkpoint
+    sequence of the WAL at ``wal``.
     """
 
     txid: int
     wal: WALPosition | None
     commit: int = 0
     page_size: int = 0
-    clean: bool = False
+    restarted_to: tuple[int, int] | None = None
     seq: int = 0
 
 
@@ -50,14 +49,6 @@ class Capture:
     reason: str
     end: Position
     transactions: int
-
-
-def _restarted_by_us(pos: Position, hdr: WALHeader) -> bool:
-    """True for the one restart that follows our own full checkpoint at ``pos``."""
-    assert pos.wal is not None
-    return (
-        pos.clean and hdr.checkpoint_seq == pos.seq + 1 and hdr.salt1 == (pos.wal.salt1 + 1) & _MASK
-    )
 
 
 def _why_snapshot(pos: Position | None, hdr: WALHeader | None, read: ReadAt) -> str | WALPosition:
@@ -78,7 +69,7 @@ def _why_snapshot(pos: Position | None, hdr: WALHeader | None, read: ReadAt) -> 
         ):
             return "WAL no longer holds the replica's position"
         return start
-    if _restarted_by_us(pos, hdr):
+    if pos.restarted_to == hdr.salts:
         return WALPosition.start(hdr)
     return "WAL restarted by a checkpoint we did not run"
 
@@ -108,11 +99,12 @@ def capture(db: Database, pos: Position | None, *, max_bytes: int | None = None)
     txid = (pos.txid if pos is not None else 0) + 1
     with db.reading(), db.wal() as (hdr, read):
         start = _why_snapshot(pos, hdr, read)
+        bound = db.published_frames(hdr) if hdr is not None else None
         if isinstance(start, str):
-            scan = scan_wal(hdr, read) if hdr is not None else None
+            scan = scan_wal(hdr, read, max_frames=bound) if hdr is not None else None
             return attrs.evolve(_snapshot(db, hdr, scan, txid), reason=start)
         assert hdr is not None and pos is not None
-        scan = scan_wal(hdr, read, start, max_bytes=max_bytes)
+        scan = scan_wal(hdr, read, start, max_bytes=max_bytes, max_frames=bound)
         if not scan.transactions:
             return None
         pages = dict(scan.pages)

@@ -294,14 +294,24 @@ class Replicator:
                     and pos.wal is not None
                     and pos.wal.offset == WAL_HEADER_SIZE + log * frame_size(pos.page_size)
                 )
-                if full and pos is not None:
-                    self.position = attrs.evolve(pos, clean=True)
             self._last_checkpoint = self.clock()
             self._synced_since_checkpoint = False
-            if full:
-                db.bump()
+            if full and pos is not None:
+                self._restart_wal(db, pos)
                 self._sync_all()
             return full
+
+    def _restart_wal(self, db: Database, pos: Position) -> None:
+        """After our full checkpoint at ``pos``: the write that restarts the WAL. If the
+        header then shows exactly one restart, the new WAL continues our position from
+        its first frame; if not (a reader kept the old WAL, or more happened), the next
+        sync decides as for any WAL it finds."""
+        db.bump()
+        with db.wal() as (hdr, _read):
+            if hdr is None or pos.wal is None or hdr.checkpoint_seq != pos.seq + 1:
+                return
+            if hdr.salts != (pos.wal.salt1, pos.wal.salt2):
+                self.position = attrs.evolve(pos, restarted_to=hdr.salts)
 
 
 def replicate(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -56,10 +57,14 @@ class Database:
                 f"{self.path}: not in WAL mode; run PRAGMA journal_mode=wal in the app first"
             )
         self._fd = os.open(self.path, os.O_RDONLY)
+        self._shm = -1
         self.reader = connect(self.path)
         self.barrier = connect(self.path)
         for conn in (self.reader, self.barrier):
             _query(conn, "PRAGMA busy_timeout=5000")
+        _query(self.reader, "SELECT count(*) FROM sqlite_master")  # makes the -shm
+        with contextlib.suppress(FileNotFoundError):  # kept for life, as the db fd
+            self._shm = os.open(self.path + "-shm", os.O_RDONLY)
             _query(conn, "PRAGMA wal_autocheckpoint=0")
         _query(self.barrier, "PRAGMA journal_size_limit=0")
         if str(_query(self.reader, "PRAGMA journal_mode")[0]).lower() != "wal":
@@ -72,9 +77,10 @@ class Database:
             if conn is not None:
                 with contextlib.suppress(Exception):
                     conn.close()
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        for fd in (self._fd, self._shm):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._shm = -1
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
@@ -121,6 +127,28 @@ class Database:
             yield header, read_at
         finally:
             os.close(fd)
+
+    def published_frames(self, header: WALHeader) -> int | None:
+        """How many frames of ``header``'s WAL SQLite's shared index calls committed
+        (``mxFrame``; 0 while a restart is not yet written), None without a -shm file.
+
+        The index header is two 48-byte copies in native byte order; salts are the WAL
+        header's bytes. Copies that differ are being written: read again.
+        """
+        if self._shm < 0:
+            return None
+        for _ in range(100):
+            raw = os.pread(self._shm, 96, 0)
+            if len(raw) < 96:
+                return None
+            if raw[:48] == raw[48:]:
+                break
+        else:
+            return None
+        salts = header.salt1.to_bytes(4, "big") + header.salt2.to_bytes(4, "big")
+        if raw[32:40] != salts:
+            return 0
+        return int.from_bytes(raw[16:20], sys.byteorder)
 
     def wal_missing(self) -> bool:
         """True when the WAL has no valid header (absent, empty or cut)."""

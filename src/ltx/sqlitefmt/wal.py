@@ -238,11 +238,14 @@ def scan_wal(
     start: WALPosition | None = None,
     *,
     max_bytes: int | None = None,
+    max_frames: int | None = None,
 ) -> WALScan:
     """Read committed transactions of ``header``'s WAL from ``start`` (default: the first
     frame) up to the first invalid frame or the end; stop at the first commit boundary
     past ``max_bytes`` when given. Frames after the last commit frame are left unread
-    for a later scan, as SQLite's recovery ignores them."""
+    for a later scan, as SQLite's recovery ignores them. ``max_frames`` bounds the WAL
+    to the frames SQLite's shared index says are committed (a writer that died after
+    writing its commit frame but before publishing it did not commit)."""
     pos = start or WALPosition.start(header)
     if (pos.salt1, pos.salt2) != header.salts:
         raise UsageError("scan position belongs to another WAL (salts differ)")
@@ -252,7 +255,10 @@ def scan_wal(
     sums, offset = (pos.checksum1, pos.checksum2), pos.offset
     end, commit, txns, frames, stopped = pos, 0, 0, 0, "end"
     while True:
-        chunk = read_at(offset, fsz * _BATCH)
+        want = fsz * _BATCH
+        if max_frames is not None:
+            want = min(want, WAL_HEADER_SIZE + max_frames * fsz - offset)
+        chunk = read_at(offset, want) if want > 0 else b""
         if len(chunk) < fsz:
             break
         for at in range(0, len(chunk) - fsz + 1, fsz):

@@ -106,9 +106,11 @@ class _Base:
         raise NotImplementedError
 
     def acquire(self) -> Lease:
-        """Take the lease if free or expired; LeaseHeldError naming the holder if not."""
+        """Take the lease if free, expired or held under our own owner name (a restart);
+        LeaseHeldError naming the holder if not."""
         cur = self._read()
-        if cur is not None and not cur.expired(self.clock()):
+        mine = cur is not None and cur.owner == self.owner  # we restarted: take it back
+        if cur is not None and not cur.expired(self.clock()) and not mine:
             raise _held(self.store, cur)
         gen = cur.generation + 1 if cur is not None else 1
         expires = self._expiry()
