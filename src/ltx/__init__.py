@@ -37,6 +37,8 @@ from ltx.errors import (
     FormatError,
     FrameError,
     HeaderFieldError,
+    LeaseHeldError,
+    LeaseLostError,
     LTXError,
     NotFoundError,
     PageIndexError,
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
     from ltx.compaction import LevelsConfig
     from ltx.dbfile import checksum_db, encode_db
     from ltx.replica import Replica, open
+    from ltx.replicate import Replicator, replicate
     from ltx.storage import FileInfo, Store, open_store
     from ltx.view import View
 
@@ -69,6 +72,8 @@ _LAZY = {
     "FileInfo": "ltx.storage",
     "checksum_db": "ltx.dbfile",
     "encode_db": "ltx.dbfile",
+    "Replicator": "ltx.replicate",
+    "replicate": "ltx.replicate",
 }
 
 __all__ = [
@@ -78,6 +83,8 @@ __all__ = [
     "BadMagicError",
     "ChecksumMismatchError",
     "ConflictError",
+    "LeaseHeldError",
+    "LeaseLostError",
     "DatabaseFormatError",
     "Decoder",
     "Encoder",
@@ -114,6 +121,8 @@ __all__ = [
     "format_filename",
     "format_txid",
     "open",
+    "Replicator",
+    "replicate",
     "open_store",
     "parse_filename",
     "parse_txid",
