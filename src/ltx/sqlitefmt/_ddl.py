@@ -29,10 +29,10 @@ _DDL = {
 _LITERAL = re.compile(
     r"""\s*\(?\s*(?:(?P<sign>[-+])\s*)?(?:
         (?P<hex>0[xX][0-9a-fA-F]+) | (?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)
-        | '(?P<str>(?:[^']|'')*)' | [xX]'(?P<blob>[0-9a-fA-F]*)' | (?P<word>NULL|TRUE|FALSE)
+        | '(?P<str>.*)' | [xX]'(?P<blob>[0-9a-fA-F]*)' | (?P<word>NULL|TRUE|FALSE)
     )\s*\)?\s*""",
-    re.I | re.X,
-)
+    re.I | re.X | re.S,
+)  # single-character repeats only: memory stays flat however long the literal
 _AFFINITIES = ("INTEGER", "TEXT", "BLOB", "REAL", "NUMERIC")
 #: What sqlite3 raises for SQL it cannot take (bad text, NUL, several statements...).
 _ERRORS = (sqlite3.Error, sqlite3.Warning, ValueError)
@@ -257,6 +257,8 @@ class Ddl:
         elif m["blob"] is not None:
             value = bytes.fromhex(m["blob"]) if len(m["blob"]) % 2 == 0 else None
         elif m["str"] is not None:
+            if "'" in m["str"].replace("''", ""):
+                return None  # not one string literal (a lone quote inside)
             value = m["str"].replace("''", "'")
         else:
             token = m["hex"] or m["num"]

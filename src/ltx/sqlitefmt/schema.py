@@ -175,6 +175,7 @@ def build_schema(
     header: DatabaseHeader, entries: Sequence[SchemaEntry], pages: frozenset[int] = frozenset()
 ) -> Schema:
     """Describe every table and index named by ``entries``."""
+    _check_roots(entries)
     ddl = Ddl()
     try:
         tables = [_table(ddl, e) for e in entries if e.type == "table"]
@@ -182,6 +183,22 @@ def build_schema(
     finally:
         ddl.close()
     return Schema(header, tuple(entries), tuple(tables), tuple(indexes), pages)
+
+
+def _check_roots(entries: Sequence[SchemaEntry]) -> None:
+    """Each b-tree has one owner (SQLite's integrity_check: "2nd reference to page")."""
+    owner: dict[int, SchemaEntry] = {}
+    for e in entries:
+        if e.rootpage == 0:
+            continue
+        first = owner.setdefault(e.rootpage, e)
+        if e.rootpage == 1 or first is not e:
+            claims = "sqlite_schema" if e.rootpage == 1 else f"{first.type} {first.name!r}"
+            raise DatabaseFormatError(
+                f"sqlite_schema row {e.type} {e.name!r} claims root page {e.rootpage}, "
+                f"already the root of {claims}",
+                pgno=e.rootpage,
+            )
 
 
 def read_schema(page: PageFn | Pager) -> Schema:
