@@ -43,7 +43,6 @@ def _base(url: str, tmp_path, **opts) -> list[bytes]:
 
 
 @pytest.mark.slow
-@pytest.mark.servers
 @pytest.mark.parametrize("replica_target", ["file", "s3"], indirect=True)
 def test_thousand_appends_cost_at_most_two_requests_each(replica_target, tmp_path):
     url, opts = replica_target
@@ -127,7 +126,6 @@ def test_warm_reads_read_nothing(tmp_path):
     assert counting.total == before
 
 
-@pytest.mark.servers
 @pytest.mark.parametrize("replica_target", ["s3"], indirect=True)
 def test_a_remote_page_miss_brings_its_neighbours(replica_target, tmp_path):
     url, opts = replica_target
