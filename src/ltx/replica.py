@@ -55,6 +55,7 @@ def open(
     env: Mapping[str, str] | None = None,
     retry: RetryPolicy | None = None,
     age_identity: str | Sequence[str] | None = None,
+    verify_files: bool = False,
     **storage_options: Any,
 ) -> Replica:
     """Open the replica at ``url`` (any URL Litestream accepts, or any fsspec URL).
@@ -66,6 +67,8 @@ def open(
     ``retry`` sets attempts, backoff, a total deadline and a retry callback.
     ``age_identity`` decrypts Litestream 0.3 replicas encrypted with age (default: the
     file named by ``LITESTREAM_AGE_IDENTITY_FILE``).
+    ``verify_files`` checks each LTX file's whole checksum before serving any page of
+    it (one whole-file GET per file on first use; see docs/verify.md).
     """
     env = os.environ if env is None else env
     if age_identity is None and env.get("LITESTREAM_AGE_IDENTITY_FILE"):
@@ -78,7 +81,9 @@ def open(
         **storage_options,
     )
     cache = PageCache(cache_bytes, cache_dir)
-    return Replica(store, cache=cache, follow=follow, age_identity=age_identity)
+    return Replica(
+        store, cache=cache, follow=follow, age_identity=age_identity, verify_files=verify_files
+    )
 
 
 def _now() -> dt.datetime:
@@ -97,6 +102,7 @@ class Replica:
         clock: Callable[[], dt.datetime] = _now,
         age_identity: str | Sequence[str] | None = None,
         legacy: bool = True,
+        verify_files: bool = False,
     ) -> None:
         self.store = store
         self.age_identity = age_identity
@@ -105,7 +111,7 @@ class Replica:
         self.cache = cache or PageCache()
         self.follow = follow
         self.clock = clock
-        self.reader = PageReader(store, self.cache)
+        self.reader = PageReader(store, self.cache, verify_files=verify_files)
         self.writer = Writer(store, list_files=self.refresh, header_of=self._header_of)
         self._lock = threading.Lock()
         self._files: list[FileInfo] | None = None

@@ -85,7 +85,7 @@ def cmd_sql(args: argparse.Namespace, out: Output) -> int:
         from ltx.sqlite import connect
     except ImportError:
         raise LTXError("ltx sql needs the sqlite extra: pip install 'ltx[sqlite]'") from None
-    con = connect(args.url, txid=args.txid, timestamp=args.timestamp)
+    con = connect(args.url, txid=args.txid, timestamp=args.timestamp, verify_files=args.verify)
     try:
         if args.sql is None:
             import apsw.shell
