@@ -115,7 +115,7 @@ def test_warm_reads_read_nothing(tmp_path):
     base = open_store(url)
     counting = CountingFileSystem(base.fs)
     r = Replica(open_store(url, filesystem=counting), cache=PageCache())
-    view = r.snapshot()
+    view = r.view()
     for p in range(1, view.page_count + 1):
         view.page(p)
     before = counting.total
@@ -132,7 +132,7 @@ def test_a_remote_page_miss_brings_its_neighbours(replica_target, tmp_path):
     _base(url, tmp_path, **opts)
     base = open_store(url, **opts)
     r = Replica(open_store(url, filesystem=CountingFileSystem(base.fs), **opts))
-    view = r.snapshot()
+    view = r.view()
     counting = r.store.fs
     before = counting.calls["cat_file"]
     first = view.page(1)

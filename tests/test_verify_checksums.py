@@ -229,7 +229,9 @@ def test_litestream_restores_what_our_compaction_writes(nochecksum: Path, tmp_pa
 
 @pytest.mark.interop
 @pytest.mark.skipif(not have_litestream(), reason="litestream not installed")
-def test_litestream_refuses_tracked_replicas_compacted_or_not(tracked: Path, tmp_path: Path) -> None:
+def test_litestream_refuses_tracked_replicas_compacted_or_not(
+    tracked: Path, tmp_path: Path
+) -> None:
     """Litestream 0.5.17 restores through a NoChecksum encoder fed the inputs' post-apply
     checksum, so it refuses every checksum-tracked replica ("post-apply checksum not
     allowed"), as written and after our compaction alike; we restore both."""

@@ -7,7 +7,7 @@ the rest (varints, frames, the pure-Python CRC) for tests and the codec itself.
 """
 
 from ltx.codec._chain import ChainFinding, TrackedFile, compare_levels, replay_checksums
-from ltx.codec._checksum import CHECKSUM_FLAG, DatabaseChecksum, checksum_page, crc64, lock_pgno
+from ltx.codec._checksum import CHECKSUM_FLAG, DatabaseChecksum, checksum_page, crc64
 from ltx.codec._compact import compact, is_contiguous
 from ltx.codec._database import checksum_database, sqlite_page_count, sqlite_page_size
 from ltx.codec._decoder import DecodedFile, Decoder, decode, verified_pages
@@ -24,6 +24,7 @@ from ltx.codec._random import (
     read_pages,
 )
 from ltx.codec._values import HEADER_FLAG_NO_CHECKSUM, HEADER_SIZE, Header, PageHeader, Trailer
+from ltx.sqlitefmt.header import lock_pgno
 
 __all__ = [
     "CHECKSUM_FLAG",
