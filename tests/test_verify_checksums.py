@@ -14,12 +14,12 @@ from ltx.errors import HeaderFieldError
 from tests.helpers import (
     encode_tracked,
     image_checksum,
-    image_pages,
     sqlite_history,
     write_tracked_replica,
 )
 from tests.litestream_harness import have_litestream
 from tests.litestream_harness import restore as litestream_restore
+from tests.test_diff_util import append_images
 
 PS = 4096
 
@@ -80,11 +80,7 @@ def nochecksum(tmp_path: Path) -> Path:
     """A replica as Litestream writes it: NoChecksum files at levels 0, 1, 2 and 9."""
     root = tmp_path / "plain"
     r = ltx.open(root.as_uri())
-    prev: dict[int, bytes] = {}
-    for image in sqlite_history(tmp_path / "plain.db", page_size=PS, steps=5):
-        cur = image_pages(image, PS)
-        r.append({p: d for p, d in cur.items() if prev.get(p) != d}, len(cur))
-        prev = cur
+    append_images(r, sqlite_history(tmp_path / "plain.db", page_size=PS, steps=5), PS)
     _levels(r)
     return root
 

@@ -13,19 +13,15 @@ import ltx
 from ltx.codec import decode
 from ltx.errors import ChecksumMismatchError
 from tests.helpers import image_pages, sqlite_history
+from tests.test_diff_util import append_images
 
 PS = 4096
 
 
 def _replica(tmp_path: Path) -> tuple[Path, list[bytes]]:
     root = tmp_path / "rep"
-    r = ltx.open(root.as_uri())
     images = sqlite_history(tmp_path / "src.db", page_size=PS, steps=5)
-    prev: dict[int, bytes] = {}
-    for image in images:
-        cur = image_pages(image, PS)
-        r.append({p: d for p, d in cur.items() if prev.get(p) != d}, len(cur))
-        prev = cur
+    append_images(ltx.open(root.as_uri()), images, PS)
     return root, images
 
 

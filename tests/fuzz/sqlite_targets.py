@@ -18,7 +18,7 @@ import random
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import ltx
@@ -27,7 +27,8 @@ from ltx.compaction.executor import merge_files
 from ltx.errors import LTXError
 from ltx.sqlitefmt import Pager, diff_database, iter_index, iter_rows, read_schema
 from tests.fuzz import mutators as M
-from tests.helpers import image_pages, sqlite_history, write_tracked_replica
+from tests.helpers import sqlite_history, write_tracked_replica
+from tests.test_diff_util import append_images
 from tests.test_sqlitefmt_util import pages_of
 
 _SCHEMAS = (
@@ -89,38 +90,41 @@ def seed_images() -> tuple[bytes, ...]:
     return tuple(out)
 
 
-def with_schema_sql(image: bytes, name: str, sql: str) -> bytes:
-    """``image`` with the ``sqlite_schema`` SQL of ``name`` replaced (by SQLite itself)."""
+def _edited(image: bytes, edit: Callable[[sqlite3.Connection], None]) -> bytes:
+    """``image`` after ``edit`` ran on it with ``writable_schema`` on (by SQLite itself)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m.db"
         path.write_bytes(image)
         con = sqlite3.connect(path)
         try:
             con.execute("PRAGMA writable_schema=ON")
-            con.execute("UPDATE sqlite_schema SET sql=? WHERE name=?", (sql, name))
+            edit(con)
             con.commit()
         finally:
             con.close()
         return path.read_bytes()
+
+
+def with_schema_sql(image: bytes, name: str, sql: str) -> bytes:
+    """``image`` with the ``sqlite_schema`` SQL of ``name`` replaced."""
+
+    def edit(con: sqlite3.Connection) -> None:
+        con.execute("UPDATE sqlite_schema SET sql=? WHERE name=?", (sql, name))
+
+    return _edited(image, edit)
 
 
 def with_alias(image: bytes, copies: int) -> bytes:
     """``image`` with ``copies`` extra ``sqlite_schema`` rows naming table t's root page."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "m.db"
-        path.write_bytes(image)
-        con = sqlite3.connect(path)
-        try:
-            con.execute("PRAGMA writable_schema=ON")
-            root = con.execute("SELECT rootpage FROM sqlite_schema WHERE name='t'").fetchone()[0]
-            con.executemany(
-                "INSERT INTO sqlite_schema VALUES ('table', ?, ?, ?, 'CREATE TABLE x(a)')",
-                [(f"x{i}", f"x{i}", root) for i in range(copies)],
-            )
-            con.commit()
-        finally:
-            con.close()
-        return path.read_bytes()
+
+    def edit(con: sqlite3.Connection) -> None:
+        root = con.execute("SELECT rootpage FROM sqlite_schema WHERE name='t'").fetchone()[0]
+        con.executemany(
+            "INSERT INTO sqlite_schema VALUES ('table', ?, ?, ?, 'CREATE TABLE x(a)')",
+            [(f"x{i}", f"x{i}", root) for i in range(copies)],
+        )
+
+    return _edited(image, edit)
 
 
 def mutate_image(image: bytes, rnd: random.Random, seeds: Sequence[bytes]) -> bytes:
@@ -172,12 +176,7 @@ def replica_template() -> Path:
     """Two small replicas (plain/ and tracked/) with levels 0, 1 and 9, built once."""
     root = Path(tempfile.mkdtemp(prefix="ltx-fuzz-verify-"))
     images = sqlite_history(root / "src.db", page_size=1024, steps=4)
-    plain = ltx.open((root / "plain").as_uri())
-    prev: dict[int, bytes] = {}
-    for image in images:
-        cur = image_pages(image, 1024)
-        plain.append({p: d for p, d in cur.items() if prev.get(p) != d}, len(cur))
-        prev = cur
+    append_images(ltx.open((root / "plain").as_uri()), images, 1024)
     write_tracked_replica(ltx.open((root / "tracked").as_uri()), images, 1024)
     for name in ("plain", "tracked"):
         r = ltx.open((root / name).as_uri())
