@@ -88,3 +88,12 @@ def _save(name: str, run: int, data: bytes | str) -> Path:
     path = folder / f"{name}-seed{SEED}-{run}.bin"
     path.write_bytes(data if isinstance(data, bytes) else repr(data).encode())
     return path
+
+
+def peak_mib() -> float | None:
+    """This process's peak resident size (VmHWM) in MiB; None where /proc has none."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return None

@@ -6,6 +6,7 @@ inputs in CI, ``LTX_FUZZ_SECONDS`` (shares ``sqlite`` and ``verify``) on demand.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from hypothesis import given
@@ -15,20 +16,26 @@ from ltx.testing import pages
 from tests.fuzz import hostile as H
 from tests.fuzz import sqlite_targets as S
 from tests.fuzz import targets as T
-from tests.fuzz.campaign import HYPOTHESIS, Campaign
+from tests.fuzz.campaign import HYPOTHESIS, Campaign, peak_mib
 
 BOUND_MIB = 64
 
 
 def test_fuzz_sqlite_reader() -> None:
+    """Also: the campaign's own peak RSS grows less than the bound over all its inputs."""
     camp = Campaign("sqlite")
     seeds = list(S.seed_images())
+    S.check_sqlite(seeds[0], seeds[0])
+    base, t0 = peak_mib(), time.monotonic()
     for _ in camp:
         seed = camp.rnd.choice(seeds)
         image = S.mutate_image(seed, camp.rnd, seeds)
         camp.check(image, S.check_sqlite, image, seed)
+    peak, seconds = peak_mib(), time.monotonic() - t0
+    growth = None if base is None or peak is None else peak - base
+    print(f"sqlite reader: {camp.runs} inputs in {seconds:.0f} s, peak RSS +{growth} MiB")
+    assert growth is None or growth < BOUND_MIB, growth
     camp.finish()
-    print(f"sqlite reader: {camp.runs} inputs")
 
 
 def test_fuzz_verify(tmp_path: Path) -> None:
