@@ -130,7 +130,7 @@ def test_write_snapshot_seeds_an_empty_replica(tmp_path):
     info = replica.write_snapshot(db)
     assert info.max_txid == 1 and [p.txid for p in replica.history()] == [1]
     again = ltx.open((tmp_path / "rep").as_uri())
-    assert again.snapshot().txid == 1
+    assert again.view().txid == 1
     out = tmp_path / "back.db"
     again.restore(out)
     assert out.read_bytes() == db.read_bytes()

@@ -45,5 +45,5 @@ def test_history_times_name_the_points_under_the_rule(tmp_path):
         # A point's own time names the point before it (files made strictly before).
         got = run("page", url, "1", "--timestamp", point["created"], "--json")
         assert got.returncode == 0, got.stderr
-        view = ltx.open(url).snapshot(timestamp=point["created"])
+        view = ltx.open(url).view(timestamp=point["created"])
         assert f"{view.txid:016x}" == prev["txid"]
