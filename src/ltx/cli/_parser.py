@@ -150,6 +150,12 @@ def _read_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     pg.add_argument("pgno", type=int, help="page number (1 is the first page)")
     pg.add_argument("--raw", action="store_true", help="write the raw page to stdout")
     pg.add_argument("-o", "--output", help="write the raw page to a file")
+    pg.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="read the page's LTX file whole once to check its checksum first (default: on)",
+    )
     _add_target(pg)
 
 
@@ -195,6 +201,11 @@ def _tool_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         default=[],
         metavar="NAME=VALUE",
         help="bind :NAME (integers and reals as numbers, anything else as text; repeatable)",
+    )
+    q.add_argument(
+        "--verify",
+        action="store_true",
+        help="check each LTX file's whole checksum before serving any of its pages",
     )
     _add_target(q)
 

@@ -284,3 +284,24 @@ class Trailer:
         """Parse 16 bytes."""
         post, chk = _TRAILER.unpack_from(data, offset)
         return cls(post, chk)
+
+    def validate(self, header: Header, *, offset: int | None = None) -> None:
+        """Go's ``Trailer.Validate(header)``: a NoChecksum file carries no post-apply
+        checksum; any other needs one with the flag bit; the file checksum needs the flag
+        bit. ``offset`` is where the trailer starts; raises HeaderFieldError."""
+        post = self.post_apply_checksum
+        where = None if offset is None else offset + 8
+        problem = None
+        if header.no_checksum:
+            problem = "post-apply checksum not allowed" if post else None
+        elif post == 0:
+            problem = "post-apply checksum required"
+        elif not post & CHECKSUM_FLAG:
+            problem = "invalid post-apply checksum format"
+        if problem is not None:
+            field = "post_apply_checksum"
+            raise HeaderFieldError(f"{problem} (found {post:016x})", field=field, offset=offset)
+        if not self.file_checksum & CHECKSUM_FLAG:
+            raise HeaderFieldError(
+                "invalid file checksum format", field="file_checksum", offset=where
+            )
