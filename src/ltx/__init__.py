@@ -47,6 +47,7 @@ from ltx.errors import (
     TransientStorageError,
     TruncatedError,
     TxidNotAvailableError,
+    UnsupportedFormatError,
     UsageError,
 )
 
@@ -76,6 +77,7 @@ __all__ = [
     "HEADER_FLAG_NO_CHECKSUM",
     "AccessDeniedError",
     "BadMagicError",
+    "UnsupportedFormatError",
     "ChecksumMismatchError",
     "ConflictError",
     "DatabaseFormatError",

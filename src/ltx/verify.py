@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import attrs
 
 from ltx.codec import SNAPSHOT_LEVEL, Decoder, FileInfo, Header, format_txid
-from ltx.errors import FormatError, LTXError, StorageError
+from ltx.errors import FormatError, LTXError, StorageError, UnsupportedFormatError
 from ltx.resolve import PageMap, PageReader, Plan, check_header, plan_restore, restorable_points
 from ltx.restore import restore_file
 from ltx.storage import Store
@@ -100,6 +100,8 @@ def _check_file(store: Store, f: FileInfo) -> _Checked | Problem:
             trailer = dec.verify()
         check_header(f, dec.header)
         return _Checked(dec.header, trailer.post_apply_checksum)
+    except UnsupportedFormatError as exc:
+        return Problem("unsupported", f"{exc.what}: {exc.message}", exc.path or f.path, exc.offset)
     except FormatError as exc:
         return Problem("format", exc.message, exc.path or f.path, exc.offset)
     except StorageError as exc:
