@@ -9,6 +9,7 @@ import traceback
 from collections.abc import Sequence
 
 from ltx.cli._commands import COMMANDS
+from ltx.cli._fleet import FLEET
 from ltx.cli._output import Output
 from ltx.cli._parser import build_parser
 from ltx.cli._tools import TOOLS
@@ -32,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Output(json_mode=getattr(args, "json", False))
     try:
-        return int({**COMMANDS, **TOOLS}[args.command](args, out))
+        return int({**COMMANDS, **TOOLS, **FLEET}[args.command](args, out))
     except BrokenPipeError:
         # The reader went away (``ltx ls ... | head``): stop quietly, as Unix tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)

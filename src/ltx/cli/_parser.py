@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import re
 
+from ltx.cli._fleet import add_fleet_parser
+
 __all__ = ["build_parser", "parse_txid_arg"]
 
 _URL_HELP = "replica URL (file://, s3://, gs://, webdav://, sftp://, memory://) or a folder"
@@ -156,4 +158,5 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
     _read_commands(sub)
     _tool_commands(sub)
     _change_commands(sub)
+    add_fleet_parser(sub)
     return p

@@ -6,13 +6,13 @@ import argparse
 import csv
 import io
 import json
-import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
 from ltx.changes import diff_to_json, diff_to_text, tx_to_json, tx_to_text
 from ltx.cli._output import Output, Progress
 from ltx.errors import LTXError, NotFoundError
+from ltx.fleet import child_url
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
 from ltx.storage import RetryPolicy
@@ -27,16 +27,6 @@ def _retry(args: argparse.Namespace, out: Output) -> RetryPolicy:
     return RetryPolicy(deadline=args.timeout, on_retry=on_retry)
 
 
-def _below(url: str, rel: str) -> str:
-    """``url`` with ``rel`` appended to its path (query kept)."""
-    if not rel:
-        return url
-    if "://" not in url:
-        return f"{url.rstrip('/')}/{rel}"
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{rel}"))
-
-
 def _replicas(url: str, args: argparse.Namespace, out: Output) -> list[Replica]:
     """The replica at ``url``, or every replica found below it (a prefix of many)."""
     replica = open_replica(url, retry=_retry(args, out))
@@ -45,7 +35,7 @@ def _replicas(url: str, args: argparse.Namespace, out: Output) -> list[Replica]:
     roots = [r for r in replica.store.replica_roots() if r]
     if not roots:
         raise NotFoundError(replica.store.explain_empty())
-    return [open_replica(_below(url, r), retry=_retry(args, out)) for r in roots]
+    return [open_replica(child_url(url, r), retry=_retry(args, out)) for r in roots]
 
 
 def cmd_verify(args: argparse.Namespace, out: Output) -> int:

@@ -11,7 +11,7 @@ from ltx.storage._registry import REFUSED, SCHEMES
 from ltx.storage._retry import RetryPolicy
 from ltx.storage._store import Store
 from ltx.storage._survey import ListedFile
-from ltx.storage._url import StoreTarget, parse_url
+from ltx.storage._url import StoreTarget, parse_url, redact
 
 __all__ = [
     "DECIMAL",
@@ -28,4 +28,5 @@ __all__ = [
     "StoreTarget",
     "open_store",
     "parse_url",
+    "redact",
 ]
