@@ -89,6 +89,63 @@ def _local_pool(workers: int) -> cf.Executor:
     return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
+@attrs.define
+class _Driver:
+    """Keeps a few batches per worker in flight and collects what comes back."""
+
+    op: str
+    options: Options
+    storage_options: dict[str, Any]
+    ex: cf.Executor
+    window: int
+    total: int
+    on_verdict: Callable[[Verdict], None] | None
+    progress: Callable[[int, int], None] | None
+    secrets: list[str]
+    requests: int = 0
+    got: list[Verdict] = attrs.field(factory=list)
+    errors: list[str] = attrs.field(factory=list)
+    lost: list[str] = attrs.field(factory=list)
+    broken: bool = False
+
+    def submit(self, pending: list[list[str]], inflight: dict[Any, list[str]]) -> None:
+        while pending and not self.broken and len(inflight) < self.window:
+            batch = pending.pop(0)
+            args = (self.op, batch, self.options, self.storage_options)
+            try:
+                inflight[self.ex.submit(run_batch, *args)] = batch
+            except Exception as exc:  # the engine is gone (a broken pool): stop here
+                pending.insert(0, batch)
+                self.broken = True
+                self.errors.append(scrub(f"{type(exc).__name__}: {exc}", self.secrets))
+
+    def collect(self, fut: cf.Future[list[Verdict]], batch: list[str]) -> None:
+        try:
+            verdicts = fut.result()
+        except Exception as exc:  # the engine gave up on this batch: not run
+            self.errors.append(scrub(f"{type(exc).__name__}: {exc}", self.secrets))
+            self.lost += [redact(u) for u in batch]
+            return
+        for v in verdicts:
+            self.requests += int(v.detail.get("requests", 0))
+            self.got.append(v)
+            if self.on_verdict is not None:
+                self.on_verdict(v)
+            if self.progress is not None:
+                self.progress(len(self.got), self.total)
+
+    def drive(self, pending: list[list[str]], max_requests: int | None) -> None:
+        inflight: dict[Any, list[str]] = {}
+        while True:
+            if max_requests is None or self.requests < max_requests:
+                self.submit(pending, inflight)
+            if not inflight:
+                return
+            ready, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
+            for fut in ready:
+                self.collect(fut, inflight.pop(fut))
+
+
 def run(
     op: str,
     replicas: Iterable[str | Root],
@@ -107,62 +164,33 @@ def run(
     """Run ``op`` (verify, drill, stats, compact) on every replica, in batches, on
     ``executor`` (default: a local pool of ``workers`` processes, started with spawn:
     a script calling this needs the ``if __name__ == "__main__":`` guard); ``progress``
-    gets (done, total) after each verdict; replicas whose
-    redacted URL is in ``done`` are skipped. ``max_requests`` stops submitting once the
-    requests reported (plus ``spent`` already, e.g. by discovery) reach it."""
+    gets (done, total) after each verdict; replicas whose redacted URL is in ``done``
+    are skipped. ``max_requests`` stops submitting once the requests reported (plus
+    ``spent`` already, e.g. by discovery) reach it."""
     if op not in OPERATIONS:
         raise ValueError(f"unknown fleet operation {op!r}: one of {', '.join(OPERATIONS)}")
     started = time.perf_counter()
-    options, storage_options = options or Options(), dict(storage_options or {})
+    opts = dict(storage_options or {})
     urls = [r.url if isinstance(r, Root) else r for r in replicas]
     finished = set(done)
     todo = [u for u in urls if redact(u) not in finished]
     size = batch_size or max(1, min(32, math.ceil(len(todo) / (workers * 4))))
     pending = _batches(todo, size)
-    own = executor is None
     ex = _local_pool(workers) if executor is None else executor
-    got: list[Verdict] = []
-    errors: list[str] = []
-    lost: list[str] = []
-    requests = spent
-    secrets = [s for u in todo[:1] for s in secrets_of(u, storage_options)]
-    inflight: dict[cf.Future[list[Verdict]], list[str]] = {}
+    secrets = sorted({s for u in todo[:1] for s in secrets_of(u, opts)})
+    d = _Driver(
+        op, options or Options(), opts, ex, 2 * workers, len(todo), on_verdict, progress, secrets
+    )
+    d.requests = spent
     try:
-        while pending or inflight:
-            budget_left = max_requests is None or requests < max_requests
-            while pending and budget_left and len(inflight) < 2 * workers:
-                batch = pending.pop(0)
-                inflight[ex.submit(run_batch, op, batch, options, storage_options)] = batch
-            if not inflight:
-                break
-            ready, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
-            for fut in ready:
-                batch = inflight.pop(fut)
-                try:
-                    verdicts = fut.result()
-                except Exception as exc:  # the engine gave up on this batch: not run
-                    errors.append(scrub(f"{type(exc).__name__}: {exc}", secrets))
-                    lost += [redact(u) for u in batch]
-                    continue
-                for v in verdicts:
-                    requests += int(v.detail.get("requests", 0))
-                    got.append(v)
-                    if on_verdict is not None:
-                        on_verdict(v)
-                    if progress is not None:
-                        progress(len(got), len(todo))
+        d.drive(pending, max_requests)
     finally:
-        if own:
+        if executor is None:
             ex.shutdown(wait=True, cancel_futures=True)
-    not_run = tuple(lost + [redact(u) for b in pending for u in b])
-    if pending:
-        errors.append(f"request budget of {max_requests} reached after {requests} requests")
+    if pending and not d.broken:
+        d.errors.append(f"request budget of {max_requests} reached after {d.requests} requests")
+    not_run = tuple(d.lost + [redact(u) for b in pending for u in b])
+    seconds = time.perf_counter() - started
     return Run(
-        op,
-        tuple(got),
-        len(urls) - len(todo),
-        not_run,
-        tuple(errors),
-        requests,
-        time.perf_counter() - started,
+        op, tuple(d.got), len(urls) - len(todo), not_run, tuple(d.errors), d.requests, seconds
     )
