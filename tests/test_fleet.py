@@ -198,3 +198,22 @@ def test_request_budget_stops_the_run(local_fleet, capsys):
     assert _cli("verify", prefix, "--max-requests", "5", "--batch", "1", "--workers", "1") == 2
     err = capsys.readouterr().err
     assert "request budget of 5 reached" in err
+
+
+@pytest.mark.interop
+def test_stats_of_a_litestream_replica_counts_what_a_raw_listing_shows(recorded_replicas):
+    _, url = recorded_replicas(4096)
+    root = url.removeprefix("file://")
+    raw = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
+    v = fleet.stats(url, fleet.Options(writes_per_second=0.01, days=1, levels=(300.0, 3600.0)))
+    assert v.verdict == "healthy", v.reasons
+    assert v.files == len(raw) and v.bytes == sum(os.path.getsize(p) for p in raw)
+    levels = v.detail["levels"]
+    for name, got in levels.items():
+        if name.startswith("L"):
+            folder = os.path.join(root, "ltx", name[1:])
+            sizes = [os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder)]
+            assert got == {"objects": len(sizes), "bytes": sum(sizes)}, name
+    assert sum(g["objects"] for g in levels.values()) == len(raw)
+    assert v.detail["projection"]["objects"] > 0
+    assert v.detail["identical_bytes"] >= 0 and v.newest_txid and v.detail["oldest_txid"] >= 1
