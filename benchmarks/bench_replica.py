@@ -68,7 +68,7 @@ OURS_LOOKUP = (
     url, ids = sys.argv[1], json.loads(sys.argv[2])
     env = json.loads(sys.argv[3])
     r = ltx.open(url, env=env)
-    vfs = register_vfs(r.snapshot(), "ltxbench")
+    vfs = register_vfs(r.view(), "ltxbench")
     con = apsw.Connection("file:db?vfs=ltxbench", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
     """
     )
@@ -126,7 +126,7 @@ PROBE = textwrap.dedent(
     else:
         r = Replica(store)
         page = r.page_at(1)
-        commit = r.snapshot().page_count
+        commit = r.view().page_count
         step("append after listing", lambda: r.append({1: page}, commit))
         step("next append", lambda: r.append({1: page}, commit))
         fresh = Replica(store)
@@ -190,7 +190,7 @@ def main() -> None:
         file_url, rows = build(tmp, args.mib)
         s3_client(ep).create_bucket(Bucket="bench")
         copy_to_s3(file_url, f"s3://bench/db?endpoint={ep}&region=us-east-1")
-        snap = ltx.open(file_url).snapshot()
+        snap = ltx.open(file_url).view()
         size, commit = snap.size, snap.page_count
         print(
             f"setup: {size / 2**20:.0f} MiB database ({commit} pages), {rows} rows, "

@@ -114,3 +114,19 @@ def _clear_memory_fs():
     MemoryFileSystem.pseudo_dirs.clear()
     MemoryFileSystem.pseudo_dirs.append("")
     yield
+
+
+SERVER_FIXTURES = {"s3_endpoint", "webdav_endpoint", "gcs_endpoint", "sftp_endpoint"}
+SERVER_BACKENDS = {"s3", "webdav", "gcs", "sftp"}
+
+
+def pytest_collection_modifyitems(items):
+    """One rule for the ``servers`` marker: a test carries it exactly when it uses a local
+    server, through a server fixture or a server backend parameter (file and memory cases
+    do not), so ``-m 'not servers'`` runs everything that needs no server."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if SERVER_FIXTURES & set(item.fixturenames) or SERVER_BACKENDS & {
+            v for v in params.values() if isinstance(v, str)
+        }:
+            item.add_marker(pytest.mark.servers)

@@ -21,7 +21,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ltx.legacy import LegacyObject, format_time_ns, ns_to_datetime, parse_object_path
+from ltx.legacy import LegacyObject
+from ltx.legacy._names import format_time_ns, ns_to_datetime, parse_object_path
 from tests.litestream_harness import Replicator, litestream_env
 
 LEGACY_VERSION = "0.3.13"

@@ -91,7 +91,7 @@ def _states(models):
 def _check_restorable(replica: Replica, states) -> None:
     replica.refresh()
     for point in replica.history():
-        view = replica.snapshot(point.txid)
+        view = replica.view(point.txid)
         commit, pages = states[point.txid]
         assert view.page_count == commit
         for p in range(1, commit + 1):
@@ -108,12 +108,12 @@ def test_plan_then_execute_keeps_state_and_reaches_a_fixed_point(models, minutes
     r = ltx.open(f"memory://compaction-prop/{minutes}")
     _write_history(r, models, t0)
     states = _states(models)
-    latest_before = r.snapshot().read(0, r.snapshot().size)
+    latest_before = r.view().read(0, r.view().size)
     now = t0 + dt.timedelta(seconds=7 * len(models), minutes=minutes)
     steps = r.compact(FAST, now=now)
     assert r.compact(FAST, now=now, dry_run=True) == []  # a fixed point
     assert plan_compaction(FAST, r.files(), now) == []
-    view = r.snapshot()
+    view = r.view()
     assert view.txid == models[-1].header.max_txid
     assert view.read(0, view.size) == latest_before
     _check_restorable(r, states)
@@ -181,4 +181,4 @@ def test_crash_at_any_storage_call_leaves_a_restorable_replica(tmp_path, when):
         survivor.compact(FAST, now=now)  # a rerun completes the plan
         assert survivor.compact(FAST, now=now, dry_run=True) == []
         _check_restorable(survivor, states)
-        assert survivor.snapshot().txid == models[-1].header.max_txid
+        assert survivor.view().txid == models[-1].header.max_txid

@@ -140,7 +140,7 @@ def test_every_pair_matches_the_images(written):
 def test_views_and_page_maps_are_points(written):
     replica, _, _ = written
     by_txid = diff(replica, 2, 3)
-    by_view = diff(replica, replica.snapshot(2), replica.page_map(3))
+    by_view = diff(replica, replica.view(2), replica.page_map(3))
     assert by_view.pages == by_txid.pages and by_view.txid_a == 2 and by_view.txid_b == 3
     assert list(by_view.rows()) == list(by_txid.rows())
     assert repr(by_txid).startswith("<Diff 0000000000000002..0000000000000003 pages=")
@@ -462,7 +462,7 @@ def test_compaction_copy_keeps_answers(written, tmp_path):
     root = Path(replica.store.root)
     shutil.copytree(root, tmp_path / "copy")
     copy = ltx.open((tmp_path / "copy").as_uri())
-    copy.write_snapshot(copy.snapshot(5))
+    copy.write_snapshot(copy.view(5))
     for x, y in ((1, 5), (5, 8), (2, 6)):
         assert diff(copy, x, y).pages == diff(replica, x, y).pages
         assert list(diff(copy, x, y).rows()) == list(diff(replica, x, y).rows())

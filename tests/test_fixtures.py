@@ -33,7 +33,7 @@ def test_fixture_replica_restores_like_litestream(tmp_path):
         out = tmp_path / f"{hex_txid}.db"
         r.restore(out, txid)
         assert hashlib.sha256(out.read_bytes()).hexdigest() == digest, hex_txid
-        view = r.snapshot(txid)
+        view = r.view(txid)
         assert hashlib.sha256(view.read(0, view.size)).hexdigest() == digest
 
 
@@ -43,7 +43,7 @@ def test_our_vfs_reads_the_fixture(tmp_path):
 
     replica = tmp_path / "replica"
     shutil.copytree(FIXTURES / "ltx", replica / "ltx")
-    view = ltx.open(replica.as_uri()).snapshot()
+    view = ltx.open(replica.as_uri()).view()
     vfs = register_vfs(view, "ltx-fixture")
     con = apsw.Connection(
         "file:db?vfs=ltx-fixture", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI

@@ -171,7 +171,7 @@ def test_snapshot_replans_when_a_file_vanishes_while_indexing(tmp_path):
             return cat_file
 
     r = Replica(open_store(root.as_uri(), filesystem=VanishOnce(base.fs)))
-    assert r.snapshot().page(2) == b"c" * PS
+    assert r.view().page(2) == b"c" * PS
 
 
 def test_restore_cleans_leftovers_of_a_killed_restore(tmp_path):

@@ -34,7 +34,7 @@ def _check_every_txid(url: str, tmp_path: Path) -> tuple[int, int]:
                 proc.stderr
             )
             with pytest.raises(ltx.TxidNotAvailableError):
-                r.snapshot(txid)
+                r.view(txid)
             missing += 1
             continue
         ours = tmp_path / f"ours-{txid}.db"
@@ -117,7 +117,7 @@ def test_reader_survives_litestream_compaction(tmp_path):
         writer.start()
         time.sleep(3)
         reader = ltx.open(url)
-        view = reader.snapshot()
+        view = reader.view()
         txid = view.txid
         want = tmp_path / "want.db"
         assert restore(url, want, txid=txid).returncode == 0

@@ -15,7 +15,7 @@ from tests.backends import S3_ENV
 from tests.helpers import image_pages, ltx_bytes, sqlite_history
 from tests.litestream_harness import ltx_listing, mixed_workload, record_replica, restore
 
-pytestmark = [pytest.mark.interop, pytest.mark.servers]
+pytestmark = pytest.mark.interop
 
 
 def _short_workload(db):

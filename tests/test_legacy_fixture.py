@@ -12,16 +12,8 @@ import hashlib
 import pytest
 
 from ltx.errors import TxidNotAvailableError
-from ltx.legacy import (
-    build_page_map,
-    database_bytes,
-    history,
-    plan_at,
-    plan_for_position,
-    plan_latest,
-    read_page,
-    split_position,
-)
+from ltx.legacy._apply import build_legacy_pages, database_bytes, read_legacy_page
+from ltx.legacy._plan import history, plan_at, plan_for_position, plan_latest, split_position
 from tests.legacy_harness import load_fixture, local_listing, local_opener
 
 
@@ -49,7 +41,7 @@ def test_every_recorded_restore(fixture) -> None:
             refused += 1
             continue
         plan = plan_latest(listing) if t is None else plan_at(listing, t)
-        data = database_bytes(build_page_map(plan, opener), opener)
+        data = database_bytes(build_legacy_pages(plan, opener), opener)
         assert len(data) == entry["size"], entry
         assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry
         checked += 1
@@ -58,12 +50,12 @@ def test_every_recorded_restore(fixture) -> None:
 
 def test_lazy_pages_equal_the_whole(fixture) -> None:
     _, manifest, listing, opener = fixture
-    pm = build_page_map(plan_latest(listing), opener)
+    pm = build_legacy_pages(plan_latest(listing), opener)
     whole = database_bytes(pm, opener)
     ps = pm.page_size
     assert ps == manifest["page_size"]
     for pgno in range(1, pm.page_count + 1):
-        assert read_page(pm, pgno, opener) == whole[(pgno - 1) * ps : pgno * ps]
+        assert read_legacy_page(pm, pgno, opener) == whole[(pgno - 1) * ps : pgno * ps]
 
 
 def test_history_points_rebuild_what_their_time_restores(fixture) -> None:
@@ -79,13 +71,13 @@ def test_history_points_rebuild_what_their_time_restores(fixture) -> None:
         index, applied = split_position(p.position)
         assert plan.index == index and (applied == 0) == (plan.segments == () or p.offset is None)
         if p.end_offset is not None:  # 0.3 segments end on commit frames
-            pm = build_page_map(plan, opener)
+            pm = build_legacy_pages(plan, opener)
             assert pm.commit_end == (p.index, p.end_offset)
     for positions in by_gen.values():
         assert positions == sorted(positions)  # one generation's points advance with time
     sha = {e["timestamp_ns"]: e["sha256"] for e in manifest["restores"] if "sha256" in e}
     for p in pts[:: max(1, len(pts) // 10)]:
         data = database_bytes(
-            build_page_map(plan_for_position(listing, p.generation, p.position), opener), opener
+            build_legacy_pages(plan_for_position(listing, p.generation, p.position), opener), opener
         )
         assert hashlib.sha256(data).hexdigest() == sha[p.time_ns]

@@ -19,16 +19,9 @@ import lz4.frame
 import pytest
 
 from ltx.errors import LegacyFormatError, LTXError, TxidNotAvailableError
-from ltx.legacy import (
-    LegacyObject,
-    LegacyPlan,
-    build_page_map,
-    database_bytes,
-    iter_pages,
-    plan_at,
-    plan_latest,
-    write_database,
-)
+from ltx.legacy import LegacyObject, LegacyPlan
+from ltx.legacy._apply import build_legacy_pages, database_bytes, iter_pages, write_database
+from ltx.legacy._plan import plan_at, plan_latest
 from tests.legacy_harness import (
     db_pages,
     integrity_ok,
@@ -71,7 +64,7 @@ def theirs(replica: Path, t: int | None) -> tuple[bytes | None, str]:
 
 def ours(replica: Path, t: int | None) -> bytes:
     opener = local_opener(replica)
-    return database_bytes(build_page_map(_plan(replica, t), opener), opener)
+    return database_bytes(build_legacy_pages(_plan(replica, t), opener), opener)
 
 
 def check_same(replica: Path, t: int | None) -> bool:
@@ -82,7 +75,7 @@ def check_same(replica: Path, t: int | None) -> bool:
             ours(replica, t)
         return False
     opener = local_opener(replica)
-    pm = build_page_map(_plan(replica, t), opener)
+    pm = build_legacy_pages(_plan(replica, t), opener)
     want = db_pages(replica.parent / "theirs.db", pm.page_size)
     assert pm.size == len(data) and pm.page_count == len(want), t
     for pgno, page in iter_pages(pm, opener):

@@ -23,16 +23,11 @@ from pathlib import Path
 
 import pytest
 
-import ltx
 from ltx.errors import LegacyFormatError, LTXError
-from ltx.legacy import (
-    LegacySource,
-    MixedSource,
-    convert,
-    datetime_to_ns,
-    format_time_ns,
-    plan_at,
-)
+from ltx.legacy import LegacySource, MixedSource, convert
+from ltx.legacy._names import datetime_to_ns, format_time_ns
+from ltx.legacy._plan import plan_at
+from ltx.sources import LTXSource
 from ltx.storage import open_store
 from tests.backends import S3_ENV
 from tests.legacy_harness import (
@@ -218,9 +213,7 @@ def mixed(tmp_path_factory):
 
 def mixed_source(root: Path) -> MixedSource:
     store = open_store(root.as_uri())
-    return MixedSource(
-        LegacySource(store, rules="0.5.17"), ltx.Replica(open_store(root.as_uri()), legacy=False)
-    )
+    return MixedSource(LegacySource(store, rules="0.5.17"), LTXSource(open_store(root.as_uri())))
 
 
 @pytest.mark.slow

@@ -10,7 +10,9 @@ import lz4.frame
 import pytest
 
 from ltx.errors import LegacyFormatError
-from ltx.legacy import LegacyObject, LZ4FrameReader, RawReader, iter_frames
+from ltx.legacy import LegacyObject
+from ltx.legacy._lz4 import LZ4FrameReader, RawReader
+from ltx.legacy._wal import iter_frames
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 1, 1, tzinfo=UTC)

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from ltx.errors import UsageError
-from ltx.legacy import (
+from ltx.legacy._names import (
     datetime_to_ns,
     format_snapshot_name,
     format_time_ns,

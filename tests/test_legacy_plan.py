@@ -10,11 +10,11 @@ import datetime as dt
 import pytest
 
 from ltx.errors import LTXError, TxidNotAvailableError
-from ltx.legacy import (
-    LegacyObject,
+from ltx.legacy import LegacyObject
+from ltx.legacy._names import ns_to_datetime
+from ltx.legacy._plan import (
     history,
     make_position,
-    ns_to_datetime,
     plan_at,
     plan_for_position,
     plan_latest,

@@ -24,22 +24,15 @@ from ltx.errors import (
     TxidNotAvailableError,
     UsageError,
 )
-from ltx.legacy import (
-    LegacyObject,
-    LegacySource,
-    MixedSource,
-    choose_side,
-    convert,
-    legacy_txid,
-    mixed_time_bounds,
-    ns_to_datetime,
-    parse_identities,
-    plan_at,
-    plan_v05,
-    split_txid,
-    wal_checksum,
-)
+from ltx.legacy import LegacyObject, LegacySource, MixedSource, convert, legacy_txid, split_txid
+from ltx.legacy._age import parse_identities
+from ltx.legacy._names import ns_to_datetime
+from ltx.legacy._plan import plan_at
+from ltx.legacy._plan05 import plan_v05
+from ltx.legacy._wal import wal_checksum
+from ltx.legacy.mixed import choose_side, mixed_time_bounds
 from ltx.resolve import PageCache
+from ltx.sources import LTXSource
 from ltx.storage import FileInfo, open_store
 from ltx.view import View
 from tests.legacy_harness import load_fixture, memory_replica
@@ -309,7 +302,7 @@ def test_mixed_root_reads_each_period_from_its_half(fixture, tmp_path) -> None:
     ltx_half.write_snapshot(db, timestamp=dt.datetime.fromtimestamp(t2 / 1000, UTC))
     t3 = t2 + 1000
     ltx_half.append({1: pages[1]}, len(pages), timestamp=dt.datetime.fromtimestamp(t3 / 1000, UTC))
-    mixed = MixedSource(legacy, ltx.Replica(open_store(root.as_uri()), legacy=False))
+    mixed = MixedSource(legacy, LTXSource(open_store(root.as_uri())))
     assert mixed.side() == "ltx"
     first_pt = legacy.history()[3]
     assert mixed.side(timestamp=first_pt.time_ns) == "legacy"

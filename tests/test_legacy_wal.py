@@ -17,19 +17,15 @@ import lz4.frame
 import pytest
 
 from ltx.errors import LegacyFormatError, PageNotFoundError, UsageError
-from ltx.legacy import (
-    LegacyObject,
-    LegacyPlan,
-    WALHeader,
-    build_page_map,
+from ltx.legacy import LegacyObject, LegacyPlan
+from ltx.legacy._apply import (
+    build_legacy_pages,
     database_bytes,
-    iter_frames,
     iter_pages,
-    iter_transactions,
-    read_page,
-    wal_checksum,
+    read_legacy_page,
     write_database,
 )
+from ltx.legacy._wal import WALHeader, iter_frames, iter_transactions, wal_checksum
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 1, 1, tzinfo=UTC)
@@ -144,16 +140,16 @@ def test_page_map_matches_sqlite_checkpoint(tmp_path: Path, cuts: list[int]) -> 
     want = sqlite_apply(tmp_path, base, wal)
     store = Store()
     snap = store.add("snapshot", 1, 0, base)
-    pm = build_page_map(plan_of(snap, segments(store, wal, cuts)), store.open)
+    pm = build_legacy_pages(plan_of(snap, segments(store, wal, cuts)), store.open)
     assert pm.page_size == PS and pm.size == len(want)
     assert pm.commit_end == (1, len(wal))  # the VACUUM's commit frame is the last frame
     assert database_bytes(pm, store.open) == want
     assert all(
-        read_page(pm, p, store.open) == want[(p - 1) * PS : p * PS]
+        read_legacy_page(pm, p, store.open) == want[(p - 1) * PS : p * PS]
         for p in range(1, pm.page_count + 1)
     )
     with pytest.raises(PageNotFoundError):
-        read_page(pm, pm.page_count + 1, store.open)
+        read_legacy_page(pm, pm.page_count + 1, store.open)
 
 
 def test_write_database_and_single_pass(tmp_path: Path) -> None:
@@ -161,7 +157,7 @@ def test_write_database_and_single_pass(tmp_path: Path) -> None:
     want = sqlite_apply(tmp_path, base, wal)
     store = Store()
     snap = store.add("snapshot", 1, 0, base)
-    pm = build_page_map(plan_of(snap, segments(store, wal, [frame_cut(5)])), store.open)
+    pm = build_legacy_pages(plan_of(snap, segments(store, wal, [frame_cut(5)])), store.open)
     store.opened.clear()
     pages = dict(iter_pages(pm, store.open))
     assert sorted(pages) == list(range(1, pm.page_count + 1))
@@ -180,7 +176,7 @@ def test_big_endian_checksums_as_sqlite_reads_them(tmp_path: Path) -> None:
     want = sqlite_apply(tmp_path, base, wal, "le")
     assert sqlite_apply(tmp_path, base, be, "be") == want  # SQLite accepts our BE checksums
     store = Store()
-    pm = build_page_map(
+    pm = build_legacy_pages(
         plan_of(store.add("snapshot", 1, 0, base), segments(store, be, [])), store.open
     )
     assert database_bytes(pm, store.open) == want
@@ -191,7 +187,7 @@ def test_uncommitted_tail_is_dropped(tmp_path: Path) -> None:
     cut = wal[: len(wal) - FRAME]  # the last transaction loses its commit frame
     want = sqlite_apply(tmp_path, base, cut)
     store = Store()
-    pm = build_page_map(
+    pm = build_legacy_pages(
         plan_of(store.add("snapshot", 1, 0, base), segments(store, cut, [])), store.open
     )
     assert database_bytes(pm, store.open) == want
@@ -202,10 +198,10 @@ def test_snapshot_only_and_raw_objects(tmp_path: Path) -> None:
     base, wal = make_wal(tmp_path)
     store = Store()
     snap = store.add("snapshot", 1, 0, base, lz4_=False)  # 0.3.0-0.3.4 names without .lz4
-    pm = build_page_map(plan_of(snap, []), store.open)
+    pm = build_legacy_pages(plan_of(snap, []), store.open)
     assert pm.page_count == len(base) // PS and database_bytes(pm, store.open) == base
     raw = store.add("wal", 1, 0, wal, lz4_=False)
-    pm = build_page_map(plan_of(snap, [raw]), store.open)
+    pm = build_legacy_pages(plan_of(snap, [raw]), store.open)
     assert database_bytes(pm, store.open) == sqlite_apply(tmp_path, base, wal)
 
 
@@ -227,7 +223,7 @@ def test_two_indexes_truncate_between(tmp_path: Path) -> None:
     store = Store()
     snap = store.add("snapshot", 1, 0, base)
     segs = segments(store, wal1, [frame_cut(4)], index=1) + segments(store, wal2, [], index=2)
-    pm = build_page_map(plan_of(snap, segs), store.open)
+    pm = build_legacy_pages(plan_of(snap, segs), store.open)
     assert database_bytes(pm, store.open) == want
 
 
@@ -256,7 +252,7 @@ def test_damaged_wal_raises_naming_the_object(tmp_path: Path, mutate, message: s
     store = Store()
     segs = segments(store, mutate(wal), [frame_cut(3)])
     with pytest.raises(LegacyFormatError, match=message) as err:
-        build_page_map(plan_of(store.add("snapshot", 1, 0, base), segs), store.open)
+        build_legacy_pages(plan_of(store.add("snapshot", 1, 0, base), segs), store.open)
     assert err.value.path in {s.path for s in segs}
 
 
@@ -289,4 +285,4 @@ def test_page_size_differs_from_snapshot(tmp_path: Path) -> None:
     other[16:18] = (4096).to_bytes(2, "big")
     snap = store.add("snapshot", 1, 0, bytes(other) + bytes(4096 - len(base) % 4096))
     with pytest.raises(LegacyFormatError, match="page size"):
-        build_page_map(plan_of(snap, segments(store, wal, [])), store.open)
+        build_legacy_pages(plan_of(snap, segments(store, wal, [])), store.open)

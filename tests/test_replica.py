@@ -40,7 +40,7 @@ def test_append_then_read_every_point(tmp_path):
     r, images = _build((tmp_path / "rep").as_uri(), tmp_path)
     assert [p.txid for p in r.history()] == list(range(1, len(images) + 1))
     for txid, image in enumerate(images, start=1):
-        v = r.snapshot(txid)
+        v = r.view(txid)
         assert v.page_count * PS == len(image)
         assert v.read(0, len(image)) == image
         assert r.page_at(1, txid) == image[:PS]
@@ -52,7 +52,7 @@ def test_append_then_read_every_point(tmp_path):
     with pytest.raises(FileExistsError):
         r.restore(tmp_path / "out1.db", 1)
     with pytest.raises(ltx.TxidNotAvailableError):
-        r.snapshot(99)
+        r.view(99)
 
 
 def test_request_counts(tmp_path):
@@ -64,7 +64,7 @@ def test_request_counts(tmp_path):
     r.refresh()
     listings = counting.calls["ls"]
     assert listings == 1 + 1 + 1  # root, ltx/, ltx/0
-    view = r.snapshot()
+    view = r.view()
     k = len(view.page_map.files)
     assert counting.calls["cat_file"] <= k + 1
     before = counting.calls["cat_file"]
@@ -80,7 +80,7 @@ def test_disk_cache_serves_a_second_process_offline(tmp_path):
     _, _images = _build(url, tmp_path)
     cache = tmp_path / "cache"
     r = ltx.open(url, cache_dir=cache)
-    v = r.snapshot(4)
+    v = r.view(4)
     seen = {p: v.page(p) for p in range(1, v.page_count + 1)}
     script = textwrap.dedent(
         f"""
@@ -94,7 +94,7 @@ def test_disk_cache_serves_a_second_process_offline(tmp_path):
         offline = FaultyFileSystem(base.fs, rate=1.0)  # every call: connection reset
         store = open_store({url!r}, filesystem=offline, retry=RetryPolicy(attempts=1))
         r = Replica(store, cache=PageCache(cache_dir={str(cache)!r}))
-        v = r.snapshot(4)
+        v = r.view(4)
         for p in range(1, v.page_count + 1):
             sys.stdout.buffer.write(v.page(p))
         assert offline.faults > 0
@@ -109,13 +109,13 @@ def test_refresh_and_follow(tmp_path):
     url = (tmp_path / "rep").as_uri()
     w, images = _build(url, tmp_path)
     reader = ltx.open(url, follow=0.0)
-    view = reader.snapshot()
+    view = reader.view()
     assert view.txid == len(images)
     cur = image_pages(images[-1], PS)
     w.append({1: cur[1]}, len(cur))
     view.page(1)  # follow: moves to the new TXID on access
     assert view.txid == len(images) + 1
-    pinned = reader.snapshot(3)
+    pinned = reader.view(3)
     pinned.page(1)
     assert pinned.txid == 3
 
@@ -124,8 +124,8 @@ def test_view_replans_when_compaction_deletes_its_files(tmp_path):
     url = (tmp_path / "rep").as_uri()
     w, images = _build(url, tmp_path)
     reader = ltx.open(url)
-    view = reader.snapshot(len(images))
-    older = reader.snapshot(len(images) - 1)
+    view = reader.view(len(images))
+    older = reader.view(len(images) - 1)
     # Compact L0 into L1 and drop L0 (as retention would), under the reader's feet.
     steps = w.compact(
         ltx.compaction.LevelsConfig(
@@ -197,6 +197,6 @@ def test_empty_replica_raises_typed_errors(tmp_path):
     r = ltx.open((tmp_path / "empty").as_uri())
     assert r.history() == []
     with pytest.raises(ltx.TxidNotAvailableError):
-        r.snapshot(timestamp="5 minutes ago")
+        r.view(timestamp="5 minutes ago")
     with pytest.raises(ltx.TxidNotAvailableError):
         r.page_at(1)

@@ -43,7 +43,6 @@ def _base(url: str, tmp_path, **opts) -> list[bytes]:
 
 
 @pytest.mark.slow
-@pytest.mark.servers
 @pytest.mark.parametrize("replica_target", ["file", "s3"], indirect=True)
 def test_thousand_appends_cost_at_most_two_requests_each(replica_target, tmp_path):
     url, opts = replica_target
@@ -116,7 +115,7 @@ def test_warm_reads_read_nothing(tmp_path):
     base = open_store(url)
     counting = CountingFileSystem(base.fs)
     r = Replica(open_store(url, filesystem=counting), cache=PageCache())
-    view = r.snapshot()
+    view = r.view()
     for p in range(1, view.page_count + 1):
         view.page(p)
     before = counting.total
@@ -127,14 +126,13 @@ def test_warm_reads_read_nothing(tmp_path):
     assert counting.total == before
 
 
-@pytest.mark.servers
 @pytest.mark.parametrize("replica_target", ["s3"], indirect=True)
 def test_a_remote_page_miss_brings_its_neighbours(replica_target, tmp_path):
     url, opts = replica_target
     _base(url, tmp_path, **opts)
     base = open_store(url, **opts)
     r = Replica(open_store(url, filesystem=CountingFileSystem(base.fs), **opts))
-    view = r.snapshot()
+    view = r.view()
     counting = r.store.fs
     before = counting.calls["cat_file"]
     first = view.page(1)

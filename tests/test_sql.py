@@ -148,7 +148,7 @@ def test_errors_are_typed(history):
     with pytest.raises(ltx.TxidNotAvailableError):
         connect(url, txid=99)
     with pytest.raises(ltx.UsageError, match="'ltx' belongs"):
-        register_vfs(ltx.open(url).snapshot(), "ltx")
+        register_vfs(ltx.open(url).view(), "ltx")
 
 
 def test_writes_fail_read_only(history):

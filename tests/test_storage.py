@@ -12,7 +12,6 @@ from ltx.testing.faults import FaultyFileSystem
 from ltx.testing.store_tests import StoreTests, small_ltx
 from tests.backends import BACKENDS, target_for
 
-pytestmark = pytest.mark.servers
 TS = 1_790_000_000_123
 
 

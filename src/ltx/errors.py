@@ -163,7 +163,9 @@ class PageIndexError(FormatError):
 class DatabaseFormatError(FormatError):
     """A SQLite database image breaks the SQLite file format (header, b-tree page, record).
 
-    ``pgno`` names the page where it was found (None for the database header).
+    The one type for bad SQLite bytes whatever the entry point (codec, ``dbfile``, a 0.3
+    snapshot, ``sqlitefmt``). ``pgno`` names the page where it was found (None for the
+    database header).
     """
 
     def __init__(
@@ -181,7 +183,10 @@ class DatabaseFormatError(FormatError):
 
 
 class LegacyFormatError(FormatError):
-    """A Litestream 0.3 object (snapshot, WAL segment or name) is malformed."""
+    """A Litestream 0.3 object (LZ4 frame, WAL segment or name) is malformed.
+
+    A snapshot whose SQLite header is bad raises ``DatabaseFormatError`` naming it.
+    """
 
 
 class UsageError(LTXError, ValueError):

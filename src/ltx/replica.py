@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,21 +19,11 @@ from typing import Any
 from ltx.changes import Diff, Point, TxChanges
 from ltx.changes import changes as change_feed
 from ltx.changes import diff as diff_points
-from ltx.codec import FileInfo, Header, with_file
+from ltx.codec import FileInfo, Header
 from ltx.compaction import LevelsConfig, Step, plan_compaction, run_steps
 from ltx.errors import FormatError, NotFoundError, UsageError
-from ltx.legacy import LegacySource, MixedSource
-from ltx.legacy.source import Rules
-from ltx.resolve import (
-    PageCache,
-    PageMap,
-    PageReader,
-    Plan,
-    RestorePoint,
-    Targets,
-    restorable_points,
-)
-from ltx.restore import restore_file
+from ltx.resolve import PageCache, Plan, RestorePoint
+from ltx.sources import Kind, LTXSource, Source, choose_source
 from ltx.storage import RetryPolicy, Store, open_store
 from ltx.times import UTC, parse_time
 from ltx.verify import Report, verify_replica
@@ -42,7 +33,6 @@ from ltx.writer import Pages, Writer
 __all__ = ["open", "Replica", "View", "TimeLike"]
 
 TimeLike = dt.datetime | str | int | float
-_REPLANS = 3  # how often a read re-plans when compaction deletes files under it
 
 
 def open(
@@ -86,7 +76,11 @@ def _now() -> dt.datetime:
 
 
 class Replica:
-    """A Litestream replica: list files, read pages at any TXID or time, restore, write."""
+    """A Litestream replica: list files, read pages at any TXID or time, restore, write.
+
+    Reading goes through the root's ``Source`` (LTX, 0.3 or mixed; see ``ltx.sources``),
+    chosen once per listing; writing and compaction act on the LTX files.
+    """
 
     def __init__(
         self,
@@ -101,19 +95,25 @@ class Replica:
         self.store = store
         self.age_identity = age_identity
         self._legacy_enabled = legacy
-        self._old: LegacySource | MixedSource | bool | None = None
         self.cache = cache or PageCache()
-        self.follow = follow
         self.clock = clock
-        self.reader = PageReader(store, self.cache)
+        self._ltx = LTXSource(store, cache=self.cache, follow=follow, on_listed=self._listed)
+        self.reader = self._ltx.reader
         self.writer = Writer(store, list_files=self.refresh, header_of=self._header_of)
         self._lock = threading.Lock()
-        self._files: list[FileInfo] | None = None
-        self._exact: list[FileInfo] | None = None
-        self._targets: Targets | None = None
+        self._source: Source[Any] | None = None
 
     def __repr__(self) -> str:
         return f"<Replica {self.store.url}>"
+
+    @property
+    def follow(self) -> float | None:
+        """Seconds between re-listings for a View opened at the latest point (None: fixed)."""
+        return self._ltx.follow
+
+    @follow.setter
+    def follow(self, seconds: float | None) -> None:
+        self._ltx.follow = seconds
 
     @property
     def position(self) -> int | None:
@@ -124,13 +124,12 @@ class Replica:
 
     def refresh(self) -> list[FileInfo]:
         """List the replica again (picks up new files, forgets deleted ones)."""
-        files = self.reader.list_files()
         with self._lock:
-            self._files, self._exact, self._targets = files, None, None
-            self._old = None
-        self.reader.forget({f.path for f in files})
+            self._source = None
+        return self._ltx.refresh()
+
+    def _listed(self, files: list[FileInfo]) -> None:
         self.writer.position = max((f.max_txid for f in files), default=0)
-        return files
 
     def files(self, *, exact_times: bool = False) -> list[FileInfo]:
         """Every LTX file, by level then TXID (listed once, then cached until ``refresh``).
@@ -138,38 +137,40 @@ class Replica:
         ``exact_times`` gives the creation times timestamp restores use (S3: one HEAD per
         object; WebDAV: the header timestamp).
         """
-        files = self._files if self._files is not None else self.refresh()
-        if not exact_times:
-            return files
-        if self._exact is None:
-            self._exact = self.store.exact_times(files)
-        return self._exact
+        return self._ltx.files(exact_times=exact_times)
 
-    def legacy(self) -> LegacySource | MixedSource | None:
-        """The Litestream 0.3 half of this root (``generations/``): a LegacySource, or a
-        MixedSource when LTX files exist too (read as 0.5.17 does); None when absent."""
-        if self._old is None:
-            files = self.files()
-            old: LegacySource | MixedSource | bool = False
-            if self._legacy_enabled and "generations" in (self.store.root_names or ()):
-                rules: Rules = "0.5.17" if files else "0.3.13"
-                src = LegacySource(
-                    self.store, cache=self.cache, age_identity=self.age_identity, rules=rules
-                )
-                old = src
-                if files:
-                    inner = Replica(self.store, cache=self.cache, clock=self.clock, legacy=False)
-                    old = MixedSource(src, inner)
-            self._old = old
-        return self._old if not isinstance(self._old, bool) else None
+    @property
+    def source(self) -> Source[Any]:
+        """What this root holds, read as Litestream reads it: an ``LTXSource``, a
+        ``LegacySource`` (0.3) or a ``MixedSource`` (both); chosen once per listing."""
+        got = self._source
+        if got is None:
+            got = choose_source(
+                self._ltx, legacy=self._legacy_enabled, age_identity=self.age_identity
+            )
+            with self._lock:
+                self._source = got
+        return got
+
+    @property
+    def kind(self) -> Kind:
+        """ "ltx", "0.3" (``generations/`` only) or "mixed" (both)."""
+        return self.source.kind
+
+    def legacy(self) -> Source[Any] | None:
+        """The source when this root holds Litestream 0.3 objects (``generations/``): a
+        LegacySource, or a MixedSource when LTX files exist too; None otherwise."""
+        src = self.source
+        return None if src.kind == "ltx" else src
 
     def history(self) -> list[RestorePoint]:
         """Every TXID this replica can rebuild exactly, with when its last file was made
         (on a 0.3 or mixed root, its 0.3 points too, as ``LegacyRestorePoint``)."""
-        old = self.legacy()
-        if old is not None:
-            return list(old.history())
-        return restorable_points(self.files())
+        return list(self.source.history())
+
+    def time_bounds(self) -> tuple[dt.datetime, dt.datetime] | None:
+        """The earliest and latest time a timestamp target may name (None when empty)."""
+        return self.source.time_bounds()
 
     # -- planning -----------------------------------------------------------------
 
@@ -177,12 +178,10 @@ class Replica:
         return None if timestamp is None else parse_time(timestamp, now=self.clock())
 
     def plan(self, txid: int | None = None, *, timestamp: TimeLike | None = None) -> Plan:
-        """The files Litestream's restore would use for this target (kept per listing)."""
+        """The LTX files Litestream's restore would use for this target (kept per listing)."""
         if txid is not None and timestamp is not None:
             raise UsageError("give a txid or a timestamp, not both")
-        if self._targets is None:
-            self._targets = Targets(self.files(), lambda: self.files(exact_times=True))
-        return self._targets.plan(txid, self._target(timestamp))
+        return self._ltx.plan(txid, self._target(timestamp))
 
     def page_map(
         self,
@@ -193,18 +192,10 @@ class Replica:
     ) -> PageMapLike:
         """The page map of a target (kept per plan); re-plans when compaction deletes
         files meanwhile. On a 0.3 or mixed root, from the half Litestream would read."""
-        old = self.legacy()
-        if old is not None:
-            return old.page_map(txid, timestamp=self._target(timestamp), refresh=refresh)
-        for attempt in range(_REPLANS):
-            if refresh or attempt:
-                self.refresh()
-            try:
-                return self.reader.page_map(self.plan(txid, timestamp=timestamp))
-            except NotFoundError:
-                if attempt == _REPLANS - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        if refresh:
+            self.refresh()
+        pm: PageMapLike = self.source.page_map(txid, timestamp=self._target(timestamp))
+        return pm
 
     def _header_of(self, f: FileInfo) -> Header:
         header = self.reader.file_index(f).header
@@ -216,18 +207,23 @@ class Replica:
 
     def read_page(self, page_map: PageMapLike, pgno: int) -> bytes:
         """Page ``pgno`` of a page map (cached, or one ranged read)."""
-        if isinstance(page_map, PageMap):
-            return self.reader.read_page(page_map, pgno)
-        old = self.legacy()
-        if old is None:
-            raise UsageError(f"a page map of another replica: {page_map!r}")
-        return old.read_page(page_map, pgno)  # type: ignore[arg-type]
+        return self.source.read_page(page_map, pgno)
 
-    def snapshot(self, txid: int | None = None, *, timestamp: TimeLike | None = None) -> View:
-        """A View of the database at ``txid`` or ``timestamp`` (latest if neither)."""
+    def view(self, txid: int | None = None, *, timestamp: TimeLike | None = None) -> View:
+        """A View of the database at ``txid`` or ``timestamp`` (latest if neither): pages
+        read on demand, nothing written (``write_snapshot`` writes a level-9 file)."""
         pm = self.page_map(txid, timestamp=timestamp)
         latest = txid is None and timestamp is None
         return View(self, pm, following=latest and self.follow is not None)
+
+    def snapshot(self, txid: int | None = None, *, timestamp: TimeLike | None = None) -> View:
+        """Deprecated name of ``view`` (a View, not a level-9 snapshot)."""
+        warnings.warn(
+            "Replica.snapshot() is now Replica.view(); snapshot() goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.view(txid, timestamp=timestamp)
 
     def page_at(
         self, pgno: int, txid: int | None = None, *, timestamp: TimeLike | None = None
@@ -253,12 +249,8 @@ class Replica:
         Every page comes from a file read whole through the verifying decoder; the old
         ``-wal`` and ``-shm`` beside ``path`` are removed, as ``litestream restore -force``.
         """
-        view = self.snapshot(txid, timestamp=timestamp)
-        pm, old = view.page_map, self.legacy()
-        if isinstance(pm, PageMap):
-            restore_file(self.store, pm, path, overwrite=overwrite, progress=progress)
-        elif old is not None:
-            old.restore(pm, path, overwrite=overwrite, progress=progress)  # type: ignore[arg-type]
+        view = self.view(txid, timestamp=timestamp)
+        self.source.restore(view.page_map, path, overwrite=overwrite, progress=progress)
         return view
 
     def verify(
@@ -303,7 +295,7 @@ class Replica:
         ``Store.conditional_create`` for where that check is atomic).
         """
         info = self.writer.append(pages, commit, self._stamp(timestamp), page_size=page_size)
-        self._add_listed(info)
+        self._added(info)
         return info
 
     def write_snapshot(
@@ -311,15 +303,14 @@ class Replica:
     ) -> FileInfo:
         """Write a level-9 snapshot from a SQLite file (at the replica's position) or a View."""
         info = self.writer.write_snapshot(source, self._stamp(timestamp))
-        self._add_listed(info)
+        self._added(info)
         return info
 
-    def _add_listed(self, written: FileInfo) -> None:
-        """Put a file we wrote into the kept listing (no new LIST); plans start over."""
+    def _added(self, written: FileInfo) -> None:
+        """A file we wrote joins the kept listing (no new LIST); the kind is chosen again."""
+        self._ltx.add(written)
         with self._lock:
-            self._files = None if self._files is None else with_file(self._files, written)
-            self._exact = None if self._exact is None else with_file(self._exact, written)
-            self._targets, self._old = None, None
+            self._source = None
 
     def compact(
         self,

@@ -13,6 +13,7 @@ from ltx.errors import UsageError
 
 __all__ = [
     "UTC",
+    "EPOCH",
     "as_datetime",
     "format_timestamp",
     "ms_to_datetime",
@@ -21,6 +22,7 @@ __all__ = [
 ]
 
 UTC = dt.timezone.utc
+#: The Unix epoch, the one home of it: import this, never build another.
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 

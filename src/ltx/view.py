@@ -16,7 +16,11 @@ __all__ = ["PageMapLike", "View", "ViewSource"]
 
 
 class PageMapLike(Protocol):
-    """What a View reads of a page map (an LTX ``resolve.PageMap`` or a 0.3 one)."""
+    """What a View reads of a page map (an LTX ``resolve.PageMap`` or a 0.3 one); ``kind``
+    names the kind of source that made it ("ltx" or "0.3")."""
+
+    @property
+    def kind(self) -> str: ...
 
     @property
     def txid(self) -> int: ...

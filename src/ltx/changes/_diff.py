@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 from ltx.errors import NotFoundError, UsageError
 from ltx.resolve import PageMap, RestorePoint
 from ltx.sqlitefmt import DatabaseDiff, Pager, RowChange, SchemaChange, diff_database, read_schema
+from ltx.sqlitefmt.header import lock_pgno
 from ltx.view import PageMapLike, View
 
 __all__ = ["EMPTY", "Diff", "DiffSource", "Point", "diff"]
@@ -249,7 +250,7 @@ def _changed_pages(d: Diff, workers: int) -> tuple[int, ...]:
     if isinstance(a, PageMap) and isinstance(b, PageMap):
         suspects = [p for p in range(1, common + 1) if not a.same_source(b, p)]
     else:  # a 0.3 page map: no sources to go by (the lock page is zeros on both sides)
-        lock = (1 << 30) // a.page_size + 1
+        lock = lock_pgno(a.page_size)
         suspects = [p for p in range(1, common + 1) if p != lock]
     differ = _compare(d.source, a, b, suspects, d._memo, workers)
     return (*differ, *range(common + 1, top + 1))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ltx.errors import UsageError
 from ltx.sqlitefmt import RowChange, SchemaChange, Value
-from ltx.times import UTC, format_timestamp
+from ltx.times import EPOCH, format_timestamp
 
 if TYPE_CHECKING:
     from ltx.changes._diff import Diff
@@ -38,8 +38,6 @@ __all__ = [
     "diff_to_text",
     "tx_to_text",
 ]
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def value_to_json(value: Value) -> Any:
@@ -69,7 +67,7 @@ def value_from_json(obj: Any) -> Value:
 def _time(timestamp: dt.datetime | None) -> str | None:
     if timestamp is None:
         return None
-    return format_timestamp((timestamp - _EPOCH) // dt.timedelta(milliseconds=1))
+    return format_timestamp((timestamp - EPOCH) // dt.timedelta(milliseconds=1))
 
 
 def _row(row: dict[str, Value] | None) -> dict[str, Any] | None:

@@ -11,7 +11,6 @@ from ltx.cli._output import Output, Progress
 from ltx.codec import format_txid
 from ltx.demo import build_demo
 from ltx.errors import NotFoundError
-from ltx.legacy import LegacySource
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
 from ltx.storage import RetryPolicy
@@ -41,9 +40,7 @@ def cmd_ls(args: argparse.Namespace, out: Output) -> int:
     replica = _open(args, out)
     _listed(replica)
     files = replica.files(exact_times=args.exact_times)
-    old = replica.legacy()
-    source = old if isinstance(old, LegacySource) else old.legacy if old is not None else None
-    objects = source.listing() if source is not None and args.level is None else []
+    objects = replica.source.legacy_objects() if args.level is None else []
     rows = [
         {
             "level": "0.3",
@@ -172,7 +169,7 @@ def cmd_snapshot(args: argparse.Namespace, out: Output) -> int:
         info = replica.write_snapshot(args.db)
     else:
         _listed(replica)
-        info = replica.write_snapshot(replica.snapshot())
+        info = replica.write_snapshot(replica.view())
     obj = {"path": info.path, "size": info.size, "max_txid": format_txid(info.max_txid)}
     out.record(obj, f"snapshot {info.path} ({info.size} bytes)")
     return 0

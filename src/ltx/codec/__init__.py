@@ -6,7 +6,7 @@ never own either. The names below are the public surface; the private modules ho
 the rest (varints, frames, the pure-Python CRC) for tests and the codec itself.
 """
 
-from ltx.codec._checksum import CHECKSUM_FLAG, DatabaseChecksum, checksum_page, crc64, lock_pgno
+from ltx.codec._checksum import CHECKSUM_FLAG, DatabaseChecksum, checksum_page, crc64
 from ltx.codec._compact import compact, is_contiguous
 from ltx.codec._database import checksum_database, sqlite_page_count, sqlite_page_size
 from ltx.codec._decoder import DecodedFile, Decoder, decode, verified_pages
@@ -30,6 +30,7 @@ from ltx.codec._values import (
     PageHeader,
     Trailer,
 )
+from ltx.sqlitefmt.header import lock_pgno
 
 __all__ = [
     "CHECKSUM_FLAG",

@@ -13,7 +13,6 @@ __all__ = [
     "crc64",
     "crc64_pure",
     "checksum_page",
-    "lock_pgno",
     "DatabaseChecksum",
 ]
 
@@ -66,11 +65,6 @@ crc64: Callable[[bytes | bytearray | memoryview, int], int] = _load_fast() or cr
 def checksum_page(pgno: int, data: bytes | bytearray | memoryview) -> int:
     """The LTX page checksum: flag | CRC-64(u32be(pgno) + data)."""
     return CHECKSUM_FLAG | crc64(data, crc64(pgno.to_bytes(4, "big"), 0))
-
-
-def lock_pgno(page_size: int) -> int:
-    """The page holding byte 2^30 (SQLite's PENDING_BYTE); it is never stored."""
-    return 0x40000000 // page_size + 1
 
 
 class DatabaseChecksum:

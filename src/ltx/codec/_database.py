@@ -1,34 +1,33 @@
-"""SQLite database images: header fields and the whole-database checksum, over file objects."""
+"""SQLite database images: header fields and the whole-database checksum, over file objects.
+
+The format rules themselves (magic, page sizes, the lock page) live in
+``ltx.sqlitefmt.header``; this module applies them to whole images.
+"""
 
 from __future__ import annotations
 
 from typing import BinaryIO
 
-from ltx.codec._checksum import DatabaseChecksum, lock_pgno
-from ltx.codec._values import is_valid_page_size
-from ltx.errors import FormatError, TruncatedError, UsageError
+from ltx.codec._checksum import DatabaseChecksum
+from ltx.errors import TruncatedError, UsageError
+from ltx.sqlitefmt.header import HEADER_SIZE, MAGIC, header_page_size, is_valid_page_size, lock_pgno
 
 __all__ = ["SQLITE_MAGIC", "sqlite_page_size", "sqlite_page_count", "checksum_database"]
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
+SQLITE_MAGIC = MAGIC  # kept importable; the rule's home is ltx.sqlitefmt.header
 
 
 def sqlite_page_size(header: bytes) -> int:
-    """Page size from a SQLite header (u16 at offset 16; 1 means 65536)."""
-    if len(header) < 100:
-        raise TruncatedError("SQLite header needs 100 bytes", offset=len(header))
-    if header[:16] != SQLITE_MAGIC:
-        raise FormatError("invalid database header", offset=0)
-    raw = int.from_bytes(header[16:18], "big")
-    size = 65536 if raw == 1 else raw
-    if not is_valid_page_size(size):
-        raise FormatError(f"invalid SQLite page size {size}", offset=16)
-    return size
+    """Page size from a SQLite header (u16 at offset 16; 1 means 65536).
+
+    A bad header raises ``DatabaseFormatError`` (a ``FormatError``), as every entry point.
+    """
+    return header_page_size(header)
 
 
 def sqlite_page_count(header: bytes) -> int:
     """The in-header database size in pages (u32 at offset 28)."""
-    sqlite_page_size(header)
+    header_page_size(header)
     return int.from_bytes(header[28:32], "big")
 
 
@@ -37,7 +36,7 @@ def checksum_database(fp: BinaryIO, page_size: int | None = None) -> int:
 
     Reads every page to EOF (not the header's count), skipping the lock page.
     """
-    first = fp.read(100)
+    first = fp.read(HEADER_SIZE)
     if page_size is None:
         page_size = sqlite_page_size(first)
     elif not is_valid_page_size(page_size):

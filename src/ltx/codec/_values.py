@@ -6,7 +6,7 @@ import struct
 
 import attrs
 
-from ltx.codec._checksum import CHECKSUM_FLAG, lock_pgno
+from ltx.codec._checksum import CHECKSUM_FLAG
 from ltx.errors import (
     BadMagicError,
     FrameError,
@@ -15,6 +15,7 @@ from ltx.errors import (
     UnsupportedFlagsError,
     UnsupportedVersionError,
 )
+from ltx.sqlitefmt.header import is_valid_page_size, lock_pgno
 
 __all__ = [
     "MAGIC",
@@ -49,11 +50,6 @@ _I64_MAX = (1 << 63) - 1
 # file cannot pass decoding and fail later where its time is used.
 MIN_TIMESTAMP_MS = -62_135_596_800_000
 MAX_TIMESTAMP_MS = 253_402_300_799_999
-
-
-def is_valid_page_size(page_size: int) -> bool:
-    """True for a power of two from 512 to 65536, the page sizes SQLite and LTX allow."""
-    return 512 <= page_size <= 65536 and page_size & (page_size - 1) == 0
 
 
 @attrs.frozen(kw_only=True)

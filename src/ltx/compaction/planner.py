@@ -15,10 +15,9 @@ import attrs
 from ltx.codec import SNAPSHOT_LEVEL, FileInfo, format_txid, is_contiguous
 from ltx.compaction.config import LevelsConfig
 from ltx.errors import UsageError
+from ltx.times import EPOCH
 
 __all__ = ["Step", "CompactStep", "SnapshotStep", "DeleteStep", "plan_compaction", "truncate"]
-
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def truncate(now: dt.datetime, interval: dt.timedelta) -> dt.datetime:

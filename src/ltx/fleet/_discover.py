@@ -11,7 +11,6 @@ Roots are told by their file names: LTX level folders in the scheme's layout
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 import urllib.parse
@@ -20,12 +19,11 @@ from typing import Any
 
 import attrs
 
+from ltx.legacy import parse_object_path
 from ltx.storage import Store, open_store, redact
+from ltx.times import EPOCH
 
 __all__ = ["Discovery", "Root", "child_url", "discover", "group_of"]
-
-_LTX_NAME = r"[0-9a-f]{16}-[0-9a-f]{16}\.ltx"
-_LEGACY = re.compile(r"^(?:(.*)/)?generations/[0-9a-f]{16}/(?:snapshots|wal)/[^/]+$")
 
 
 @attrs.frozen
@@ -109,14 +107,14 @@ def _counting(store: Store) -> Iterator[_Requests | None]:
 
 
 def _root_of(store: Store, rel: str) -> tuple[str, str] | None:
-    """(root, kind) when ``rel`` (a file's path under the prefix) belongs to a replica."""
-    level = r"ltx/([0-9])" if store.layout.name == "decimal" else r"000([0-9])"
-    m = re.match(rf"^(?:(.*)/)?{level}/{_LTX_NAME}$", rel)
-    if m is not None:
-        return m.group(1) or "", f"L{m.group(2)}"
-    m = _LEGACY.match(rel)
-    if m is not None:
-        return m.group(1) or "", "generations"
+    """(root, what) when ``rel`` (a file's path under the prefix) belongs to a replica:
+    ``L0``..``L9`` for an LTX file of the store's layout, ``generations`` for 0.3."""
+    root = store.layout.replica_root_of(rel)
+    if root is not None:
+        level = store.layout.parse_level_dir(rel.split("/")[-2])
+        return root, f"L{level}"
+    if parse_object_path(rel, size=0, created_at=EPOCH) is not None:
+        return "/".join(rel.split("/")[:-4]), "generations"
     return None
 
 

@@ -195,7 +195,7 @@ def _restore_check(replica: Replica, options: Options, found: Found) -> None:
 
 
 def _verify(replica: Replica, options: Options, found: Found) -> None:
-    if replica.legacy() is not None and not replica.files():
+    if replica.kind == "0.3":
         # a Litestream 0.3 root: its files are read by restoring (deep) or planning (quick)
         if options.deep:
             _restore_check(replica, options, found)

@@ -17,26 +17,27 @@ from typing import Literal, Protocol
 
 import attrs
 
-from ltx.errors import LegacyFormatError, PageNotFoundError
+from ltx.errors import DatabaseFormatError, LegacyFormatError, PageNotFoundError
+from ltx.sqlitefmt.header import HEADER_SIZE as DB_HEADER_SIZE
+from ltx.sqlitefmt.header import header_page_size
 
 from ._lz4 import ByteSource, ObjectReader, open_reader
 from ._names import LegacyObject
 from ._plan import LegacyPlan
-from ._wal import FRAME_HEADER_SIZE, iter_transactions, valid_page_size
+from ._wal import FRAME_HEADER_SIZE, iter_transactions
 
 __all__ = [
-    "PageMap",
+    "LegacyPages",
     "PageSource",
-    "build_page_map",
+    "build_legacy_pages",
     "database_bytes",
     "iter_pages",
     "read_at",
-    "read_page",
+    "read_legacy_page",
     "write_database",
 ]
 
 OpenObject = Callable[[LegacyObject], ByteSource]
-DB_HEADER_SIZE = 100
 _COPY = 1 << 20
 
 
@@ -60,7 +61,7 @@ class PageSource:
 
 
 @attrs.frozen(eq=False)
-class PageMap:
+class LegacyPages:
     """The database a plan restores, as sources per page (no page data is held).
 
     Pages ``1..snapshot_pages`` not in ``wal_pages`` come from the snapshot at
@@ -102,13 +103,10 @@ def _header_page_size(snapshot: LegacyObject, head: bytes) -> int | None:
     """The page size a database header declares (None for an empty snapshot)."""
     if not head:
         return None
-    if len(head) < DB_HEADER_SIZE or not head.startswith(b"SQLite format 3\x00"):
-        raise LegacyFormatError("snapshot is not a SQLite database", path=snapshot.path, offset=0)
-    raw = int.from_bytes(head[16:18], "big")
-    size = 65536 if raw == 1 else raw
-    if not valid_page_size(size):
-        raise LegacyFormatError(f"snapshot page size {raw}", path=snapshot.path, offset=16)
-    return size
+    try:
+        return header_page_size(head)
+    except DatabaseFormatError as exc:
+        raise exc.at(snapshot.path) from None
 
 
 def _replay_index(
@@ -144,7 +142,7 @@ def _snapshot_length(plan: LegacyPlan, open_object: OpenObject) -> int:
         total += got
 
 
-def build_page_map(plan: LegacyPlan, open_object: OpenObject) -> PageMap:
+def build_legacy_pages(plan: LegacyPlan, open_object: OpenObject) -> LegacyPages:
     """Replay ``plan``'s WAL segments (reading each once, checking every frame) into a map.
 
     Reads only the snapshot's header, unless no index commits (then its length too).
@@ -184,7 +182,7 @@ def build_page_map(plan: LegacyPlan, open_object: OpenObject) -> PageMap:
             )
         count = snapshot_pages = length // page_size
     assert snapshot_pages is not None
-    return PageMap(plan, page_size, count, snapshot_pages, ordered, wal_pages, commit_end)
+    return LegacyPages(plan, page_size, count, snapshot_pages, ordered, wal_pages, commit_end)
 
 
 def read_at(rd: ObjectReader, offset: int, n: int) -> bytes:
@@ -196,7 +194,7 @@ def read_at(rd: ObjectReader, offset: int, n: int) -> bytes:
     return data + bytes(n - len(data))
 
 
-def read_page(page_map: PageMap, pgno: int, open_object: OpenObject) -> bytes:
+def read_legacy_page(page_map: LegacyPages, pgno: int, open_object: OpenObject) -> bytes:
     """Page ``pgno`` of the restored database, decompressing only the one object up to it."""
     src = page_map.source(pgno)
     if src.object is None:
@@ -208,11 +206,11 @@ def read_page(page_map: PageMap, pgno: int, open_object: OpenObject) -> bytes:
     return read_at(rd, src.offset, page_map.page_size)
 
 
-def iter_pages(page_map: PageMap, open_object: OpenObject) -> Iterator[tuple[int, bytes]]:
+def iter_pages(page_map: LegacyPages, open_object: OpenObject) -> Iterator[tuple[int, bytes]]:
     """Every page once as (pgno, data), one sequential pass per object, in no set order.
 
     The snapshot is read to its end so its LZ4 content checksum is verified (segments were
-    verified when the map was built; ``read_page`` stops at the page it needs).
+    verified when the map was built; ``read_legacy_page`` stops at the page it needs).
     """
     ps, wal = page_map.page_size, page_map.wal_pages
     from_snapshot = min(page_map.snapshot_pages, page_map.page_count)
@@ -238,7 +236,7 @@ def iter_pages(page_map: PageMap, open_object: OpenObject) -> Iterator[tuple[int
 
 
 def write_database(
-    page_map: PageMap,
+    page_map: LegacyPages,
     open_object: OpenObject,
     out: SeekableSink,
     *,
@@ -286,7 +284,7 @@ def write_database(
     return page_map.size
 
 
-def database_bytes(page_map: PageMap, open_object: OpenObject) -> bytes:
+def database_bytes(page_map: LegacyPages, open_object: OpenObject) -> bytes:
     """The restored database as one bytes object (for small databases and tests)."""
     buf = bytearray(page_map.size)
     ps = page_map.page_size

@@ -21,6 +21,7 @@ from typing import Literal
 import attrs
 
 from ltx.errors import UsageError
+from ltx.times import EPOCH, UTC
 
 __all__ = [
     "GENERATION_NAME_LEN",
@@ -36,8 +37,6 @@ __all__ = [
 
 GENERATION_NAME_LEN = 16
 Kind = Literal["snapshot", "wal"]
-UTC = dt.timezone.utc
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 _HEX = frozenset("0123456789abcdef")
 
 _SNAPSHOT = re.compile(r"^([0-9a-f]{8})\.snapshot(\.lz4)?$")
@@ -49,18 +48,18 @@ def datetime_to_ns(when: dt.datetime) -> int:
     """Nanoseconds since the Unix epoch, exactly (a naive datetime means UTC)."""
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return ((when - _EPOCH) // dt.timedelta(microseconds=1)) * 1000
+    return ((when - EPOCH) // dt.timedelta(microseconds=1)) * 1000
 
 
 def ns_to_datetime(ns: int) -> dt.datetime:
     """An aware UTC datetime for ``ns`` (truncated to microseconds)."""
-    return _EPOCH + dt.timedelta(microseconds=ns // 1000)
+    return EPOCH + dt.timedelta(microseconds=ns // 1000)
 
 
 def format_time_ns(ns: int) -> str:
     """RFC 3339 with nanoseconds, the form 0.3.13's ``-timestamp`` parses exactly."""
     secs, frac = divmod(ns, 1_000_000_000)
-    return f"{(_EPOCH + dt.timedelta(seconds=secs)).strftime('%Y-%m-%dT%H:%M:%S')}.{frac:09d}Z"
+    return f"{(EPOCH + dt.timedelta(seconds=secs)).strftime('%Y-%m-%dT%H:%M:%S')}.{frac:09d}Z"
 
 
 def is_generation_name(name: str) -> bool:

@@ -1,6 +1,6 @@
 """A 0.3 restore advanced one WAL segment at a time, saying which pages each one changed.
 
-Same outcome as ``build_page_map`` (SQLite's checkpoint at the end of each index: the
+Same outcome as ``build_legacy_pages`` (SQLite's checkpoint at the end of each index: the
 newest committed frame of every page up to the last commit's size, then the file cut
 to that size), but incremental: a conversion reads each segment once and writes one
 small LTX file per restorable point instead of replaying from the snapshot each time.
@@ -15,19 +15,19 @@ import attrs
 
 from ltx.errors import UsageError
 
-from ._apply import PageMap, PageSource, build_page_map, read_at
+from ._apply import LegacyPages, PageSource, build_legacy_pages, read_at
 from ._lz4 import ByteSource, open_reader
 from ._names import LegacyObject
 from ._plan import LegacyPlan, make_position
 from ._wal import WALCursor
 
-__all__ = ["Replay", "Step", "read_sources"]
+__all__ = ["Replay", "ReplayStep", "read_sources"]
 
 OpenObject = Callable[[LegacyObject], ByteSource]
 
 
 @attrs.frozen
-class Step:
+class ReplayStep:
     """What one segment changed: the database size after it and every page it set."""
 
     count: int
@@ -59,12 +59,12 @@ class Replay:
     """The database a plan restores, from its snapshot, one segment of its plan at a time.
 
     Segments must come in plan order (by index, then offset), as ``LegacyPlan.segments``
-    lists them; gaps, bad frames and foreign segments raise as in ``build_page_map``.
+    lists them; gaps, bad frames and foreign segments raise as in ``build_legacy_pages``.
     """
 
     def __init__(self, snapshot: LegacyObject, open_object: OpenObject) -> None:
         alone = LegacyPlan(snapshot.generation, snapshot, (), make_position(snapshot.index, 0))
-        base = build_page_map(alone, open_object)
+        base = build_legacy_pages(alone, open_object)
         self.snapshot = snapshot
         self.open_object = open_object
         self.page_size = base.page_size
@@ -99,7 +99,7 @@ class Replay:
         self._latest, self._commit, self._pending = {}, 0, []
         self._cursor, self._index = None, None
 
-    def advance(self, seg: LegacyObject) -> Step:
+    def advance(self, seg: LegacyObject) -> ReplayStep:
         """Apply ``seg``; the pages whose content it set (written or grown into), by number."""
         if seg.generation != self.snapshot.generation or seg.index < self.snapshot.index:
             raise UsageError(f"{seg.path} is not part of a plan from {self.snapshot.path}")
@@ -122,7 +122,7 @@ class Replay:
         pages = {p: d for p, d in written.items() if p <= self.count}
         grown = [p for p in range(before + 1, self.count + 1) if p not in pages]
         pages.update(self.read(grown))
-        return Step(self.count, pages)
+        return ReplayStep(self.count, pages)
 
     def source(self, pgno: int) -> PageSource:
         """Where page ``pgno`` (1..count) of the current state comes from."""
@@ -140,12 +140,12 @@ class Replay:
         wanted = {p: self.source(p) for p in pgnos}
         return read_sources(self.page_size, wanted, self.open_object) if wanted else {}
 
-    def page_map(self, plan: LegacyPlan) -> PageMap:
-        """The current state as the ``PageMap`` of ``plan`` (the plan replayed so far)."""
+    def pages(self, plan: LegacyPlan) -> LegacyPages:
+        """The current state as the ``LegacyPages`` of ``plan`` (the plan replayed so far)."""
         if tuple(plan.segments) != tuple(self.segments) or plan.snapshot != self.snapshot:
             raise UsageError("the plan differs from the segments replayed")
         wal = {p: v for p, v in self._base.items() if p <= self.count}
         if self._commit:
             wal.update((p, v) for p, v in self._latest.items() if p <= self.count)
         limit = min(self._snapshot_pages, self._commit) if self._commit else self._snapshot_pages
-        return PageMap(plan, self.page_size, self.count, limit, tuple(self.segments), wal)
+        return LegacyPages(plan, self.page_size, self.count, limit, tuple(self.segments), wal)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 import attrs
 
 from ltx.errors import LegacyFormatError, UsageError
+from ltx.sqlitefmt.header import is_valid_page_size
 
 from ._lz4 import ByteSource, ObjectReader, open_reader
 from ._names import LegacyObject
@@ -87,11 +88,6 @@ def wal_checksum(data: bytes, s0: int = 0, s1: int = 0, *, big_endian: bool) -> 
     return s0, s1
 
 
-def valid_page_size(n: int) -> bool:
-    """A SQLite page size: a power of two from 512 to 65536."""
-    return 512 <= n <= 65536 and n & (n - 1) == 0
-
-
 @attrs.frozen
 class WALHeader:
     """The 32-byte WAL header: magic, version, page size, checkpoint seq, salts, checksum."""
@@ -122,7 +118,7 @@ class WALHeader:
             )
         if hdr.version != WAL_VERSION:
             raise LegacyFormatError(f"WAL format version {hdr.version}", path=path, offset=0)
-        if not valid_page_size(hdr.page_size):
+        if not is_valid_page_size(hdr.page_size):
             raise LegacyFormatError(f"WAL page size {hdr.page_size}", path=path, offset=0)
         if wal_checksum(data[:24], big_endian=hdr.big_endian) != (hdr.checksum1, hdr.checksum2):
             raise LegacyFormatError("WAL header checksum mismatch", path=path, offset=24)

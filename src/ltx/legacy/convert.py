@@ -188,7 +188,7 @@ def _header(replay: Replay, step: ConvertStep) -> Header:
 def _write_full(store: Store, replay: Replay, cut: PointCut, step: ConvertStep) -> bool:
     """Every page of the current state in one file (level 9, or the end marker when the
     last point starts a route), encoded through temp files."""
-    pm = replay.page_map(cut.plan())
+    pm = replay.pages(cut.plan())
     header = _header(replay, step)
     with tempfile.TemporaryDirectory(prefix="ltx-convert-") as tmp:
         db, out = Path(tmp) / "db", Path(tmp) / "snapshot.ltx"

@@ -22,13 +22,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol
+from typing import ClassVar, Literal, Protocol
 
 import attrs
 
 from ltx.codec import SNAPSHOT_LEVEL, FileInfo
 from ltx.errors import TxidNotAvailableError, UsageError
-from ltx.resolve import RestorePoint
+from ltx.resolve import PageMap, RestorePoint
 
 from ._names import LegacyObject, datetime_to_ns, ns_to_datetime
 from ._plan05 import best_snapshot_v05, time_bounds_v05
@@ -40,29 +40,37 @@ Side = Literal["legacy", "ltx"]
 
 
 class LTXSide(Protocol):
-    """The LTX half: what ``ltx.Replica`` offers for a plain LTX replica."""
+    """The LTX half: what ``ltx.sources.LTXSource`` offers."""
+
+    @property
+    def follow(self) -> float | None: ...
 
     def files(self, *, exact_times: bool = False) -> list[FileInfo]: ...
 
-    def refresh(self) -> list[FileInfo]: ...
+    def refresh(self) -> object: ...
 
     def history(self) -> list[RestorePoint]: ...
 
-    def page_map(
-        self, txid: int | None = None, *, timestamp: Any = None, refresh: bool = False
-    ) -> Any: ...
+    def time_bounds(self) -> tuple[dt.datetime, dt.datetime] | None: ...
 
-    def read_page(self, page_map: Any, pgno: int) -> bytes: ...
+    def page_map(
+        self,
+        txid: int | None = None,
+        *,
+        timestamp: dt.datetime | None = None,
+        refresh: bool = False,
+    ) -> PageMap: ...
+
+    def read_page(self, page_map: PageMap, pgno: int) -> bytes: ...
 
     def restore(
         self,
+        page_map: PageMap,
         path: str | os.PathLike[str],
-        txid: int | None = None,
         *,
-        timestamp: Any = None,
         overwrite: bool = False,
         progress: Callable[[int, int], None] | None = None,
-    ) -> Any: ...
+    ) -> object: ...
 
 
 def _ns(when: dt.datetime) -> int:
@@ -124,9 +132,12 @@ class MixedPoint(RestorePoint):
 class MixedSource:
     """Reads a mixed root as 0.5.17 restores it: each target from the half it would use.
 
-    ``legacy`` must use ``rules="0.5.17"``; ``ltx`` is the LTX half alone (for example
-    an ``ltx.Replica`` on the same store that does not look at ``generations/``).
+    ``legacy`` must use ``rules="0.5.17"``; ``ltx`` is the LTX half alone (an
+    ``ltx.sources.LTXSource`` on the same store). Page maps are routed back to the half
+    that made them by their ``kind``.
     """
+
+    kind: ClassVar[Literal["mixed"]] = "mixed"
 
     def __init__(self, legacy: LegacySource, ltx: LTXSide) -> None:
         if legacy.rules != "0.5.17":
@@ -136,18 +147,26 @@ class MixedSource:
 
     @property
     def follow(self) -> float | None:
-        """Follow interval of the LTX half, if it has one."""
-        got = getattr(self.ltx, "follow", None)
-        return got if isinstance(got, (int, float)) else None
+        """Follow interval of the LTX half."""
+        return self.ltx.follow
 
     def refresh(self) -> None:
         """List both halves again."""
         self.legacy.refresh()
         self.ltx.refresh()
 
-    def time_bounds(self) -> tuple[int, int] | None:
+    def time_bounds_ns(self) -> tuple[int, int] | None:
         """Earliest and latest object time of both halves, in ns."""
         return mixed_time_bounds(self.legacy.listing(), self.ltx.files())
+
+    def time_bounds(self) -> tuple[dt.datetime, dt.datetime] | None:
+        """Earliest and latest object time of both halves (None when both are empty)."""
+        b = self.time_bounds_ns()
+        return None if b is None else (ns_to_datetime(b[0]), ns_to_datetime(b[1]))
+
+    def legacy_objects(self) -> list[LegacyObject]:
+        """The 0.3 half's objects."""
+        return self.legacy.listing()
 
     def side(self, txid: int | None = None, *, timestamp: dt.datetime | int | None = None) -> Side:
         """The half that answers this target."""
@@ -156,7 +175,7 @@ class MixedSource:
             return "ltx" if txid in have or txid not in self._legacy_txids() else "legacy"
         if timestamp is not None:
             t = timestamp if isinstance(timestamp, int) else _ns(timestamp)
-            b = self.time_bounds()
+            b = self.time_bounds_ns()
             if b is None or not b[0] <= t <= b[1]:
                 raise TxidNotAvailableError(
                     "time is outside the replica's time bounds, 0.3 and LTX together "
@@ -185,7 +204,7 @@ class MixedSource:
         timestamp: dt.datetime | int | None = None,
         refresh: bool = False,
         generation: str | None = None,
-    ) -> Any:
+    ) -> PageMap | LegacyPageMap:
         """The page map of a target from the half 0.5.17 would read."""
         if refresh:
             self.refresh()
@@ -202,22 +221,22 @@ class MixedSource:
         )
         return self.ltx.page_map(txid, timestamp=when)
 
-    def read_page(self, page_map: Any, pgno: int) -> bytes:
+    def read_page(self, page_map: PageMap | LegacyPageMap, pgno: int) -> bytes:
         """One page from the half the page map belongs to."""
-        if isinstance(page_map, LegacyPageMap):
+        if page_map.kind == "0.3":
             return self.legacy.read_page(page_map, pgno)
         return self.ltx.read_page(page_map, pgno)
 
     def restore(
         self,
-        page_map: Any,
+        page_map: PageMap | LegacyPageMap,
         path: str | os.PathLike[str],
         *,
         overwrite: bool = False,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         """Write the database of ``page_map`` to ``path`` (through its half's restore)."""
-        if isinstance(page_map, LegacyPageMap):
+        if page_map.kind == "0.3":
             self.legacy.restore(page_map, path, overwrite=overwrite, progress=progress)
         else:
-            self.ltx.restore(path, page_map.txid, overwrite=overwrite, progress=progress)
+            self.ltx.restore(page_map, path, overwrite=overwrite, progress=progress)

@@ -19,7 +19,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import attrs
 
@@ -28,7 +28,7 @@ from ltx.errors import PageNotFoundError, TxidNotAvailableError, UsageError
 from ltx.resolve import PageCache, RestorePoint
 from ltx.storage import Store
 
-from ._apply import PageMap, build_page_map, write_database
+from ._apply import LegacyPages, build_legacy_pages, write_database
 from ._lz4 import ObjectReader, open_reader
 from ._names import LegacyObject, datetime_to_ns, ns_to_datetime
 from ._opener import ObjectOpener, list_generations
@@ -69,9 +69,10 @@ class LegacyRestorePoint(RestorePoint):
 class LegacyPageMap:
     """The database of one 0.3 point: what a View reads (txid, timestamp, page size, commit)."""
 
+    kind: ClassVar[Literal["0.3"]] = "0.3"
     txid: int
     timestamp: dt.datetime
-    pages: PageMap
+    pages: LegacyPages
 
     @property
     def page_size(self) -> int:
@@ -102,6 +103,8 @@ class LegacySource:
     ``age_identity``: X25519 secret keys (or an identity file's text) for replicas
     0.3.10+ encrypted with ``age``.
     """
+
+    kind: ClassVar[Literal["0.3"]] = "0.3"
 
     def __init__(
         self,
@@ -144,6 +147,10 @@ class LegacySource:
         """Every 0.3 object (listed once, then kept until ``refresh``)."""
         got = self._listing
         return got if got is not None else self.refresh()
+
+    def legacy_objects(self) -> list[LegacyObject]:
+        """Every 0.3 object (the same as ``listing``)."""
+        return self.listing()
 
     def points(self) -> list[LegacyPoint]:
         """Every restorable point of every generation, oldest first."""
@@ -268,7 +275,7 @@ class LegacySource:
         got = self._maps.get(key)
         if got is not None and got.plan == plan:
             return got
-        pages = build_page_map(plan, self.open_object)
+        pages = build_legacy_pages(plan, self.open_object)
         times = [plan.snapshot.time_ns, *(s.time_ns for s in plan.segments)]
         pm = LegacyPageMap(
             legacy_txid(plan.generation, plan.position), ns_to_datetime(max(times)), pages
@@ -283,6 +290,8 @@ class LegacySource:
 
     def read_page(self, page_map: LegacyPageMap, pgno: int) -> bytes:
         """Page ``pgno``: from the cache, or decompressing only up to it in one object."""
+        if getattr(page_map, "kind", None) != self.kind:
+            raise UsageError(f"a page map of another replica: {page_map!r}")
         pm = page_map.pages
         if not 1 <= pgno <= pm.page_count:
             raise PageNotFoundError(

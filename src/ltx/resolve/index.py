@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from array import array
 from collections.abc import Sequence
+from typing import ClassVar, Literal
 
 import attrs
 
@@ -34,6 +35,7 @@ class PageLocation:
 class PageMap:
     """pgno -> (file, offset, size) for one point in time; three arrays, 16 bytes per page."""
 
+    kind: ClassVar[Literal["ltx"]] = "ltx"  # the kind of source that reads it
     __slots__ = ("_file", "_off", "_size", "commit", "files", "page_size", "timestamp", "txid")
 
     def __init__(

@@ -1,13 +1,17 @@
-"""Replays stored CREATE statements in a private in-memory sqlite3 database to describe them.
+"""Has SQLite parse stored CREATE statements in a private in-memory database to describe them.
 
-Only ``CREATE TABLE`` / ``CREATE [UNIQUE] INDEX`` text is executed, under an authorizer
-that refuses ATTACH; unknown collations and functions get inert stand-ins.
+Stored SQL is hostile input: only ``CREATE TABLE`` / ``CREATE [UNIQUE] INDEX`` text is
+prepared, under an authorizer that lets it define things and nothing else (no query, no
+read of another table, every function call replaced by NULL, so ``AS SELECT`` is refused)
+and under SQLite limits that keep one definition to a few MiB. Unknown collations and
+functions get inert stand-ins.
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -17,7 +21,11 @@ from ltx.sqlitefmt.record import Value
 
 __all__ = ["Ddl", "ColumnInfo", "TableInfo", "FieldInfo"]
 
-_DDL = re.compile(r"\s*CREATE\s+(?:UNIQUE\s+)?(?:TABLE|INDEX)\b", re.I)
+#: The statement each kind of ``sqlite_schema`` row may hold (SQLite stores no TEMP, no IF).
+_DDL = {
+    "table": re.compile(r"\s*CREATE\s+TABLE\b", re.I),
+    "index": re.compile(r"\s*CREATE\s+(?:UNIQUE\s+)?INDEX\b", re.I),
+}
 _LITERAL = re.compile(
     r"""\s*\(?\s*(?:(?P<sign>[-+])\s*)?(?:
         (?P<hex>0[xX][0-9a-fA-F]+) | (?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)
@@ -30,6 +38,25 @@ _AFFINITIES = ("INTEGER", "TEXT", "BLOB", "REAL", "NUMERIC")
 _ERRORS = (sqlite3.Error, sqlite3.Warning, ValueError)
 _MAX_TICKS = 10_000  # x 1000 virtual-machine steps for a whole schema
 _MISSING = re.compile(r"no such (collation sequence|function): (.+)")
+#: Bytes of one stored definition (and of any value made from it): far above any real schema.
+MAX_DEFINITION = 1 << 20
+#: SQLITE_MAX_COLUMN's default: SQLite itself opens no table with more columns.
+MAX_COLUMNS = 2000
+#: sqlite3_limit() ids and values (the C API's numbers: sqlite3 names them from Python 3.11).
+_LIMITS = {
+    0: MAX_DEFINITION,  # SQLITE_LIMIT_LENGTH: any string or blob
+    1: MAX_DEFINITION,  # SQLITE_LIMIT_SQL_LENGTH
+    2: MAX_COLUMNS,  # SQLITE_LIMIT_COLUMN
+    3: 250,  # SQLITE_LIMIT_EXPR_DEPTH
+    5: 50_000,  # SQLITE_LIMIT_VDBE_OP
+    7: 0,  # SQLITE_LIMIT_ATTACHED
+    10: 1,  # SQLITE_LIMIT_TRIGGER_DEPTH
+    11: 0,  # SQLITE_LIMIT_WORKER_THREADS
+}
+#: What a definition does to the scratch database: define, and record itself in sqlite_schema.
+_DEFINE = (sqlite3.SQLITE_CREATE_TABLE, sqlite3.SQLITE_CREATE_INDEX, sqlite3.SQLITE_REINDEX)
+_RECORD = (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_READ)
+_SCHEMA_TABLES = ("sqlite_master", "sqlite_schema")
 
 
 @attrs.frozen(slots=True)
@@ -64,8 +91,14 @@ class TableInfo:
     pk_fields: tuple[FieldInfo, ...] | None
 
 
-def _authorize(action: int, *_args: Any) -> int:
-    return sqlite3.SQLITE_DENY if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH) else 0
+_ACTION_NAMES = {
+    sqlite3.SQLITE_SELECT: "run a query (AS SELECT)",
+    sqlite3.SQLITE_READ: "read another table",
+    sqlite3.SQLITE_PRAGMA: "run a PRAGMA",
+    sqlite3.SQLITE_ATTACH: "attach a database",
+    sqlite3.SQLITE_CREATE_VIEW: "create a view",
+    sqlite3.SQLITE_CREATE_TRIGGER: "create a trigger",
+}
 
 
 def _stub_collation(a: str, b: str) -> int:
@@ -77,11 +110,36 @@ class Ddl:
 
     def __init__(self) -> None:
         self.con = sqlite3.connect(":memory:", isolation_level=None)
-        self.con.set_authorizer(_authorize)
+        setlimit: Callable[[int, int], int] | None = getattr(self.con, "setlimit", None)
+        for limit, value in _LIMITS.items():
+            if setlimit is not None:  # Python 3.11+; MAX_DEFINITION is checked here anyway
+                setlimit(limit, value)
+        self.con.set_authorizer(self._authorize)
         # Stored CREATE statements do no real work; cap what a malicious one could do.
         self.con.set_progress_handler(self._tick, 1000)
         self._ticks = 0
+        #: While stored SQL runs: the tables it may read (its own); None for our own queries.
+        self._subject: tuple[str, ...] | None = None
+        self._denied: list[str] = []
         self.con.execute("PRAGMA writable_schema=ON")  # allows the sqlite_* internal tables
+
+    def _authorize(
+        self, action: int, arg1: str | None, arg2: str | None, _db: str | None, _trig: str | None
+    ) -> int:
+        """Let stored SQL define a table or index and nothing else; calls become NULL."""
+        if self._subject is None:
+            return sqlite3.SQLITE_OK
+        if action in _DEFINE:
+            return sqlite3.SQLITE_OK
+        table = (arg1 or "").casefold()
+        if action in _RECORD and table in _SCHEMA_TABLES:
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_READ and table in self._subject:
+            return sqlite3.SQLITE_OK  # a CHECK, generated column or index naming its columns
+        if action == sqlite3.SQLITE_FUNCTION:
+            return sqlite3.SQLITE_IGNORE  # parsed, never called
+        self._denied.append(_ACTION_NAMES.get(action, f"action {action}"))
+        return sqlite3.SQLITE_DENY
 
     def _tick(self) -> int:
         self._ticks += 1
@@ -91,15 +149,40 @@ class Ddl:
         """Drop the scratch database."""
         self.con.close()
 
-    def _run(self, sql: str, what: str) -> None:
-        if not _DDL.match(sql):
-            raise DatabaseFormatError(f"{what}: stored SQL is not a CREATE statement")
+    def _run(self, sql: str, what: str, kind: str, subject: str, strict: bool = True) -> bool:
+        """Have SQLite define ``sql`` (a ``kind`` row); it may read only table ``subject``.
+
+        SQL that does more than define raises DatabaseFormatError; SQL that SQLite cannot
+        parse raises it too when ``strict``, else gives False.
+        """
+        if not _DDL[kind].match(sql):
+            raise DatabaseFormatError(f"{what}: stored SQL is not a CREATE {kind.upper()}")
+        if len(sql) > MAX_DEFINITION:
+            raise DatabaseFormatError(f"{what}: stored SQL longer than {MAX_DEFINITION} bytes")
+        self._subject = (subject.casefold(),)
+        try:
+            self._define(sql, what)
+        except DatabaseFormatError:
+            if strict or self._denied:
+                raise
+            return False
+        finally:
+            self._subject = None
+            self._denied.clear()
+        return True
+
+    def _define(self, sql: str, what: str) -> None:
         for _ in range(64):
             try:
                 self.con.execute(sql)
                 return
             except _ERRORS as exc:
                 msg = str(exc)
+                if self._denied:
+                    raise DatabaseFormatError(
+                        f"{what}: its SQL is not a plain definition (it would "
+                        f"{', '.join(dict.fromkeys(self._denied))}; SQLite never stores that)"
+                    ) from None
                 missing = _MISSING.match(msg)
                 if missing and missing.group(1) == "function":
                     self.con.create_function(missing.group(2), -1, lambda *a: None)
@@ -119,7 +202,7 @@ class Ddl:
 
     def describe_table(self, name: str, sql: str) -> TableInfo:
         """Columns, strictness and primary-key index of table ``name`` created by ``sql``."""
-        self._run(sql, f"table {name!r}")
+        self._run(sql, f"sqlite_schema row table {name!r}", "table", name)
         cols = tuple(
             ColumnInfo(n, t or "", d, pk, hidden)
             for n, t, d, pk, hidden in self._query(
@@ -140,11 +223,14 @@ class Ddl:
         wr = bool(fields) and all(f.cid >= 0 for f in fields)
         return TableInfo(cols, strict, pk_index, fields if wr else None)
 
-    def describe_index(self, name: str, sql: str | None) -> tuple[FieldInfo, ...]:
-        """Fields of index ``name`` (replaying ``sql`` first); () when it cannot be described."""
+    def describe_index(self, name: str, sql: str | None, table: str = "") -> tuple[FieldInfo, ...]:
+        """Fields of index ``name`` on ``table`` (defining ``sql`` first); () if unknowable.
+
+        SQL that is not a plain index definition raises DatabaseFormatError.
+        """
+        if sql and not self._run(sql, f"sqlite_schema row index {name!r}", "index", table, False):
+            return ()
         try:
-            if sql:
-                self._run(sql, f"index {name!r}")
             rows = self._query("SELECT cid, name, desc, coll, key FROM pragma_index_xinfo(?)", name)
         except DatabaseFormatError:
             return ()

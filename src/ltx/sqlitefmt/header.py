@@ -8,10 +8,25 @@ import attrs
 
 from ltx.errors import DatabaseFormatError
 
-__all__ = ["HEADER_SIZE", "MAGIC", "DatabaseHeader", "read_header", "lock_pgno", "ENCODINGS"]
+__all__ = [
+    "HEADER_SIZE",
+    "MAGIC",
+    "MAX_PAGE_SIZE",
+    "DatabaseHeader",
+    "read_header",
+    "header_page_size",
+    "decode_page_size",
+    "is_valid_page_size",
+    "lock_pgno",
+    "ENCODINGS",
+]
 
+# The SQLite file-format rules every other module imports (LTX, 0.3 snapshots, WAL,
+# diffs); tests/test_house.py fails if one of them is restated elsewhere.
 HEADER_SIZE = 100
 MAGIC = b"SQLite format 3\x00"
+MIN_PAGE_SIZE = 512
+MAX_PAGE_SIZE = 65536
 #: Text encoding number (header offset 56) -> Python codec; 0 is a fresh file with no schema yet.
 ENCODINGS = {0: "utf-8", 1: "utf-8", 2: "utf-16-le", 3: "utf-16-be"}
 _HEADER = struct.Struct(">16sHBBBBBB12I20xII")
@@ -19,8 +34,35 @@ _PENDING_BYTE = 0x40000000
 
 
 def lock_pgno(page_size: int) -> int:
-    """The page holding SQLite's lock bytes (offset 2**30); it never holds data."""
+    """The page holding SQLite's lock bytes (offset 2**30, PENDING_BYTE); it never holds data."""
     return _PENDING_BYTE // page_size + 1
+
+
+def is_valid_page_size(page_size: int) -> bool:
+    """True for a power of two from 512 to 65536, the page sizes SQLite (and LTX) allow."""
+    return MIN_PAGE_SIZE <= page_size <= MAX_PAGE_SIZE and page_size & (page_size - 1) == 0
+
+
+def decode_page_size(raw: int) -> int:
+    """The page size a header's u16 at offset 16 stands for: 1 means 65536."""
+    return MAX_PAGE_SIZE if raw == 1 else raw
+
+
+def header_page_size(data: bytes) -> int:
+    """Check the magic and the page size at the start of a database; return the page size.
+
+    Every reader of SQLite bytes goes through here, so a bad header raises the same
+    ``DatabaseFormatError`` (offset set; callers add the path) whatever the entry point.
+    """
+    if len(data) < HEADER_SIZE:
+        raise DatabaseFormatError(f"database header needs 100 bytes, got {len(data)}", offset=0)
+    if data[: len(MAGIC)] != MAGIC:
+        raise DatabaseFormatError("not a SQLite database (bad magic)", offset=0)
+    raw = int.from_bytes(data[16:18], "big")
+    page_size = decode_page_size(raw)
+    if not is_valid_page_size(page_size):
+        raise DatabaseFormatError(f"invalid page size {raw}", offset=16)
+    return page_size
 
 
 @attrs.frozen(slots=True)
@@ -69,15 +111,9 @@ class DatabaseHeader:
 
 def read_header(data: bytes) -> DatabaseHeader:
     """Parse and validate the header at the start of page 1 (at least 100 bytes)."""
-    if len(data) < HEADER_SIZE:
-        raise DatabaseFormatError(f"database header needs 100 bytes, got {len(data)}", offset=0)
+    page_size = header_page_size(data)
     f = _HEADER.unpack_from(data, 0)
-    if f[0] != MAGIC:
-        raise DatabaseFormatError("not a SQLite database (bad magic)", offset=0)
-    raw_size, write_v, read_v, reserved, max_frac, min_frac, leaf_frac = f[1:8]
-    page_size = 65536 if raw_size == 1 else raw_size
-    if not (512 <= page_size <= 65536 and page_size & (page_size - 1) == 0):
-        raise DatabaseFormatError(f"invalid page size {raw_size}", offset=16)
+    write_v, read_v, reserved, max_frac, min_frac, leaf_frac = f[2:8]
     if read_v > 2 or write_v not in (1, 2):
         raise DatabaseFormatError(f"unsupported file format version {write_v}/{read_v}", offset=18)
     if page_size - reserved < 480:

@@ -236,7 +236,7 @@ def _affinity(decl_type: str, strict: bool) -> str:
 
 
 def _index(ddl: Ddl, e: SchemaEntry) -> Index:
-    fields = ddl.describe_index(e.name, e.sql) if e.rootpage else ()
+    fields = ddl.describe_index(e.name, e.sql, e.tbl_name) if e.rootpage else ()
     return Index(e.name, e.tbl_name, e.rootpage, e.sql, tuple(_field(f) for f in fields))
 
 

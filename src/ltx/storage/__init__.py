@@ -6,11 +6,11 @@ Knows files, levels, TXID ranges and timestamps; nothing of pages or restore pla
 from ltx.codec import FileInfo
 from ltx.storage._backend import Backend, SchemeSpec
 from ltx.storage._layout import DECIMAL, HEX, Layout
+from ltx.storage._objects import ListedFile, ObjectStore
 from ltx.storage._open import open_store
-from ltx.storage._registry import REFUSED, SCHEMES
+from ltx.storage._registry import REFUSED, SCHEMES, available_schemes, register_scheme
 from ltx.storage._retry import RetryPolicy
 from ltx.storage._store import Store
-from ltx.storage._survey import ListedFile
 from ltx.storage._url import StoreTarget, parse_url, redact
 
 __all__ = [
@@ -22,11 +22,14 @@ __all__ = [
     "FileInfo",
     "Layout",
     "ListedFile",
+    "ObjectStore",
     "RetryPolicy",
     "SchemeSpec",
     "Store",
     "StoreTarget",
+    "available_schemes",
     "open_store",
     "parse_url",
     "redact",
+    "register_scheme",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import posixpath
+import re
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,11 +22,33 @@ from ltx.errors import ConflictError, FormatError
 from ltx.storage._layout import DECIMAL, Layout
 from ltx.times import as_datetime, ms_to_datetime
 
-__all__ = ["Backend", "SchemeSpec", "UrlParts", "Payload", "clean_path", "TIMESTAMP_KEY"]
+__all__ = [
+    "Backend",
+    "SchemeSpec",
+    "UrlParts",
+    "Payload",
+    "clean_path",
+    "TIMESTAMP_KEY",
+    "temp_name",
+    "is_temp_name",
+]
 
 TIMESTAMP_KEY = "litestream-timestamp"
 Payload = bytes | str
 """What a write uploads: the file's bytes, or the path of a local file holding them."""
+
+
+_TEMP = re.compile(r"\.ltx\.tmp-[0-9a-f]{32}$")
+
+
+def temp_name(path: str) -> str:
+    """A fresh temp name beside ``path`` for an upload renamed into place when complete."""
+    return f"{path}.tmp-{uuid.uuid4().hex}"
+
+
+def is_temp_name(path: str) -> bool:
+    """True for a temp name ``temp_name`` made for an LTX file (an interrupted write's)."""
+    return _TEMP.search(path) is not None
 
 
 def clean_path(path: str) -> str:
@@ -108,7 +131,7 @@ class Backend:
         """Upload ``data`` beside ``path`` under a temp name (``*.ltx.tmp-<hex>``, which
         compaction sweeps when stale); return that name, for a rename into place."""
         self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+        tmp = temp_name(path)
         if isinstance(data, str):
             self.fs.put_file(data, tmp)
         else:

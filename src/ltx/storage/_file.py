@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import urllib.parse
-import uuid
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
 from ltx.errors import AccessDeniedError, ConflictError
-from ltx.storage._backend import Backend, Payload, SchemeSpec, UrlParts
+from ltx.storage._backend import Backend, Payload, SchemeSpec, UrlParts, temp_name
 
 __all__ = ["SPEC", "LocalBackend"]
 
@@ -46,7 +45,7 @@ class LocalBackend(Backend):
                 "refusing to write through it",
                 url=self.url,
             )
-        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+        tmp = temp_name(path)
         try:
             if isinstance(data, str):
                 shutil.copyfile(data, tmp)

@@ -8,7 +8,7 @@ from typing import Any
 import fsspec
 
 from ltx.errors import LTXError, StorageError, UsageError
-from ltx.storage._layout import Layout
+from ltx.storage._layout import LAYOUTS, Layout
 from ltx.storage._retry import RetryPolicy, translate
 from ltx.storage._store import Store
 from ltx.storage._url import StoreTarget, parse_url
@@ -56,9 +56,10 @@ def open_store(
     """
     target = parse_url(url, env=env, options=storage_options)
     if isinstance(layout, str):
-        if layout not in ("decimal", "hex"):
-            raise UsageError(f"layout must be 'decimal' or 'hex', got {layout!r}")
-        layout = Layout(layout)
+        if layout not in LAYOUTS:
+            known = " or ".join(map(repr, LAYOUTS))
+            raise UsageError(f"layout must be {known}, got {layout!r}")
+        layout = LAYOUTS[layout]
     return Store(
         _filesystem(target) if filesystem is None else filesystem,
         target.root,

@@ -1,0 +1,206 @@
+"""Objects under a root on any fsspec filesystem: listings, ranged reads, deletes.
+
+What every scheme shares below the LTX layout: paths under the root, retries in one
+layer, parallel calls and typed errors. ``Store`` adds the LTX levels on top.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import posixpath
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO, TypeVar
+
+import attrs
+
+from ltx.codec import FileInfo
+from ltx.errors import NotFoundError, StorageError, UsageError
+from ltx.storage._backend import SchemeSpec
+from ltx.storage._reader import RangeReader
+from ltx.storage._retry import RetryPolicy, call_with_retry
+from ltx.times import EPOCH
+
+__all__ = ["ListedFile", "ObjectStore"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@attrs.frozen
+class ListedFile:
+    """Any file under the root as a listing sees it (used for layouts other than LTX's)."""
+
+    path: str
+    size: int
+    created_at: dt.datetime
+    created_ns: int | None = None  # exact nanoseconds where the backend has them
+
+
+class ObjectStore:
+    """A root on an fsspec filesystem: retried calls, parallel maps, reads and deletes.
+
+    Thread-safe for reads; ``max_concurrency`` bounds the requests in flight for the
+    parallel helpers.
+    """
+
+    def __init__(
+        self,
+        fs: Any,
+        root: str,
+        *,
+        spec: SchemeSpec,
+        url: str,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = 16,
+    ) -> None:
+        self.fs = fs
+        self.root = root.rstrip("/") if root != "/" else root
+        self.spec = spec
+        self.scheme = spec.schemes[0]
+        self.url = url
+        self.backend = spec.backend(fs, url, self.root)
+        retry = retry or RetryPolicy()
+        self.retry = attrs.evolve(retry, attempts=1) if self.backend.own_retries else retry
+        self.max_concurrency = max(1, max_concurrency)
+        self._serial = None if self.backend.concurrent_calls else threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url}>"
+
+    def _join(self, rel: str) -> str:
+        return posixpath.join(self.root, rel) if self.root else rel
+
+    @property
+    def conditional_create(self) -> bool:
+        """True when ``write(..., if_absent=True)`` is atomic against other writers."""
+        return self.backend.conditional_create
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def call(self, fn: Callable[[], T], what: str) -> T:
+        """Run one storage call with retries; failures become typed StorageErrors."""
+        serial = self._serial
+        if serial is not None:
+            inner = fn
+
+            def fn() -> T:
+                with serial:
+                    return inner()
+
+        return call_with_retry(fn, policy=self.retry, url=self.url, what=what)
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """``[fn(x) for x in items]`` with up to ``max_concurrency`` in flight, order kept."""
+        items = list(items)
+        if len(items) <= 1 or self.max_concurrency == 1:
+            return [fn(x) for x in items]
+        with ThreadPoolExecutor(min(self.max_concurrency, len(items))) as ex:
+            return list(ex.map(fn, items))
+
+    # -- listing --------------------------------------------------------------------
+
+    def _ls(self, path: str) -> list[dict[str, Any]]:
+        def go() -> list[dict[str, Any]]:
+            try:
+                return list(self.fs.ls(path, detail=True, refresh=True))
+            except TypeError:
+                return list(self.fs.ls(path, detail=True))
+            except FileNotFoundError:
+                return []
+
+        return self.call(go, f"list {path}")
+
+    def _names(self, path: str) -> list[str]:
+        return [posixpath.basename(str(e.get("name", "")).rstrip("/")) for e in self._ls(path)]
+
+    def root_entries(self) -> list[str]:
+        """Names directly under the root (one listing), to say what was found when empty."""
+        return sorted(self._names(self.root))
+
+    def is_file(self, path: str) -> bool:
+        """True when ``path`` is a file (one request; False when it cannot be told)."""
+        try:
+            return bool(self.call(lambda: self.fs.isfile(path), f"stat {path}"))
+        except StorageError:
+            return False
+
+    def list_tree(self, rel: str) -> list[ListedFile]:
+        """Every file below ``root/rel`` (recursive), sorted by path; [] when it is absent."""
+        base = self._join(rel)
+
+        def go() -> dict[str, dict[str, Any]]:
+            try:
+                found = self.fs.find(base, detail=True, withdirs=False)
+            except FileNotFoundError:
+                return {}
+            return dict(found) if isinstance(found, dict) else {p: {"name": p} for p in found}
+
+        out = []
+        for path, entry in self.call(go, f"list {base} recursively").items():
+            if entry.get("type") not in (None, "file") or not self.backend.inside_root(path):
+                continue
+            created = self.backend.listed_time(entry) or EPOCH
+            size = int(entry.get("size") or entry.get("Size") or 0)
+            out.append(ListedFile(path, size, created, self.backend.listed_ns(path, entry)))
+        return sorted(out, key=lambda f: f.path)
+
+    # -- reading --------------------------------------------------------------------
+
+    def read_range(self, path: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of ``path`` (one ranged GET), retried on transient faults."""
+        if start < 0:
+            raise UsageError(f"negative range start {start} for {path}")
+        if end <= start:
+            return b""
+        data = self.call(
+            lambda: self.fs.cat_file(path, start=start, end=end), f"read {path}[{start}:{end}]"
+        )
+        return bytes(data)
+
+    def read_ranges(self, requests: Sequence[tuple[str, int, int]]) -> list[bytes]:
+        """Many ranged reads with up to ``max_concurrency`` in flight; results in order."""
+        return self.map(lambda r: self.read_range(*r), requests)
+
+    def read(self, path: str) -> bytes:
+        """A whole file."""
+        return bytes(self.call(lambda: self.fs.cat_file(path), f"read {path}"))
+
+    def open_reader(self, info: FileInfo, *, chunk: int = 4 << 20, ahead: int = 1) -> BinaryIO:
+        """A buffered stream over one file: the file itself where it is local, else
+        retried ranged reads of ``chunk`` bytes with ``ahead`` more fetched in the
+        background."""
+        try:
+            local = self.backend.open_local(info.path, min(chunk, 1 << 20))
+        except FileNotFoundError:
+            raise NotFoundError(f"{info.path} does not exist", url=self.url) from None
+        if local is not None:
+            return local
+        raw = RangeReader(
+            lambda s, e: self.read_range(info.path, s, e), info.path, info.size, chunk, ahead
+        )
+        return io.BufferedReader(raw, min(chunk, 1 << 16))
+
+    # -- writing --------------------------------------------------------------------
+
+    def _holds(self, path: str, payload: bytes | str) -> bool:
+        """True when ``path`` holds exactly ``payload`` (bytes, or a local file's bytes)."""
+        if isinstance(payload, str):
+            with open(payload, "rb") as fp:
+                payload = fp.read()
+        return self.read(path) == payload
+
+    def delete(self, infos: Iterable[FileInfo | str]) -> None:
+        """Delete files; a file already gone is not an error."""
+        paths = [i.path if isinstance(i, FileInfo) else i for i in infos]
+
+        def one(path: str) -> None:
+            with contextlib.suppress(NotFoundError):
+                self.call(lambda: self.fs.rm_file(path), f"delete {path}")
+
+        self.map(one, paths)
+        for parent in {posixpath.dirname(p) for p in paths}:
+            self.fs.invalidate_cache(parent)

@@ -1,0 +1,54 @@
+"""docs/design.md's map of rooms is held to the code: the same rooms, layers and siblings as
+the import-linter ``layers`` contract in pyproject.toml, and a row for every module under
+src/ltx, so the map cannot drift from what CI enforces."""
+
+from __future__ import annotations
+
+import re
+from itertools import groupby
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ROW = re.compile(r"^\| (-?[\d.]+) \| `(ltx(?:\.\w+)?)` \|", re.M)
+
+
+def design_layers(text: str) -> list[frozenset[str]]:
+    """The map's rooms, top layer first, siblings (same layer number) grouped."""
+    rows = [(float(n), room) for n, room in ROW.findall(text)]
+    numbers = [n for n, _ in rows]
+    assert numbers == sorted(numbers, reverse=True), "the map's rows go from top to bottom"
+    return [frozenset(r for _, r in grp) for _, grp in groupby(rows, key=lambda row: row[0])]
+
+
+def contract_layers(pyproject: str) -> list[frozenset[str]]:
+    """The ``layers`` contract's layers (read without tomllib, which 3.10 lacks)."""
+    (block,) = re.findall(r'type = "layers"\s*layers = \[(.*?)\]', pyproject, re.S)
+    layers = re.findall(r'"([^"]+)"', block)
+    return [frozenset(part.strip() for part in layer.split("|")) for layer in layers]
+
+
+def package_rooms() -> set[str]:
+    src = ROOT / "src" / "ltx"
+    names = {p.stem for p in src.glob("*.py") if p.stem != "__init__"}
+    names |= {p.name for p in src.iterdir() if (p / "__init__.py").exists()}
+    return {f"ltx.{n}" for n in names}
+
+
+def test_the_map_matches_the_layers_contract():
+    ours = design_layers((ROOT / "docs" / "design.md").read_text())
+    theirs = contract_layers((ROOT / "pyproject.toml").read_text())
+    assert ours == theirs
+
+
+def test_every_room_has_a_row():
+    rooms = set().union(*design_layers((ROOT / "docs" / "design.md").read_text()))
+    assert rooms == package_rooms()
+
+
+def test_a_drifted_map_fails():
+    text = (ROOT / "docs" / "design.md").read_text()
+    contract = contract_layers((ROOT / "pyproject.toml").read_text())
+    renamed = text.replace("| `ltx.changes` |", "| `ltx.diff` |")
+    assert design_layers(renamed) != contract
+    moved = text.replace("| 3 | `ltx.view` |", "| 2.5 | `ltx.view` |")
+    assert design_layers(moved) != contract
