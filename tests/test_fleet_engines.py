@@ -62,7 +62,7 @@ def test_dask_local_cluster_with_worker_processes(s3_fleet, monkeypatch, tmp_pat
     prefix, _e, found, local = s3_fleet
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -184,7 +184,7 @@ def test_two_hundred_replicas_local_dask_and_ray_agree(s3_endpoint):
     local = {v.url: v for v in fleet.run("verify", roots, storage_options=OPTS).verdicts}
     assert {u: v.verdict for u, v in local.items()} == expected
     with (
-        distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as c,
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as c,
         distributed.Client(c) as client,
     ):
         _same(

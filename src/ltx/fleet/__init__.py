@@ -7,6 +7,7 @@ in batches of replicas per task. Nothing below this package knows which runs it.
 """
 
 from ltx.fleet._discover import Discovery, Root, child_url, discover
+from ltx.fleet._engines import RayExecutor, dask_executor
 from ltx.fleet._ops import Options, compact, drill, verify
 from ltx.fleet._project import Projection, project
 from ltx.fleet._run import OPERATIONS, Run, run
@@ -19,12 +20,14 @@ __all__ = [
     "Discovery",
     "Options",
     "Projection",
+    "RayExecutor",
     "Reason",
     "Root",
     "Run",
     "Verdict",
     "child_url",
     "compact",
+    "dask_executor",
     "discover",
     "drill",
     "project",
