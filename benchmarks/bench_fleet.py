@@ -24,7 +24,9 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import json
+import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -92,12 +94,13 @@ def verify_walls(roots, workers: list[int], dask: bool) -> dict[str, dict[int, f
 def shell_loop(urls: list[str], tmp: Path) -> float:
     """What users run today: restore, then integrity_check, one replica after another."""
     env = clean_env(S3_ENV)
+    litestream = shutil.which("litestream") or str(Path(sys.executable).with_name("litestream"))
     t0 = time.perf_counter()
     for url in urls:
         db = tmp / "loop.db"
         db.unlink(missing_ok=True)
         subprocess.run(
-            ["litestream", "restore", "-o", str(db), url], env=env, check=True, capture_output=True
+            [litestream, "restore", "-o", str(db), url], env=env, check=True, capture_output=True
         )
         out = subprocess.run(
             ["sqlite3", str(db), "PRAGMA integrity_check"],

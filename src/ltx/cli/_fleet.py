@@ -49,6 +49,7 @@ def add_fleet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--days", type=float, default=30.0, help="stats: projection length (30)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="local processes")
     p.add_argument("--batch", type=int, metavar="N", help="replicas per task (default: sized)")
+    p.add_argument("--threads", type=int, default=8, metavar="N", help="replicas at once per task")
     engine = p.add_mutually_exclusive_group()
     engine.add_argument("--dask", metavar="SCHEDULER", help="run on this Dask scheduler")
     engine.add_argument("--ray", metavar="ADDRESS", help="run on this Ray cluster ('auto')")
@@ -178,6 +179,7 @@ def cmd_fleet(args: argparse.Namespace, out: Output) -> int:
                 progress=progress,
                 max_requests=args.max_requests,
                 spent=found.requests,
+                threads_per_task=max(1, args.threads),
             )
     except (LTXError, UsageError, OSError) as exc:
         out.note(f"ltx fleet {args.op}: {exc}")

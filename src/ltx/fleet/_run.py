@@ -36,11 +36,19 @@ OPERATIONS: dict[str, Operation] = {
 
 
 def run_batch(
-    op: str, urls: Sequence[str], options: Options, storage_options: Mapping[str, Any]
+    op: str,
+    urls: Sequence[str],
+    options: Options,
+    storage_options: Mapping[str, Any],
+    threads: int = 1,
 ) -> list[Verdict]:
-    """One task: ``op`` on each of ``urls`` in turn (module level, so engines can ship it)."""
+    """One task: ``op`` on each of ``urls``, ``threads`` replicas at a time (the work is
+    mostly waiting on storage); module level, so engines can ship it."""
     fn = OPERATIONS[op]
-    return [fn(url, options, **storage_options) for url in urls]
+    if threads <= 1 or len(urls) <= 1:
+        return [fn(url, options, **storage_options) for url in urls]
+    with cf.ThreadPoolExecutor(min(threads, len(urls))) as pool:
+        return list(pool.map(lambda url: fn(url, options, **storage_options), urls))
 
 
 @attrs.frozen
@@ -102,6 +110,7 @@ class _Driver:
     on_verdict: Callable[[Verdict], None] | None
     progress: Callable[[int, int], None] | None
     secrets: list[str]
+    threads: int = 1
     requests: int = 0
     got: list[Verdict] = attrs.field(factory=list)
     errors: list[str] = attrs.field(factory=list)
@@ -111,7 +120,7 @@ class _Driver:
     def submit(self, pending: list[list[str]], inflight: dict[Any, list[str]]) -> None:
         while pending and not self.broken and len(inflight) < self.window:
             batch = pending.pop(0)
-            args = (self.op, batch, self.options, self.storage_options)
+            args = (self.op, batch, self.options, self.storage_options, self.threads)
             try:
                 inflight[self.ex.submit(run_batch, *args)] = batch
             except Exception as exc:  # the engine is gone (a broken pool): stop here
@@ -160,13 +169,15 @@ def run(
     progress: Callable[[int, int], None] | None = None,
     max_requests: int | None = None,
     spent: int = 0,
+    threads_per_task: int = 8,
 ) -> Run:
     """Run ``op`` (verify, drill, stats, compact) on every replica, in batches, on
     ``executor`` (default: a local pool of ``workers`` processes, started with spawn:
     a script calling this needs the ``if __name__ == "__main__":`` guard); ``progress``
     gets (done, total) after each verdict; replicas whose redacted URL is in ``done``
-    are skipped. ``max_requests`` stops submitting once the requests reported (plus
-    ``spent`` already, e.g. by discovery) reach it."""
+    are skipped. Each task runs ``threads_per_task`` replicas at a time.
+    ``max_requests`` stops submitting once the requests reported (plus ``spent``
+    already, e.g. by discovery) reach it."""
     if op not in OPERATIONS:
         raise ValueError(f"unknown fleet operation {op!r}: one of {', '.join(OPERATIONS)}")
     started = time.perf_counter()
@@ -174,13 +185,14 @@ def run(
     urls = [r.url if isinstance(r, Root) else r for r in replicas]
     finished = set(done)
     todo = [u for u in urls if redact(u) not in finished]
-    size = batch_size or max(1, min(32, math.ceil(len(todo) / (workers * 4))))
+    size = batch_size or max(1, min(64, math.ceil(len(todo) / (workers * 4))))
     pending = _batches(todo, size)
     ex = _local_pool(workers) if executor is None else executor
     secrets = sorted({s for u in todo[:1] for s in secrets_of(u, opts)})
     d = _Driver(
         op, options or Options(), opts, ex, 2 * workers, len(todo), on_verdict, progress, secrets
     )
+    d.threads = threads_per_task
     d.requests = spent
     try:
         d.drive(pending, max_requests)
