@@ -153,8 +153,17 @@ def test_local_pool_worker_killed_then_resume_finishes(s3_fleet):
         assert v.same_outcome(local[v.url])
 
 
-def test_secrets_in_urls_never_printed(s3_endpoint, tmp_path, capsys):
-    from ltx.cli import main
+def test_secrets_in_urls_never_printed(s3_endpoint, tmp_path, capsys, monkeypatch):
+    from ltx.cli import _fleet, main
+
+    shipped = []
+    real_run = fleet.run
+
+    def spy(op, replicas, *args, **kw):
+        shipped.append((list(replicas), kw["storage_options"]))
+        return real_run(op, shipped[-1][0], *args, **kw)
+
+    monkeypatch.setattr(_fleet.fleet, "run", spy)
 
     secret = "sEkReT-fleet-42xyz"
     host = s3_endpoint.split("://", 1)[1]
@@ -170,6 +179,10 @@ def test_secrets_in_urls_never_printed(s3_endpoint, tmp_path, capsys):
     assert secret not in printed.out + printed.err + out.read_text()
     assert "AKIAFLEET" not in out.read_text()
     assert redact(prefix) in printed.out or "ltx-test/sec-" in printed.out
+    # what reaches the workers: URLs without credentials; credentials as storage options
+    for urls, opts in shipped:
+        assert all(secret not in u and "AKIAFLEET" not in u for u in urls)
+        assert opts["secret"] == secret
 
 
 @pytest.mark.slow

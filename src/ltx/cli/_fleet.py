@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -74,6 +75,14 @@ def _options(args: argparse.Namespace) -> fleet.Options:
         dry_run=args.dry_run,
         timeout=args.timeout,
     )
+
+
+def _bare(url: str) -> str:
+    """``url`` without user info: credentials travel as storage options instead."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _done(path: str | None) -> list[fleet.Verdict]:
@@ -168,7 +177,7 @@ def cmd_fleet(args: argparse.Namespace, out: Output) -> int:
         with _engine(args) as ex, _sink(args, out) as fp:
             result = fleet.run(
                 args.op,
-                found.roots,
+                [_bare(r.url) for r in found.roots],
                 options,
                 executor=ex,
                 workers=max(1, args.workers),

@@ -26,7 +26,7 @@ from ltx.times import UTC, format_timestamp
 
 __all__ = ["Options", "compact", "drill", "run_op", "verify"]
 
-_SECRET_KEYS = ("key", "secret", "token", "password", "credential", "sas", "passphrase")
+_SECRET_KEYS = ("key", "secret", "token", "password", "credential", "sas", "passphrase", "auth")
 
 
 @attrs.frozen
@@ -83,7 +83,10 @@ def iso(when: dt.datetime) -> str:
 def secrets_of(url: str, storage_options: Mapping[str, Any]) -> list[str]:
     """The strings that must never be printed: user info and masked query values of the
     URL, and storage options whose names say they are credentials."""
-    out = [str(v) for k, v in storage_options.items() if any(s in k.lower() for s in _SECRET_KEYS)]
+    out: list[str] = []
+    for k, v in storage_options.items():
+        if any(s in k.lower() for s in _SECRET_KEYS):
+            out += [str(x) for x in v] if isinstance(v, tuple | list) else [str(v)]
     parts = urllib.parse.urlsplit(url)
     if parts.password:
         out += [parts.password, urllib.parse.unquote(parts.password)]
