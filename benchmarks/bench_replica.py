@@ -34,6 +34,7 @@ import datetime as dt
 import json
 import random
 import sqlite3
+import statistics
 import sys
 import tempfile
 import textwrap
@@ -73,6 +74,49 @@ OURS_LOOKUP = (
     """
     )
     + TIMED_LOOKUPS
+)
+
+# Restore in a fresh process, timed from the call (no interpreter start, no imports).
+IN_PROCESS_RESTORE = textwrap.dedent(
+    """
+    import json, sys, time
+    import ltx, ltx.replica  # imports outside the timing (ltx imports lazily)
+    url, out, env = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    t0 = time.perf_counter()
+    ltx.open(url, env=env).restore(out)
+    print(json.dumps({"s": time.perf_counter() - t0}))
+    """
+)
+
+# The machine's floor for a restore of one LTX file: LZ4-decompress its pages, write
+# them and fsync, on one thread, in a fresh process (the page index read first, untimed).
+FLOOR = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import lz4.block
+    from ltx.codec import read_file_index
+    src, out = sys.argv[1], sys.argv[2]
+    size = os.path.getsize(src)
+    with open(src, "rb") as f:
+        fi = read_file_index(lambda s, e: os.pread(f.fileno(), e - s, s), size)
+    ps = fi.header.page_size
+    t0 = time.perf_counter()
+    with open(src, "rb") as f:
+        raw = f.read()
+    view = memoryview(raw)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    run, first, nxt = [], 1, 1
+    for pgno, off, n in fi.index:
+        if pgno != nxt or len(run) == 256:
+            os.pwrite(fd, b"".join(run), (first - 1) * ps)
+            run, first = [], pgno
+        run.append(lz4.block.decompress(view[off + 10 : off + n], uncompressed_size=ps))
+        nxt = pgno + 1
+    os.pwrite(fd, b"".join(run), (first - 1) * ps)
+    os.fsync(fd)
+    os.close(fd)
+    print(json.dumps({"s": time.perf_counter() - t0}))
+    """
 )
 
 # Our library in a fresh process, each step timed with the requests it made.
@@ -161,14 +205,72 @@ def build(tmp: Path, mib: int) -> tuple[str, int]:
     return url, rows
 
 
+def _restore_row(
+    tmp: Path, url: str, env: dict[str, str], proxy: DelayProxy, delay: float | None, repeat: int
+) -> dict:
+    """``repeat`` alternating runs of our CLI and ``litestream restore``; minimum times."""
+    ours, theirs, identical = [], [], True
+    for _ in range(repeat):
+        ours_out, theirs_out = tmp / "ours.db", tmp / "theirs.db"
+        n0 = proxy.requests
+        t_ours, rss_ours, _ = run_measured([*ltx_cli(), "restore", url, "-o", str(ours_out)], env)
+        n1 = proxy.requests
+        t_ls, rss_ls, _ = run_measured(["litestream", "restore", "-o", str(theirs_out), url], env)
+        n2 = proxy.requests
+        ours.append(t_ours)
+        theirs.append(t_ls)
+        identical = identical and same_file(ours_out, theirs_out)
+        ours_out.unlink()
+        theirs_out.unlink()
+    return {
+        "ours_s": min(ours),
+        "ours_median": statistics.median(ours),
+        "ours_all": ours,
+        "ours_rss": rss_ours,
+        "ours_req": n1 - n0 if delay is not None else None,
+        "ls_s": min(theirs),
+        "ls_median": statistics.median(theirs),
+        "ls_all": theirs,
+        "ls_rss": rss_ls,
+        "ls_req": n2 - n1 if delay is not None else None,
+        "identical": identical,
+    }
+
+
 def _fmt_restore(label: str, r: dict) -> str:
     req = lambda n: f"{n:5d} req" if n is not None else "    - req"  # noqa: E731
     return (
         f"restore {label:14}: ours {r['ours_s']:6.2f} s {r['ours_rss']:4d} MiB {req(r['ours_req'])} | "
         f"litestream {r['ls_s']:6.2f} s {r['ls_rss']:4d} MiB {req(r['ls_req'])} | "
-        f"ours/litestream time {r['ours_s'] / r['ls_s']:5.2f}, RSS {r['ours_rss'] / r['ls_rss']:5.2f} | "
+        f"ours/litestream time {r['ours_s'] / r['ls_s']:5.2f} (min), "
+        f"{r['ours_median'] / r['ls_median']:5.2f} (median), RSS {r['ours_rss'] / r['ls_rss']:5.2f} | "
         f"identical: {r['identical']}"
     )
+
+
+def _min_median(xs: list[float]) -> str:
+    return f"{min(xs):6.2f} / {statistics.median(xs):6.2f} s"
+
+
+def _in_process_rows(tmp: Path, url: str, env: dict[str, str], repeat: int) -> dict:
+    """Our restore timed in process vs the one-thread floor on the largest LTX file,
+    alternating, ``repeat`` times each; the outputs are compared with the source pages."""
+    biggest = max((tmp / "replica" / "ltx" / "9").glob("*.ltx"), key=lambda p: p.stat().st_size)
+    ours, floor = [], []
+    for _ in range(repeat):
+        a, b = tmp / "inproc.db", tmp / "floor.db"
+        for p in (a, b):
+            p.unlink(missing_ok=True)
+        _, _, o = run_measured(
+            [sys.executable, "-c", IN_PROCESS_RESTORE, url, str(a), json.dumps(S3_ENV)], env
+        )
+        _, _, f = run_measured([sys.executable, "-c", FLOOR, str(biggest), str(b)], env)
+        ours.append(json.loads(o)["s"])
+        floor.append(json.loads(f)["s"])
+        identical = same_file(a, b)
+        a.unlink()
+        b.unlink()
+    return {"ours": ours, "floor": floor, "identical": identical, "floor_file": biggest.name}
 
 
 def main() -> None:
@@ -179,6 +281,8 @@ def main() -> None:
     ap.add_argument("--no-lookups", action="store_true", help="skip the SQLite VFS lookups")
     ap.add_argument("--no-direct", action="store_true", help="skip S3 without the proxy")
     ap.add_argument("--json", type=Path, help="also write every figure here")
+    ap.add_argument("--repeat", type=int, default=1, help="restore runs per row (min / median)")
+    ap.add_argument("--restore-only", action="store_true", help="only the restore rows")
     args = ap.parse_args()
     delays = [float(d) for d in args.delays.split(",") if d.strip()]
     results: dict[str, object] = {"ltx": ltx.__file__}
@@ -213,29 +317,24 @@ def main() -> None:
             for label, url, delay in targets:
                 if delay is not None:
                     proxy.set_delay(delay)
-                ours_out, theirs_out = tmp / "ours.db", tmp / "theirs.db"
-                n0 = proxy.requests
-                t_ours, rss_ours, _ = run_measured(
-                    [*ltx_cli(), "restore", url, "-o", str(ours_out)], env
-                )
-                n1 = proxy.requests
-                t_ls, rss_ls, _ = run_measured(
-                    ["litestream", "restore", "-o", str(theirs_out), url], env
-                )
-                n2 = proxy.requests
-                r = {
-                    "ours_s": t_ours,
-                    "ours_rss": rss_ours,
-                    "ours_req": n1 - n0 if delay is not None else None,
-                    "ls_s": t_ls,
-                    "ls_rss": rss_ls,
-                    "ls_req": n2 - n1 if delay is not None else None,
-                    "identical": same_file(ours_out, theirs_out),
-                }
+                r = _restore_row(tmp, url, env, proxy, delay, args.repeat)
                 results[f"restore {label}"] = r
                 print(_fmt_restore(label, r), flush=True)
-                ours_out.unlink()
-                theirs_out.unlink()
+            inproc = _in_process_rows(tmp, file_url, env, args.repeat)
+            results["restore in process file"] = inproc
+            ls = results["restore file"]["ls_all"]  # type: ignore[index]
+            print(
+                f"restore in process file://: ours {_min_median(inproc['ours'])} | "
+                f"floor (1 thread: LZ4 + write + fsync of {inproc['floor_file']}) "
+                f"{_min_median(inproc['floor'])} | ours/floor "
+                f"{min(inproc['ours']) / min(inproc['floor']):.2f} (min), "
+                f"{statistics.median(inproc['ours']) / statistics.median(inproc['floor']):.2f} "
+                f"(median) | ours in process / litestream CLI "
+                f"{min(inproc['ours']) / min(ls):.2f} (min) | identical: {inproc['identical']}",
+                flush=True,
+            )
+            if args.restore_only:
+                return
 
             # -- page reads, history ----------------------------------------------------
             for label, url, delay in targets:

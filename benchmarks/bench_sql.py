@@ -43,21 +43,31 @@ OURS = (
 )
 
 
-def measure(label: str, url: str, ids: list[int], env: dict[str, str]) -> dict[str, object]:
+def measure(
+    label: str, url: str, ids: list[int], env: dict[str, str], proxy: DelayProxy | None = None
+) -> dict[str, object]:
     out = {}
     for who, script in (("ours", OURS), ("litestream", LITESTREAM_VFS_LOOKUP)):
+        n0 = proxy.requests if proxy is not None else 0
         _, rss, text = run_measured(
             [sys.executable, "-c", script, url, json.dumps(ids), json.dumps(env)],
             clean_env(env),
         )
         got = json.loads(text.strip().splitlines()[-1])
-        out[who] = {**got, "rss_mib": rss}
+        reqs = proxy.requests - n0 if proxy is not None else None
+        out[who] = {**got, "rss_mib": rss, "requests": reqs}
     o, t = out["ours"], out["litestream"]
     print(
         f"{label:18} cold: ours {o['cold']:7.2f} s, litestream {t['cold']:7.2f} s "
         f"(ratio {o['cold'] / t['cold']:.2f}) | warm: ours {o['warm'] * 1000:7.1f} ms, "
         f"litestream {t['warm'] * 1000:7.1f} ms (ratio {o['warm'] / t['warm']:.2f}) | "
         f"RSS ours {o['rss_mib']} MiB, litestream {t['rss_mib']} MiB"
+        + (
+            f" | requests ours {o['requests']}, litestream {t['requests']}"
+            if proxy is not None
+            else ""
+        ),
+        flush=True,
     )
     return out
 
@@ -83,7 +93,7 @@ def main() -> None:
             ) as proxy:
                 proxied = f"s3://bench/db?endpoint={proxy.url}&region=us-east-1"
                 label = f"S3 +{args.delay_ms:g} ms"
-                results["s3"] = measure(label, proxied, ids, S3_ENV)
+                results["s3"] = measure(label, proxied, ids, S3_ENV, proxy)
         print(json.dumps(results))
 
 

@@ -5,8 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-BACKENDS = ["file", "memory", "s3", "webdav", "gcs", "sftp"]
+BACKENDS = ["file", "memory", "s3", "webdav", "gcs", "sftp", "abs"]
 S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}
+
+
+def azure_env() -> dict[str, str]:
+    """Litestream's variables for Azurite's well-known development account."""
+    from tests.servers import AZURITE_ACCOUNT, AZURITE_KEY
+
+    return {
+        "LITESTREAM_AZURE_ACCOUNT_NAME": AZURITE_ACCOUNT,
+        "LITESTREAM_AZURE_ACCOUNT_KEY": AZURITE_KEY,
+    }
 
 
 def target_for(kind: str, request: Any, tmp_path: Any) -> tuple[str, dict[str, Any]]:
@@ -31,4 +41,7 @@ def target_for(kind: str, request: Any, tmp_path: Any) -> tuple[str, dict[str, A
     if kind == "sftp":
         ep = request.getfixturevalue("sftp_endpoint")
         return f"{ep}/{name}", {}
+    if kind == "abs":
+        ep = request.getfixturevalue("azurite_endpoint")
+        return f"abs://ltx-test/{name}/db?endpoint={ep}", {"env": azure_env()}
     raise ValueError(kind)

@@ -54,7 +54,17 @@ def recorded_replicas(tmp_path_factory):
 # gcsfs probes bucket types over gRPC (60 s timeouts against the emulator) unless told not to.
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
-from tests.servers import gcs_server, moto_server, sftp_server, webdav_server  # noqa: E402
+from tests.servers import (  # noqa: E402
+    AZURITE_ACCOUNT,
+    AZURITE_KEY,
+    ToolMissing,
+    azurite_blob,
+    azurite_server,
+    gcs_server,
+    moto_server,
+    sftp_server,
+    webdav_server,
+)
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +106,25 @@ def gcs_endpoint(tmp_path_factory):
 def sftp_endpoint(tmp_path_factory):
     """An asyncssh SFTP server on 127.0.0.1 (user ltx, password secret): its URL prefix."""
     with sftp_server(tmp_path_factory.mktemp("sftp")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def azurite_endpoint(tmp_path_factory):
+    """Azurite (blob) on 127.0.0.1 with a container ``ltx-test``: its blob endpoint.
+
+    Installed from npm by the suite; without npm the Azure tests skip, but not under CI."""
+    from azure.storage.blob import BlobServiceClient
+
+    try:
+        azurite_blob()  # installs it into the suite's cache on first use
+    except ToolMissing as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the Azure tests: {exc}")
+        pytest.skip(str(exc))
+    with azurite_server(tmp_path_factory.mktemp("azurite")) as url:
+        conn = f"BlobEndpoint={url};AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        BlobServiceClient.from_connection_string(conn).create_container("ltx-test")
         yield url
 
 

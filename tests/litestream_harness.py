@@ -56,8 +56,10 @@ def write_config(
     snapshot_interval: str = "6s",
     l0_retention: str = "1h",
     monitor_interval: str = "200ms",
+    replica_options: dict[str, str] | None = None,
 ) -> Path:
-    """A litestream.yml with fast compaction levels, for tests."""
+    """A litestream.yml with fast compaction levels, for tests; ``replica_options`` adds
+    keys to the replica (an Azure endpoint and account, which no URL form carries)."""
     lines = ["levels:"]
     lines += [f"  - interval: {i}" for i in levels]
     lines += [
@@ -73,6 +75,7 @@ def write_config(
         f"      url: {replica_url}",
         "      sync-interval: 100ms",
     ]
+    lines += [f"      {k}: {v}" for k, v in (replica_options or {}).items()]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -118,10 +121,16 @@ def restore(
     txid: int | None = None,
     timestamp: str | None = None,
     env: dict[str, str] | None = None,
+    config: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``litestream restore`` to ``out``; returns the completed process (check returncode)."""
+    """``litestream restore`` to ``out``; returns the completed process (check returncode).
+
+    With ``config``, ``url`` is the database path the config names (Azure endpoints have
+    no URL form)."""
     assert LITESTREAM is not None
     args = [LITESTREAM, "restore", "-o", str(out)]
+    if config is not None:
+        args += ["-config", str(config)]
     if txid is not None:
         args += ["-txid", f"{txid:016x}"]
     if timestamp is not None:
@@ -131,12 +140,16 @@ def restore(
     )
 
 
-def ltx_listing(url: str, env: dict[str, str] | None = None) -> list[tuple[int, int, int, int]]:
-    """``litestream ltx -level all URL`` as (level, min, max, size) rows."""
+def ltx_listing(
+    url: str, env: dict[str, str] | None = None, config: Path | None = None
+) -> list[tuple[int, int, int, int]]:
+    """``litestream ltx -level all URL`` as (level, min, max, size) rows (with ``config``,
+    ``url`` is the database path it names)."""
     assert LITESTREAM is not None
+    via = ["-config", str(config)] if config is not None else []
     for attempt in range(4):
         proc = subprocess.run(
-            [LITESTREAM, "ltx", "-level", "all", url],
+            [LITESTREAM, "ltx", *via, "-level", "all", url],
             capture_output=True,
             text=True,
             env=litestream_env(env),

@@ -1,5 +1,5 @@
 """Local test servers on 127.0.0.1: moto (S3), wsgidav (WebDAV), gcp-storage-emulator (GCS),
-asyncssh (SFTP).
+asyncssh (SFTP), Azurite (Azure Blob Storage; installed from npm into the suite's cache).
 
 Each starts on a free port as a subprocess and stops when the context exits.
 """
@@ -7,10 +7,12 @@ Each starts on a free port as a subprocess and stops when the context exits.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -135,3 +137,84 @@ def sftp_server(workdir: Path) -> Iterator[str]:
     args = [sys.executable, str(Path(__file__).with_name("sftp_server.py")), str(port), str(root)]
     with _serve(args, f"tcp://127.0.0.1:{port}", workdir / "sftp.log"):
         yield f"sftp://ltx:secret@127.0.0.1:{port}"
+
+
+AZURITE_VERSION = "3.37.0"
+# Azurite's well-known development account (public, in Microsoft's docs): not a secret.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+class ToolMissing(RuntimeError):
+    """A tool the suite would install with is absent (npm); outside CI the tests skip."""
+
+
+def _azurite_works(folder: Path) -> bool:
+    exe = folder / "node_modules" / ".bin" / "azurite-blob"
+    if not exe.is_file():
+        return False
+    out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.strip() == AZURITE_VERSION
+
+
+def azurite_blob() -> str:
+    """Path to the pinned ``azurite-blob``, installed from npm into the suite's cache on
+    first use (``~/.cache/ltx-tests/azurite-<version>`` or ``$LTX_TESTS_CACHE``).
+
+    Safe across processes: a lock file serialises installs, and the install lands in a
+    temp folder renamed into place once it works. npm's own cache stays inside ours.
+    """
+    from tests.legacy_harness import CACHE_DIR
+
+    target = CACHE_DIR / f"azurite-{AZURITE_VERSION}"
+    exe = str(target / "node_modules" / ".bin" / "azurite-blob")
+    if _azurite_works(target):
+        return exe
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ToolMissing("npm is not on PATH: cannot install Azurite")
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(CACHE_DIR / f".azurite-{AZURITE_VERSION}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _azurite_works(target):
+            return exe
+        tmp = Path(tempfile.mkdtemp(dir=CACHE_DIR, prefix=".install-azurite-"))
+        try:
+            args = [npm, "install", "--prefix", str(tmp), "--no-audit", "--no-fund",
+                    "--no-update-notifier", "--cache", str(CACHE_DIR / ".npm"),
+                    f"azurite@{AZURITE_VERSION}"]  # fmt: skip
+            done = subprocess.run(args, capture_output=True, text=True, timeout=600)
+            if done.returncode != 0:
+                raise RuntimeError(f"npm install azurite failed: {done.stderr[-2000:]}")
+            if not _azurite_works(tmp):
+                raise RuntimeError(f"azurite@{AZURITE_VERSION} has no working azurite-blob")
+            shutil.rmtree(target, ignore_errors=True)
+            tmp.chmod(0o755)
+            tmp.rename(target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return exe
+
+
+@contextlib.contextmanager
+def azurite_server(workdir: Path) -> Iterator[str]:
+    """Yields the blob endpoint ``http://127.0.0.1:PORT/devstoreaccount1`` of Azurite
+    (in memory, no telemetry, any API version the clients send)."""
+    exe = azurite_blob()
+    port = free_port()
+    args = [
+        exe,
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+        "--inMemoryPersistence",
+        "--skipApiVersionCheck",
+        "--disableTelemetry",
+        "--loose",
+        "--silent",
+    ]
+    with _serve(args, f"tcp://127.0.0.1:{port}", workdir / "azurite.log"):
+        yield f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"

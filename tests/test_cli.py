@@ -18,7 +18,8 @@ PS = 4096
 
 
 def run(*args: str, check: bool = False, **kw) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run([sys.executable, "-m", "ltx", *args], capture_output=True, text=True, **kw)
+    kw.setdefault("text", True)
+    out = subprocess.run([sys.executable, "-m", "ltx", *args], capture_output=True, **kw)
     if check:
         assert out.returncode == 0, out.stderr
     return out
@@ -177,3 +178,37 @@ def test_demo_reads_plainly(tmp_path):
     out = run("demo", "--dir", str(tmp_path / "demo"), check=True).stdout
     assert "TXIDs can be restored exactly" in out
     assert "python -m ltx" not in out
+
+
+AZ_KEY = "bm90LXRoZS1henVyaXRlLWtleS1hdC1hbGwtMzJieXQ="  # base64, not Azurite's key
+AZ_SECRETS = {"LITESTREAM_AZURE_ACCOUNT_KEY": AZ_KEY}
+
+
+def _one_error_line(stderr: str) -> str:
+    """The single line of the error (retry notes aside), checked to hold no secret."""
+    lines = [ln for ln in stderr.strip().splitlines() if not ln.startswith("ltx: retrying")]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    for secret in (AZ_KEY, AZ_KEY[:12], "SIGSECRET"):
+        assert secret not in stderr, stderr
+    return lines[0]
+
+
+def test_azure_unreachable_endpoint_fails_in_time_with_one_line():
+    for extra in (AZ_SECRETS, {"LITESTREAM_AZURE_SAS_TOKEN": "sv=2023-01-03&sp=r&sig=SIGSECRET"}):
+        t0 = time.monotonic()
+        url = "abs://acct@c/p?endpoint=http://127.0.0.1:9/acct"
+        out = run("ls", url, "--timeout", "3", env={**os.environ, **extra})
+        assert time.monotonic() - t0 < 20
+        assert out.returncode == 1 and "retrying" in out.stderr
+        assert "127.0.0.1:9" in _one_error_line(out.stderr)
+
+
+@pytest.mark.servers
+def test_azure_wrong_key_is_denied_at_once_with_one_line(azurite_endpoint):
+    url = f"abs://devstoreaccount1@ltx-test/p?endpoint={azurite_endpoint}"
+    t0 = time.monotonic()
+    out = run("ls", url, "--timeout", "30", env={**os.environ, **AZ_SECRETS})
+    assert out.returncode == 1 and "retrying" not in out.stderr
+    assert time.monotonic() - t0 < 20
+    line = _one_error_line(out.stderr)
+    assert "ErrorCode: Authorization" in line or "ErrorCode: Authentication" in line, line

@@ -217,6 +217,8 @@ def test_secrets_never_leak(tmp_path, caplog):
         "s3://bucket/p?endpoint=http://KEYX:SECRETX@127.0.0.1:9&region=us-east-1",
         "s3://bucket/p?sig=SIGSECRET&X-Amz-Signature=SIGSECRET",
         "webdav://user:PWSECRET@127.0.0.1:9/p?passwd=PWSECRET&auth=PWSECRET",
+        "abs://acct:se/cr+etKEY@c/p?endpoint=http://127.0.0.1:9/acct",
+        "abs://acct@c/p?endpoint=http://127.0.0.1:9/acct?sv=1%26sig=SIGSECRET&sig=SIGSECRET",
     ]
     seen: list[str] = []
     caplog.set_level(logging.DEBUG)

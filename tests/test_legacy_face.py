@@ -55,7 +55,7 @@ def test_cli_on_a_03_replica(fixture, tmp_path):
     ls = _cli("ls", str(root), "--json")
     assert ls.returncode == 0, ls.stderr
     rows = json.loads(ls.stdout)
-    assert rows and all(r["level"] == "0.3" for r in rows)
+    assert rows and all(r["level"] is None and r["generation"] for r in rows)
     hist = _cli("history", str(root), "--json")
     assert hist.returncode == 0 and len(json.loads(hist.stdout)) > 5
     out = tmp_path / "latest.db"

@@ -153,7 +153,7 @@ def test_second_writer_gets_conflict_and_nothing_is_written(tmp_path):
     assert len(b.store.list_files()) == before
 
 
-@pytest.mark.parametrize("replica_target", ["file", "s3"], indirect=True)
+@pytest.mark.parametrize("replica_target", ["file", "s3", "abs"], indirect=True)
 def test_racing_writers_exactly_one_wins_each_txid(replica_target, tmp_path):
     url, opts = replica_target
     _first, images = _build(url, tmp_path, **opts)

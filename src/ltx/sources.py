@@ -214,7 +214,14 @@ class LTXSource:
     ) -> None:
         """Stream the files of ``page_map`` through the verifying decoder into ``path``."""
         _check_kind(self, page_map)
-        restore_file(self.store, page_map, path, overwrite=overwrite, progress=progress)
+        restore_file(
+            self.store,
+            page_map,
+            path,
+            overwrite=overwrite,
+            progress=progress,
+            file_index=self.reader.file_index,
+        )
 
 
 def _check_kind(source: LTXSource, page_map: Any) -> None:

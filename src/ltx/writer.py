@@ -105,7 +105,9 @@ class Writer:
         return info
 
     def write_snapshot(self, source: str | os.PathLike[str] | View, timestamp_ms: int) -> FileInfo:
-        """Write a level-9 snapshot from a View, or from a SQLite file at the position."""
+        """Write a level-9 snapshot from a View, or from a SQLite file at the position (on an
+        empty replica: TXID 1, seeding it, written only if nobody else has)."""
+        seeding = False
         if isinstance(source, View):
             txid = source.txid
             header = Header(
@@ -120,9 +122,9 @@ class Writer:
             data = encode_pages(header, pages)
         else:
             self.seen(self._list_files())
-            txid = self.position or 0
-            if txid == 0:
-                raise UsageError("an empty replica has no position to snapshot; append first")
+            # An empty replica is seeded: the file becomes TXID 1, as Litestream starts.
+            seeding = not self.position
+            txid = self.position or 1
             buf = io.BytesIO()
             with builtins.open(source, "rb") as src:
                 write_db_snapshot(
@@ -134,4 +136,9 @@ class Writer:
                     name=os.fspath(source),
                 )
             data = buf.getvalue()
-        return self.store.write(SNAPSHOT_LEVEL, 1, txid, data, timestamp_ms=timestamp_ms)
+        info = self.store.write(
+            SNAPSHOT_LEVEL, 1, txid, data, timestamp_ms=timestamp_ms, if_absent=seeding
+        )
+        if seeding:
+            self.position = None  # list again: the next append follows the seed
+        return info

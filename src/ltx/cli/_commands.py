@@ -4,15 +4,18 @@ and hands rows or a record to the output layer."""
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from ltx.cli._output import Output, Progress
+from ltx.cli._targets import target
 from ltx.codec import format_txid
 from ltx.demo import build_demo
-from ltx.errors import NotFoundError
+from ltx.errors import NotFoundError, UsageError
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
+from ltx.resolve import restorable_points
 from ltx.storage import RetryPolicy
 
 __all__ = ["COMMANDS"]
@@ -33,7 +36,7 @@ def _listed(replica: Replica) -> None:
 
 
 def _target(args: argparse.Namespace) -> dict[str, Any]:
-    return {"txid": args.txid, "timestamp": args.timestamp}
+    return target(args)
 
 
 def cmd_ls(args: argparse.Namespace, out: Output) -> int:
@@ -41,13 +44,16 @@ def cmd_ls(args: argparse.Namespace, out: Output) -> int:
     _listed(replica)
     files = replica.files(exact_times=args.exact_times)
     objects = replica.source.legacy_objects() if args.level is None else []
+    # A 0.3 object has no level or TXIDs: its generation and path say what it is.
     rows = [
         {
-            "level": "0.3",
-            "min_txid": o.generation,
-            "max_txid": f"{o.kind} {o.index:08x}" + (f"_{o.offset:08x}" if o.kind == "wal" else ""),
+            "level": None,
+            "min_txid": None,
+            "max_txid": None,
             "size": o.size,
             "created": o.created_at.isoformat(),
+            "generation": o.generation,
+            "path": o.path,
         }
         for o in objects
     ] + [
@@ -57,29 +63,43 @@ def cmd_ls(args: argparse.Namespace, out: Output) -> int:
             "max_txid": format_txid(f.max_txid),
             "size": f.size,
             "created": f.created_at.isoformat(),
+            "generation": None,
+            "path": f.path,
         }
         for f in files
         if args.level is None or f.level == args.level
     ]
-    cols = [("level", "level", 6), ("min_txid", "min_txid", 17), ("max_txid", "max_txid", 17)]
-    out.rows(rows, [*cols, ("size", "size", -10), ("created", " created", 0)])
+    cols = [("level", "level", 5), ("min_txid", "min_txid", 16), ("max_txid", "max_txid", 16)]
+    cols += [("size", "size", -10), ("created", "created", 0)]
+    if objects:
+        cols += [("generation", "generation", 0), ("path", "path", 0)]
+    out.rows(rows, cols)
     return 0
 
 
 def cmd_history(args: argparse.Namespace, out: Output) -> int:
     replica = _open(args, out)
     _listed(replica)
-    rows = [
-        {"txid": format_txid(p.txid), "created": p.created_at.isoformat()}
-        for p in replica.history()
-    ]
+    points = replica.history()
+    if args.exact_times and replica.legacy() is None:
+        # The header times restores compare with (S3 lists whole seconds).
+        points = restorable_points(replica.files(exact_times=True))
+    rows = [{"txid": format_txid(p.txid), "created": p.created_at.isoformat()} for p in points]
     out.rows(rows, [("txid", "txid", 17), ("created", "created", 0)])
     return 0
 
 
 def cmd_restore(args: argparse.Namespace, out: Output) -> int:
     replica = _open(args, out)
+    if args.if_db_not_exists and args.output != "-" and Path(args.output).exists():
+        out.note(f"ltx restore: {args.output} exists; nothing done (--if-db-not-exists)")
+        return 0
+    if args.if_replica_exists and not replica.files() and replica.legacy() is None:
+        out.note(f"ltx restore: {replica.store.explain_empty()}; nothing done")
+        return 0
     _listed(replica)
+    if args.output == "-":
+        return _restore_to_stdout(replica, args, out)
     view = replica.restore(
         args.output,
         overwrite=args.overwrite,
@@ -100,6 +120,20 @@ def cmd_restore(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def _restore_to_stdout(replica: Replica, args: argparse.Namespace, out: Output) -> int:
+    """``-o -``: the database bytes on stdout (built in a temporary folder first)."""
+    if out.stdout.isatty():
+        raise UsageError("ltx restore -o - writes a database to stdout: redirect it to a file")
+    with tempfile.TemporaryDirectory(prefix="ltx-restore-") as tmp:
+        path = Path(tmp) / "db"
+        view = replica.restore(path, **_target(args))
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                out.raw(chunk)
+    out.note(f"restored txid {format_txid(view.txid)}: {view.page_count} pages to stdout")
+    return 0
+
+
 def cmd_page(args: argparse.Namespace, out: Output) -> int:
     replica = _open(args, out)
     _listed(replica)
@@ -108,9 +142,8 @@ def cmd_page(args: argparse.Namespace, out: Output) -> int:
         Path(args.output).write_bytes(data)
         out.record({"pgno": args.pgno, "output": args.output}, f"wrote {args.output}")
     elif args.raw:
-        out.stdout.flush()
-        out.stdout.buffer.write(data)
-    elif out.json_mode:
+        out.raw(data)
+    elif out.fmt != "table":
         out.record({"pgno": args.pgno, "hex": data.hex()}, "")
     else:
         for i in range(0, len(data), 16):
@@ -155,11 +188,13 @@ def cmd_compact(args: argparse.Namespace, out: Output) -> int:
     if not rows:
         out.record({"steps": []}, "nothing to do")
         return 0
-    if out.json_mode:
+    if out.fmt == "json":
         out.record({"steps": [r["step"] for r in rows], "dry_run": args.dry_run}, "")
-    else:
+    elif out.fmt == "table":
         for r in rows:
             out.line(r["step"])
+    else:
+        out.rows(rows, [("step", "step", 0)])
     return 0
 
 

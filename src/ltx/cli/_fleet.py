@@ -29,14 +29,16 @@ __all__ = ["FLEET", "add_fleet_parser"]
 ALL_HEALTHY, SOME_UNHEALTHY, COULD_NOT_RUN = 0, 1, 2
 
 
-def add_fleet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The ``fleet`` command and its options."""
+def add_fleet_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    """The ``fleet`` command and its options (output options as every command has)."""
+    from ltx.cli._parser import _outputs  # _parser imports this module: import at call time
+
     p = sub.add_parser("fleet", help="verify, drill, size or compact every replica under a prefix")
+    _outputs(p)
     p.add_argument("op", choices=tuple(fleet.OPERATIONS), help="the operation per replica")
     p.add_argument("prefix", help="a URL or folder holding many replicas (or one)")
     p.add_argument("--out", metavar="FILE", help="write the JSON lines here (default stdout)")
     p.add_argument("--resume", metavar="FILE", help="skip replicas with a line in FILE; append")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--deep", action="store_true", help="verify: rebuild points, integrity_check")
     p.add_argument("--stale-after", type=float, metavar="SECONDS", help="older newest point: stale")
     p.add_argument("--probe", metavar="SQL", help="drill: a read-only query to run")
@@ -137,9 +139,11 @@ def _writer(fp: TextIO) -> Callable[[fleet.Verdict], None]:
 
 
 def _summary(out: Output, summary: dict[str, Any], to_stdout: bool) -> None:
-    if out.json_mode:
-        text = json.dumps(summary, indent=1)
-    else:
+    """The summary in the chosen format; on stderr when stdout carries the verdict lines."""
+    if not to_stdout:
+        out = Output(fmt=out.fmt, stdout=out.stderr, stderr=out.stderr)
+    text = ""
+    if out.fmt == "table":
         counts = "  ".join(f"{k} {n}" for k, n in summary["counts"].items())
         rpo = summary["worst_rpo_seconds"]
         worst = "-" if rpo is None else f"{rpo:.1f} s ({summary['worst_rpo_url']})"
@@ -153,7 +157,7 @@ def _summary(out: Output, summary: dict[str, Any], to_stdout: bool) -> None:
                 f"requests         {summary['requests']}   seconds {summary['seconds']}",
             ]
         )
-    print(text, file=out.stdout if to_stdout else out.stderr)
+    out.record(summary, text)
 
 
 def cmd_fleet(args: argparse.Namespace, out: Output) -> int:

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
-from collections.abc import Iterable
-from typing import Any
 
 from ltx.changes import diff_to_json, diff_to_text, tx_to_json, tx_to_text
 from ltx.cli._output import Output, Progress
-from ltx.errors import LTXError, NotFoundError
+from ltx.errors import NotFoundError, UsageError
 from ltx.fleet import child_url
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
@@ -32,6 +27,11 @@ def _replicas(url: str, args: argparse.Namespace, out: Output) -> list[Replica]:
     replica = open_replica(url, retry=_retry(args, out))
     if replica.files():
         return [replica]
+    if replica.legacy() is not None:
+        raise UsageError(
+            f"{replica.store.url} is a Litestream 0.3 replica (generations/): ltx verify "
+            "checks LTX files; run ltx convert first, or restore it and PRAGMA integrity_check"
+        )
     roots = [r for r in replica.store.replica_roots() if r]
     if not roots:
         raise NotFoundError(replica.store.explain_empty())
@@ -45,8 +45,13 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
             progress = Progress(f"verifying {replica.store.url}", force=args.progress)
             reports.append(replica.verify(deep=args.deep, progress=progress))
     ok = all(r.ok for r in reports)
-    if out.json_mode:
+    if out.fmt == "json":
         out.record({"ok": ok, "replicas": [r.to_json() for r in reports]}, "")
+    elif out.fmt != "table":
+        cols = [("url", "url", 0), ("ok", "ok", 0), ("files", "files", 0)]
+        cols += [("points", "points", 0), ("problems", "problems", 0)]
+        rows = [{**r.to_json(), "problems": len(r.problems)} for r in reports]
+        out.rows(rows, cols)
     for r in reports:
         state = "ok" if r.ok else f"{len(r.problems)} problem(s)"
         out.line(f"{r.url}: {state} ({r.files} files, {r.points} restorable points)")
@@ -54,46 +59,6 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
             where = f" [{p.path}" + (f" @ {p.offset}" if p.offset is not None else "") + "]"
             out.line(f"  {p.kind}: {p.message}{where if p.path else ''}")
     return 0 if ok else 1
-
-
-def _rows_text(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(columns)
-        writer.writerows(rows)
-        return buf.getvalue().rstrip("\n")
-    cells = [columns, *[["NULL" if v is None else str(v) for v in row] for row in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def cmd_sql(args: argparse.Namespace, out: Output) -> int:
-    try:
-        from ltx.sqlite import connect
-    except ImportError:
-        raise LTXError("ltx sql needs the sqlite extra: pip install 'ltx[sqlite]'") from None
-    con = connect(args.url, txid=args.txid, timestamp=args.timestamp)
-    try:
-        if args.sql is None:
-            import apsw.shell
-
-            apsw.shell.Shell(db=con).cmdloop()  # type: ignore[no-untyped-call]
-            return 0
-        cursor = con.cursor()
-        rows = list(cursor.execute(args.sql))
-        columns = [d[0] for d in (cursor.description or ())]
-        if args.format == "json" or out.json_mode:
-            blobs = [[v.hex() if isinstance(v, bytes) else v for v in row] for row in rows]
-            out.json_mode = True
-            out.record({"columns": columns, "rows": blobs, "txid": f"{con.txid:016x}"}, "")
-        elif columns:
-            out.line(_rows_text(columns, rows, args.format))
-        return 0
-    finally:
-        con.close()
 
 
 def cmd_convert(args: argparse.Namespace, out: Output) -> int:
@@ -137,45 +102,42 @@ def cmd_convert(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
-def _json_lines(args: argparse.Namespace) -> bool:
-    return (args.format or ("json" if args.json else "text")) == "json"
-
-
-def _print_lines(out: Output, lines: Iterable[str]) -> None:
-    for line in lines:
-        print(line, file=out.stdout)
-    out.stdout.flush()
-
-
 def cmd_diff(args: argparse.Namespace, out: Output) -> int:
     replica = open_replica(args.url, retry=_retry(args, out))
     if not replica.files() and replica.legacy() is None:
         raise NotFoundError(replica.store.explain_empty())
     d = replica.diff(args.from_txid, args.to_txid)
-    if _json_lines(args):
-        _print_lines(out, (json.dumps(o) for o in diff_to_json(d, args.table, pages=args.pages)))
-    else:
-        _print_lines(out, diff_to_text(d, args.table, pages=args.pages))
+    out.objects(
+        diff_to_json(d, args.table, pages=args.pages),
+        diff_to_text(d, args.table, pages=args.pages),
+    )
     return 0
+
+
+def _known_tables(replica: Replica, tables: list[str]) -> None:
+    """UsageError for a table that exists at neither the first nor the latest point."""
+    points = replica.history()
+    if points:
+        for _ in replica.diff(points[0].txid, points[-1].txid).rows(tables):
+            break
 
 
 def cmd_changes(args: argparse.Namespace, out: Output) -> int:
     replica = open_replica(args.url, retry=_retry(args, out))
     if not replica.files() and replica.legacy() is None:
         raise NotFoundError(replica.store.explain_empty())
-    as_json = _json_lines(args)
+    if args.table:
+        _known_tables(replica, args.table)
     feed = replica.changes(args.since, follow=args.follow, poll=args.poll, tables=args.table)
-    for tx in feed:
-        if as_json:
-            _print_lines(out, (json.dumps(o) for o in tx_to_json(tx)))
-        else:
-            _print_lines(out, tx_to_text(tx))
+    out.objects(
+        (o for tx in feed for o in tx_to_json(tx)),
+        (line for tx in feed for line in tx_to_text(tx)),
+    )
     return 0
 
 
 TOOLS = {
     "verify": cmd_verify,
-    "sql": cmd_sql,
     "convert": cmd_convert,
     "diff": cmd_diff,
     "changes": cmd_changes,

@@ -14,6 +14,7 @@ from ltx.codec._encoder import Encoder, encode_pages
 from ltx.codec._fileinfo import SNAPSHOT_LEVEL, FileInfo, decode_listing, encode_listing, with_file
 from ltx.codec._names import format_filename, format_txid, parse_filename, parse_txid
 from ltx.codec._page_index import PageIndex
+from ltx.codec._parts import FilePart, PageBatch, PartDecoder, split_file, verify_parts
 from ltx.codec._random import (
     FileIndex,
     ReadRange,
@@ -44,9 +45,12 @@ __all__ = [
     "Encoder",
     "FileIndex",
     "FileInfo",
+    "FilePart",
     "Header",
     "PageHeader",
+    "PageBatch",
     "PageIndex",
+    "PartDecoder",
     "ReadRange",
     "Trailer",
     "checksum_database",
@@ -68,7 +72,9 @@ __all__ = [
     "read_page_index",
     "read_pages",
     "sqlite_page_count",
+    "split_file",
     "sqlite_page_size",
     "verified_pages",
+    "verify_parts",
     "with_file",
 ]

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from ltx.errors import UsageError
+
 __all__ = [
     "CHECKSUM_FLAG",
     "crc64",
     "crc64_pure",
+    "crc64_combine",
     "checksum_page",
     "DatabaseChecksum",
 ]
@@ -62,6 +65,49 @@ crc64: Callable[[bytes | bytearray | memoryview, int], int] = _load_fast() or cr
 """CRC-64/GO-ISO of ``data`` continuing from ``crc`` (0 to start); fast path when available."""
 
 
+def _mulmod(a: int, b: int) -> int:
+    """a * b modulo the polynomial, both in reflected form (bit 63 is x^0)."""
+    product = 0
+    bit = 1 << 63
+    while a:
+        if a & bit:
+            product ^= b
+            a ^= bit
+        bit >>= 1
+        b = (b >> 1) ^ _POLY_REFLECTED if b & 1 else b >> 1
+    return product
+
+
+def _powers_of_x() -> list[int]:
+    """x^(2^k) modulo the polynomial for k = 0..66 (any length below 2^64 bytes), reflected."""
+    out = [1 << 62]  # x^1
+    for _ in range(66):
+        out.append(_mulmod(out[-1], out[-1]))
+    return out
+
+
+_X_POW2 = _powers_of_x()
+
+
+def crc64_combine(crc_a: int, crc_b: int, len_b: int) -> int:
+    """CRC-64 of A + B from the CRCs of A and of B (each started at 0) and B's length.
+
+    The pre- and post-inversions cancel, so the CRC of A shifted over ``len_b`` zero
+    bytes (a multiplication by x^(8 len_b) modulo the polynomial) XOR the CRC of B is the
+    CRC of the concatenation. Lets parts of one file be checksummed by separate workers.
+    """
+    if not 0 <= len_b < 1 << 64:
+        raise UsageError(f"length {len_b} out of range")
+    shift = 1 << 63  # x^0
+    n, k = len_b, 3  # 8 * len_b = len_b << 3
+    while n:
+        if n & 1:
+            shift = _mulmod(_X_POW2[k], shift)
+        n >>= 1
+        k += 1
+    return _mulmod(shift, crc_a) ^ crc_b
+
+
 def checksum_page(pgno: int, data: bytes | bytearray | memoryview) -> int:
     """The LTX page checksum: flag | CRC-64(u32be(pgno) + data)."""
     return CHECKSUM_FLAG | crc64(data, crc64(pgno.to_bytes(4, "big"), 0))
@@ -86,6 +132,10 @@ class DatabaseChecksum:
     def add(self, pgno: int, data: bytes | bytearray | memoryview) -> None:
         """XOR one page in (or out: applying it twice cancels)."""
         self._value = CHECKSUM_FLAG | (self._value ^ checksum_page(pgno, data))
+
+    def merge(self, other: DatabaseChecksum) -> None:
+        """Fold in the pages another checksum holds (XOR is order-free), e.g. a part's."""
+        self._value = CHECKSUM_FLAG | (self._value ^ other._value)
 
     def update(self, pages: Iterable[tuple[int, bytes]]) -> None:
         """Add every ``(pgno, data)`` pair."""

@@ -9,6 +9,8 @@ exactly, from the end of the header to the end-of-pages marker.
 from __future__ import annotations
 
 import bisect
+import itertools
+import re
 from array import array
 from collections.abc import Iterator
 
@@ -19,6 +21,8 @@ from ltx.errors import PageIndexError, UsageError
 __all__ = ["PageIndex", "encode_uvarint", "decode_uvarint", "encode_page_index"]
 
 INDEX_SIZE_FIELD = 8
+_OVERLONG = re.compile(rb"[\x80-\xff]\x00")
+"""A continuation byte then a zero: a varint with a redundant final group (not minimal)."""
 _SMALLEST_PAGE = 512
 _LARGEST_PAGE = 65536
 
@@ -57,15 +61,17 @@ def decode_uvarint(buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, 
 class PageIndex:
     """pgno -> (offset, size) of its frame in one file; entries ascend by pgno."""
 
-    __slots__ = ("offsets", "pgnos", "sizes")
+    __slots__ = ("_raw", "offsets", "pgnos", "sizes")
 
     def __init__(self) -> None:
         self.pgnos = array("I")
         self.offsets = array("Q")
         self.sizes = array("I")
+        self._raw: bytes | None = None  # the canonical entries + zero, when decoded from them
 
     def append(self, pgno: int, offset: int, size: int) -> None:
         """Add an entry; pgnos must ascend (checked by the encoder and decoder)."""
+        self._raw = None
         self.pgnos.append(pgno)
         self.offsets.append(offset)
         self.sizes.append(size)
@@ -122,6 +128,9 @@ class PageIndex:
         ``header``, page numbers follow its order rules and a snapshot is complete.
         ``file_offset`` is ``buf[0]``'s offset in the file, used in messages.
         """
+        fast = _decode_fast(buf, start, data_end, header)
+        if fast is not None:
+            return fast
         index = cls()
         pos = start
         limits = _size_limits(header)
@@ -150,7 +159,73 @@ class PageIndex:
             _check_end(header, prev, end, data_end)
         except PageIndexError as exc:
             raise PageIndexError(exc.message, offset=file_offset + pos) from None
+        raw = bytes(buf[start:pos])
+        if _OVERLONG.search(raw) is None:  # every varint minimal: these bytes are encode()'s
+            index._raw = raw
         return index, pos
+
+
+def _uvarints(buf: bytes, pos: int) -> tuple[list[int], int] | None:
+    """Every uvarint of index entries up to the zero pgno, flat; None for anything unusual
+    (a varint past 9 bytes, a cut buffer), which the checked loop then reports."""
+    vals: list[int] = []
+    app = vals.append
+    k = 0
+    try:
+        while True:
+            b = buf[pos]
+            pos += 1
+            if b >= 0x80:
+                v, shift = b & 0x7F, 7
+                while True:
+                    b = buf[pos]
+                    pos += 1
+                    v |= (b & 0x7F) << shift
+                    if b < 0x80:
+                        break
+                    shift += 7
+                    if shift > 56:
+                        return None
+                b = v
+            if k == 0 and b == 0:
+                return vals, pos
+            app(b)
+            k = k + 1 if k < 2 else 0
+    except IndexError:
+        return None
+
+
+def _decode_fast(
+    buf: bytes | bytearray | memoryview, start: int, data_end: int | None, header: Header | None
+) -> tuple[PageIndex, int] | None:
+    """``PageIndex.decode`` for a well-formed index, checked in bulk; None when any check
+    fails, so that the entry-by-entry loop finds and names the problem."""
+    got = _uvarints(bytes(buf) if not isinstance(buf, bytes) else buf, start)
+    if got is None:
+        return None
+    vals, pos = got
+    if len(vals) % 3:
+        return None
+    pgnos, offsets, sizes = vals[0::3], vals[1::3], vals[2::3]
+    lo, hi = _size_limits(header)
+    if pgnos and (max(pgnos) >= 1 << 32 or min(sizes) < lo or max(sizes) > hi):
+        return None
+    ends = list(itertools.accumulate(sizes, initial=HEADER_SIZE))
+    if ends[:-1] != offsets or (data_end is not None and ends[-1] != data_end):
+        return None
+    if header is None:
+        if not all(a < b for a, b in itertools.pairwise(pgnos)):
+            return None
+    elif not header.pages_in_order(pgnos) or header.end_problem(pgnos[-1] if pgnos else 0):
+        return None
+    index = PageIndex()
+    index.pgnos = array("I", pgnos)
+    index.offsets = array("Q", offsets)
+    index.sizes = array("I", sizes)
+    raw = bytes(buf[start:pos])
+    if _OVERLONG.search(raw) is None:
+        index._raw = raw
+    return index, pos
 
 
 def _size_limits(header: Header | None) -> tuple[int, int]:
@@ -183,6 +258,9 @@ def _check_end(header: Header | None, last: int, end: int, data_end: int | None)
 
 def encode_page_index(index: PageIndex) -> bytes:
     """Serialize a PageIndex (see ``PageIndex.encode``)."""
+    raw = index._raw
+    if raw is not None:
+        return raw + len(raw).to_bytes(INDEX_SIZE_FIELD, "big")
     out = bytearray()
     for pgno, offset, size in index:
         out += encode_uvarint(pgno)

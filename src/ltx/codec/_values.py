@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import struct
+from collections.abc import Sequence
 
 import attrs
 
@@ -115,6 +118,26 @@ class Header:
                     f"expected {expected}"
                 )
         return None
+
+    def pages_in_order(self, pgnos: Sequence[int]) -> bool:
+        """True when ``page_order_problem`` finds nothing along ``pgnos`` (from 0): the same
+        rules checked for a whole run at once, for long page indexes."""
+        if not pgnos:
+            return True
+        lock = self.lock_pgno
+        n = len(pgnos)
+        if self.is_snapshot:
+            if n < lock:
+                expected = list(range(1, n + 1))
+            else:
+                expected = [*range(1, lock), *range(lock + 1, n + 2)]
+            return pgnos[-1] <= self.commit and list(pgnos) == expected
+        if not (pgnos[0] > 0 and pgnos[-1] <= self.commit):
+            return False
+        if not all(a < b for a, b in itertools.pairwise(pgnos)):
+            return False
+        i = bisect.bisect_left(pgnos, lock)
+        return i == n or pgnos[i] != lock
 
     def end_problem(self, last: int) -> str | None:
         """Why this file may not end after page ``last`` (0: no pages), or None: a snapshot

@@ -64,6 +64,15 @@ class PageCache:
             self.misses += 1
         return None
 
+    def pop(self, key: str) -> bytes | None:
+        """Remove and return a memory entry, without counting a hit or a miss (for entries
+        kept in another form, such as compressed frames fetched on speculation)."""
+        with self._lock:
+            data = self._lru.pop(key, None)
+            if data is not None:
+                self._bytes -= len(data)
+            return data
+
     def put(self, key: str, data: bytes, *, disk: bool = True, cold: bool = False) -> None:
         """Cache ``data``; on disk too when a directory is set and ``disk``. A ``cold``
         entry (fetched on speculation) goes to the end that is evicted first, so it never

@@ -17,7 +17,7 @@ from ltx.codec import (
     decode_listing,
     encode_listing,
     read_file_index,
-    read_pages,
+    read_page,
 )
 from ltx.errors import FormatError, NotFoundError, StorageError
 from ltx.resolve.cache import PageCache
@@ -25,7 +25,11 @@ from ltx.resolve.index import PageMap, build_page_map
 from ltx.resolve.plan import Plan
 from ltx.storage import Store
 
-__all__ = ["PageReader"]
+__all__ = ["MAX_READ_AROUND", "PageReader"]
+
+MAX_READ_AROUND = 4 << 20
+"""The largest window of neighbouring frames one page miss fetches (after repeated misses)."""
+_FRAME = "\x00frame"  # cache-key suffix of a compressed frame kept on speculation
 
 
 class PageReader:
@@ -38,6 +42,7 @@ class PageReader:
         self._indexes: dict[str, FileIndex] = {}
         self._maps: OrderedDict[Plan, PageMap] = OrderedDict()
         self._max_maps = maps
+        self._misses: dict[str, int] = {}  # page misses per file: the read-around grows
         self.maps_built = 0  # page maps built (not served from the LRU), for tests
 
     def _key(self, f: FileInfo, what: str) -> str:
@@ -102,12 +107,19 @@ class PageReader:
         """Drop indexes and page maps that use files no longer listed."""
         with self._lock:
             self._indexes = {p: fi for p, fi in self._indexes.items() if p in live}
+            self._misses = {p: n for p, n in self._misses.items() if p in live}
             for plan in [p for p in self._maps if any(f.path not in live for f in p.files)]:
                 del self._maps[plan]
 
     def read_page(self, pm: PageMap, pgno: int) -> bytes:
-        """Page ``pgno`` of ``pm``: cached, or one ranged read (with its neighbours within
-        the backend's ``read_around`` bytes, cached too) and a decode."""
+        """Page ``pgno`` of ``pm``: cached, or one ranged read and a decode.
+
+        A miss also fetches the neighbouring frames within a window and keeps them
+        compressed (decoded only if asked for). The window starts at the backend's
+        ``read_around`` and doubles with each miss in the same file, up to
+        ``MAX_READ_AROUND``: scattered reads (random lookups) soon hold the file's frames
+        in memory at about a third of their decoded size, for a few larger requests.
+        """
         loc = pm.locate(pgno)
         if loc is None:
             return bytes(pm.page_size)
@@ -116,27 +128,47 @@ class PageReader:
         data = self.cache.get(key)
         if data is not None:
             return data
-        frames = self._around(f, pgno, loc.offset, loc.size)
-        pages = read_pages(
-            lambda s, e: self.store.read_range(f.path, s, e), frames, pm.page_size, name=f.path
-        )
-        for (_, offset, _), page in zip(frames, pages, strict=True):
-            if offset == loc.offset:
-                data = page
-            else:  # neighbours: kept only while there is room
-                self.cache.put(
-                    f"{self.store.url}\x00{f.path}\x00{offset}", page, disk=False, cold=True
-                )
-        assert data is not None
+        frame = self.cache.pop(key + _FRAME)
+        if frame is not None:
+            data = read_page(
+                lambda s, e: frame[s - loc.offset : e - loc.offset],
+                loc.offset,
+                loc.size,
+                pm.page_size,
+                pgno=pgno,
+                name=f.path,
+            )
+        else:
+            data = self._fetch(f, pgno, loc.offset, loc.size, pm.page_size)
         self.cache.put(key, data)
+        return data
+
+    def _fetch(self, f: FileInfo, pgno: int, offset: int, size: int, page_size: int) -> bytes:
+        """One ranged read of the frame and its neighbours; decode the frame, keep the rest
+        compressed as speculative (first evicted) cache entries."""
+        frames = self._around(f, pgno, offset, size)
+        start, end = frames[0][1], frames[-1][1] + frames[-1][2]
+        blob = self.store.read_range(f.path, start, end)
+        data = read_page(lambda s, e: blob[s - start : e - start], offset, size, page_size,
+                         pgno=pgno, name=f.path)  # fmt: skip
+        if len(blob) == end - start:
+            base = f"{self.store.url}\x00{f.path}\x00"
+            for _, off, n in frames:
+                if off != offset:
+                    raw = blob[off - start : off - start + n]
+                    self.cache.put(f"{base}{off}{_FRAME}", raw, disk=False, cold=True)
         return data
 
     def _around(self, f: FileInfo, pgno: int, offset: int, size: int) -> list[tuple[int, int, int]]:
         """The frames to fetch for a miss on ``pgno``: itself, and its neighbours in the
-        file within ``read_around`` bytes (the page index says where each one lies)."""
-        window = self.store.backend.read_around
-        if window <= 0:
+        file within the current window (the page index says where each one lies)."""
+        base = self.store.backend.read_around
+        if base <= 0:
             return [(pgno, offset, size)]
+        with self._lock:
+            misses = self._misses.get(f.path, 0)
+            self._misses[f.path] = misses + 1
+        window = min(base << min(misses, 16), max(base, MAX_READ_AROUND))
         idx = self.file_index(f).index
         offs = idx.offsets
         lo = bisect.bisect_left(offs, offset - window // 2)

@@ -9,7 +9,7 @@ import fsspec
 
 from ltx.errors import LTXError, StorageError, UsageError
 from ltx.storage._layout import LAYOUTS, Layout
-from ltx.storage._retry import RetryPolicy, translate
+from ltx.storage._retry import RetryPolicy, scrub, translate
 from ltx.storage._store import Store
 from ltx.storage._url import StoreTarget, parse_url
 
@@ -28,7 +28,7 @@ def _filesystem(target: StoreTarget) -> Any:
         raise
     except ValueError as exc:
         raise StorageError(
-            f"cannot open filesystem {target.protocol!r}: {exc}", url=target.url
+            scrub(f"cannot open filesystem {target.protocol!r}: {exc}"), url=target.url
         ) from None
     except Exception as exc:
         raise translate(exc, target.url, "open filesystem") from None
@@ -47,7 +47,7 @@ def open_store(
     **storage_options: Any,
 ) -> Store:
     """Open the replica at ``url`` (``file://``, ``memory://``, ``s3://``, ``gs://``,
-    ``webdav://``, ``sftp://``, any fsspec URL).
+    ``abs://``, ``webdav://``, ``sftp://``, any fsspec URL).
 
     ``env`` supplies Litestream's variables (``LITESTREAM_*``, ``AWS_*``); keyword
     ``storage_options`` win over both URL and environment. ``layout`` overrides the

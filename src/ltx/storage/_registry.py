@@ -15,12 +15,12 @@ import types
 from collections.abc import Mapping
 
 from ltx.errors import UsageError
-from ltx.storage import _file, _gcs, _memory, _s3, _sftp, _webdav
+from ltx.storage import _abs, _file, _gcs, _memory, _s3, _sftp, _webdav
 from ltx.storage._backend import SchemeSpec
 
 __all__ = ["SCHEMES", "REFUSED", "available_schemes", "register_scheme", "spec_for"]
 
-_SPECS = (_file.SPEC, _memory.SPEC, _s3.SPEC, _gcs.SPEC, _webdav.SPEC, _sftp.SPEC)
+_SPECS = (_file.SPEC, _memory.SPEC, _s3.SPEC, _gcs.SPEC, _webdav.SPEC, _sftp.SPEC, _abs.SPEC)
 _NAME = re.compile(r"[a-z][a-z0-9+.-]*")
 
 _registry: dict[str, SchemeSpec] = {}
@@ -30,9 +30,6 @@ SCHEMES: Mapping[str, SchemeSpec] = types.MappingProxyType(_registry)
 
 # Schemes Litestream 0.5 writes that this library does not open, and what to do instead.
 REFUSED = {
-    "abs": "Azure Blob Storage replicas are not supported yet (no local Azure server to test "
-    "against); copy the replica to another backend or open it with layout='decimal' through "
-    "an fsspec 'az://' URL at your own risk",
     "oss": "Alibaba OSS is S3-compatible: open it as s3://BUCKET/PATH?endpoint=https://"
     "oss-REGION.aliyuncs.com (the same hex layout); OSS ignores If-None-Match, so keep a "
     "single writer",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -23,7 +24,7 @@ from ltx.errors import (
     TransientStorageError,
 )
 
-__all__ = ["RetryPolicy", "classify", "translate", "call_with_retry"]
+__all__ = ["RetryPolicy", "classify", "translate", "call_with_retry", "scrub"]
 
 T = TypeVar("T")
 
@@ -44,6 +45,26 @@ _CODES = {
     "RequestTimeout": "transient",
     "InternalError": "transient",
     "ServiceUnavailable": "transient",
+}
+# Error codes Azure Blob Storage sends (azure-core's ``HttpResponseError.error_code``): more
+# precise than the status (409 is a lost create race, or a container being deleted).
+_AZURE_CODES = {
+    "BlobNotFound": "not_found",
+    "ContainerNotFound": "not_found",
+    "ResourceNotFound": "not_found",
+    "AuthenticationFailed": "denied",
+    "AuthorizationFailure": "denied",
+    "AuthorizationPermissionMismatch": "denied",
+    "InsufficientAccountPermissions": "denied",
+    "InvalidAuthenticationInfo": "denied",
+    "BlobAlreadyExists": "conflict",
+    "ConditionNotMet": "conflict",
+    "LeaseIdMissing": "conflict",
+    "LeaseIdMismatchWithBlobOperation": "conflict",
+    "ServerBusy": "transient",
+    "OperationTimedOut": "transient",
+    "InternalError": "transient",
+    "ContainerBeingDeleted": "transient",
 }
 _ERRNOS = {
     errno.ENOENT: "not_found",
@@ -81,12 +102,15 @@ _TRANSIENT_TYPES = frozenset(
         "ResponseParserError",
         "SSHException",
         "ChecksumError",
+        "ServiceRequestError",  # azure-core: the request never got an answer
+        "ServiceResponseError",  # azure-core: the answer broke off
     }
 )
 _BY_TYPE = {
     "ResourceNotFound": "not_found",
     "ResourceAlreadyExists": "conflict",
     "SFTPFileAlreadyExists": "conflict",
+    "ClientAuthenticationError": "denied",  # azure-core: 401/403, or a key that cannot sign
 }
 
 
@@ -115,6 +139,12 @@ def _status(exc: BaseException) -> int | None:
     return None
 
 
+def _azure_code(exc: BaseException) -> str:
+    """Azure's error code (``HttpResponseError.error_code``, a str enum) as text, or ''."""
+    code = getattr(exc, "error_code", None)
+    return str(getattr(code, "value", code)) if isinstance(code, str) else ""
+
+
 def _one(exc: BaseException) -> str | None:
     """The kind one exception (not its causes) shows by type, code or status."""
     if isinstance(exc, StorageError):
@@ -128,6 +158,9 @@ def _one(exc: BaseException) -> str | None:
         code = response.get("Error", {}).get("Code")
         if code in _CODES:
             return _CODES[code]
+    azure_code = _azure_code(exc)
+    if azure_code in _AZURE_CODES:
+        return _AZURE_CODES[azure_code]
     status = _status(exc)
     if status is not None and _status_kind(status):
         return _status_kind(status)
@@ -176,12 +209,36 @@ def classify(exc: BaseException) -> str:
     return "permanent"
 
 
+# Credentials a client library may quote in its messages: SAS signatures and S3 presigned
+# signatures (URL query), account keys and SAS tokens in Azure connection strings.
+_SECRET_TEXT = re.compile(
+    r"(?i)\b(sig|x-amz-signature|x-amz-credential|x-amz-security-token|accountkey"
+    r"|sharedaccesssignature)=[^&;\s'\"]*"
+)
+
+
+def scrub(text: str) -> str:
+    """``text`` with SAS signatures and connection-string secrets masked (``sig=***``)."""
+    return _SECRET_TEXT.sub(lambda m: f"{m.group(1)}=***", text)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first line of a client's message (Azure's run on with request ids and the XML
+    body), with the Azure error code when that line does not name it."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    code = _azure_code(exc)
+    if code and code not in text:
+        text += f" (ErrorCode: {code})"
+    return text
+
+
 def translate(exc: BaseException, url: str, what: str) -> StorageError:
     """Turn a backend exception into the matching StorageError child (no credentials)."""
     if isinstance(exc, StorageError):
         return exc
     kind = classify(exc)
-    message = f"{what}: {type(exc).__name__}: {exc}"
+    message = scrub(f"{what}: {type(exc).__name__}: {_one_line(exc)}")
     cls: type[StorageError] = {
         "transient": TransientStorageError,
         "not_found": NotFoundError,

@@ -19,6 +19,7 @@ from ltx.errors import UsageError
 from ltx.storage._backend import SchemeSpec, UrlParts
 from ltx.storage._layout import Layout
 from ltx.storage._registry import spec_for
+from ltx.storage._retry import scrub
 
 __all__ = ["StoreTarget", "parse_url", "redact"]
 
@@ -87,7 +88,7 @@ def _redact(url: str) -> str:
         query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     except ValueError:
         return url.split("://", 1)[0] + "://<unparsable URL>"
-    shown = [(k, _strip_userinfo(v) if k in _SHOWN else "***") for k, v in query]
+    shown = [(k, scrub(_strip_userinfo(v)) if k in _SHOWN else "***") for k, v in query]
     return urllib.parse.urlunsplit(
         (parts.scheme, netloc, parts.path, urllib.parse.urlencode(shown, safe="*:/"), "")
     )
@@ -142,6 +143,8 @@ def parse_url(
     _check_params(spec, query, url)
     try:
         root, opts = spec.parse(UrlParts(parts=parts, query=query, env=env or {}))
+    except UsageError as exc:  # the parser's own words, which never quote a secret
+        raise UsageError(f"{redact(url)}: {exc}") from None
     except (ValueError, UnicodeError) as exc:
         # The text of a parser's error may quote the URL: name only its kind.
         raise UsageError(

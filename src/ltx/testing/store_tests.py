@@ -159,6 +159,14 @@ class StoreTests:
         assert not store.fs.exists(l0[0].path)
         assert [f.min_txid for f in store.list_level(0)] == [3, 16]
 
+    def test_listings_see_new_levels_and_files(self, store: Store) -> None:
+        """A listing after a write shows it (no filesystem listing cache goes stale)."""
+        store.write(0, 1, 1, small_ltx(1, 1), timestamp_ms=TS)
+        assert [(f.level, f.min_txid) for f in store.list_files()] == [(0, 1)]
+        store.write(0, 2, 2, small_ltx(2, 2), timestamp_ms=TS)
+        store.write(1, 1, 2, small_ltx(1, 2), timestamp_ms=TS)
+        assert [(f.level, f.min_txid) for f in store.list_files()] == [(0, 1), (0, 2), (1, 1)]
+
     def test_delete_missing_is_not_an_error(self, store: Store) -> None:
         store.delete([store.file_path(0, 7, 7)])
 

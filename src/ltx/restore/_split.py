@@ -1,0 +1,223 @@
+"""Large files of a restore decoded in parts, so one big snapshot uses every core.
+
+Each file's page index cuts it into parts (``codec.split_file``). Ranged reads run on
+an I/O pool (many requests in flight for object stores); decoding runs on a pool of one
+thread per core: ``lz4.block.decompress`` and ``os.pwrite`` release the GIL (measured:
+benchmarks/bench_gil.py), and what holds it per page is a few microseconds of Python
+and a CRC call at several GB/s. Pages are written to their offsets in runs; at most
+``budget`` bytes of read parts are held at once. The file checksum is verified from the
+parts' CRCs (``codec.verify_parts``). A file that fails any check here is handed back
+to the caller, which decodes it with the streaming ``Decoder``, so a corrupt file
+raises exactly the error a serial restore raises.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from ltx.codec import (
+    FileIndex,
+    FileInfo,
+    FilePart,
+    PageBatch,
+    PartDecoder,
+    read_file_index,
+    split_file,
+    verify_parts,
+)
+from ltx.errors import FormatError
+from ltx.resolve import PageMap
+from ltx.storage import Store
+
+__all__ = ["Progress", "decode_split"]
+
+
+class Progress:
+    """Pages written so far, reported to an optional callback; thread-safe."""
+
+    def __init__(self, total: int, progress: Callable[[int, int], None] | None) -> None:
+        self.total, self.done, self._cb = total, 0, progress
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.done += n
+            if self._cb is not None and n:
+                self._cb(self.done, self.total)
+
+
+def _write_views(fd: int, views: list[memoryview], offset: int) -> None:
+    """Write ``views`` back to back at ``offset`` (one ``pwritev`` where there is one)."""
+    if _PWRITEV is not None:
+        n = _PWRITEV(fd, views, offset)
+        total = sum(len(v) for v in views)
+        if n == total:
+            return
+        data = memoryview(b"".join(views))[n:]  # a short write: finish it by hand
+        offset += n
+    else:
+        data = memoryview(b"".join(views))
+    while data:
+        n = os.pwrite(fd, data, offset)
+        data, offset = data[n:], offset + n
+
+
+_PWRITEV = getattr(os, "pwritev", None)
+
+
+def _write_batch(fd: int, batch: PageBatch, wanted: set[int]) -> int:
+    """Write the batch's pages that are ``wanted``, each run of consecutive ones at once."""
+    ps = batch.page_size
+    views: list[memoryview] = []
+    first = written = 0
+    for k, pgno in enumerate(batch.pgnos):
+        if pgno not in wanted:
+            continue
+        if views and pgno != first + len(views):
+            _write_views(fd, views, (first - 1) * ps)
+            written += len(views)
+            views = []
+        if not views:
+            first = pgno
+        views.append(batch.page(k))
+    if views:
+        _write_views(fd, views, (first - 1) * ps)
+        written += len(views)
+    return written
+
+
+class _Job:
+    __slots__ = ("fi", "ordinal", "part", "path", "seq")
+
+    def __init__(self, ordinal: int, path: str, fi: FileIndex, part: FilePart, seq: int) -> None:
+        self.ordinal, self.path, self.fi, self.part, self.seq = ordinal, path, fi, part, seq
+
+
+def _index(
+    store: Store, pm: PageMap, ordinal: int, known: Callable[[FileInfo], FileIndex] | None
+) -> FileIndex | None:
+    """The file's header, page index and trailer; None when they do not parse."""
+    f = pm.files[ordinal]
+    try:
+        if known is not None:
+            fi = known(f)
+        else:
+            fi = read_file_index(lambda s, e: store.read_range(f.path, s, e), f.size, name=f.path)
+    except FormatError:
+        return None
+    if fi.header is None or fi.header.page_size != pm.page_size:
+        return None
+    return fi
+
+
+def decode_split(
+    store: Store,
+    pm: PageMap,
+    winners: dict[int, set[int]],
+    fd: int,
+    progress: Progress,
+    *,
+    part: int,
+    budget: int,
+    file_index: Callable[[FileInfo], FileIndex] | None = None,
+) -> list[int]:
+    """Decode the files ``winners`` names (ordinal -> pages it wins) in parts of about
+    ``part`` bytes, writing the pages they win into ``fd``. Return the ordinals of the
+    files that failed a check, for the caller to decode serially; other errors raise."""
+    ordinals = sorted(winners)
+    indexes = store.map(lambda o: _index(store, pm, o, file_index), ordinals)
+    failed = {o for o, fi in zip(ordinals, indexes, strict=True) if fi is None}
+    jobs: list[_Job] = []
+    decoded: dict[int, list[PartDecoder | None]] = {}
+    for o, fi in zip(ordinals, indexes, strict=True):
+        if fi is not None:
+            parts = split_file(fi, part)
+            decoded[o] = [None] * len(parts)
+            jobs += [_Job(o, pm.files[o].path, fi, p, k) for k, p in enumerate(parts)]
+    written = dict.fromkeys(ordinals, 0)
+    lock = threading.Lock()
+
+    def fetch(job: _Job) -> bytes:
+        return store.read_range(job.path, job.part.start, job.part.end)
+
+    def decode(job: _Job, blob: bytes) -> None:
+        if job.ordinal in failed:
+            return
+        wanted = winners[job.ordinal]
+        dec = PartDecoder(job.fi, job.part, blob, name=job.path)
+        count = 0
+        try:
+            for batch in dec:
+                n = _write_batch(fd, batch, wanted)
+                progress.add(n)
+                count += n
+        except FormatError:
+            with lock:
+                failed.add(job.ordinal)
+            return
+        with lock:
+            decoded[job.ordinal][job.seq] = dec
+            written[job.ordinal] += count
+
+    _pipeline(jobs, fetch, decode, slots=max(2, budget // part), readers=store.max_concurrency)
+    fis = {o: fi for o, fi in zip(ordinals, indexes, strict=True) if fi is not None}
+    for o, decs in decoded.items():
+        if o in failed:
+            continue
+        try:
+            verify_parts(fis[o], [d for d in decs if d is not None], name=pm.files[o].path)
+        except FormatError:
+            failed.add(o)
+            continue
+        if written[o] != len(winners[o]):
+            failed.add(o)
+    return sorted(failed)
+
+
+def _pipeline(
+    jobs: list[_Job],
+    fetch: Callable[[_Job], bytes],
+    decode: Callable[[_Job, bytes], None],
+    *,
+    slots: int,
+    readers: int,
+) -> None:
+    """Fetch jobs on an I/O pool and decode them on one thread per core, holding at most
+    ``slots`` fetched parts at once; the first error stops new work and is raised."""
+    free = threading.Semaphore(slots)
+    stop = threading.Event()
+    pending: list[Future[None]] = []
+    io = ThreadPoolExecutor(max(1, min(readers, slots)), thread_name_prefix="ltx-read")
+    cpu = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="ltx-decode")
+
+    def work(job: _Job, got: Future[bytes]) -> None:
+        try:
+            if not stop.is_set():
+                decode(job, got.result())
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            free.release()
+
+    def fetched(job: _Job, got: Future[bytes]) -> None:
+        pending.append(cpu.submit(work, job, got))
+
+    try:
+        for job in jobs:
+            free.acquire()
+            if stop.is_set():
+                break
+            io.submit(fetch, job).add_done_callback(functools.partial(fetched, job))
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        io.shutdown(wait=True)  # every done-callback has run: all decodes are submitted
+        cpu.shutdown(wait=True)
+    for f in pending:
+        f.result()

@@ -1,0 +1,240 @@
+"""Large files restored in parts on every core: CRC-64 combine, part decoding, and the
+parallel restore against the serial one (same bytes, same typed error on corruption)."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ltx
+import ltx.restore
+from ltx.codec import (
+    HEADER_FLAG_NO_CHECKSUM,
+    HEADER_SIZE,
+    Decoder,
+    Header,
+    PartDecoder,
+    encode_pages,
+    read_file_index,
+    split_file,
+    verify_parts,
+)
+from ltx.codec._checksum import crc64, crc64_combine
+from ltx.errors import ChecksumMismatchError, UsageError
+from ltx.testing.strategies import ltx_files
+
+PS = 512
+
+
+@given(st.binary(max_size=3000), st.data())
+def test_crc64_combine_matches_one_pass(data, draw):
+    cut = draw.draw(st.integers(0, len(data)))
+    a, b = data[:cut], data[cut:]
+    assert crc64_combine(crc64(a, 0), crc64(b, 0), len(b)) == crc64(data, 0)
+
+
+@given(st.lists(st.binary(max_size=500), max_size=8))
+def test_crc64_combine_folds_many_parts(chunks):
+    crc = 0
+    for c in chunks:
+        crc = crc64_combine(crc, crc64(c, 0), len(c))
+    assert crc == crc64(b"".join(chunks), 0)
+
+
+def test_crc64_combine_refuses_negative_length():
+    with pytest.raises(UsageError):
+        crc64_combine(1, 2, -1)
+
+
+def _decode_in_parts(raw: bytes, target: int) -> dict[int, bytes]:
+    fi = read_file_index(lambda s, e: raw[s:e], len(raw))
+    decs, pages = [], {}
+    for part in split_file(fi, target):
+        dec = PartDecoder(fi, part, raw[part.start : part.end], name="f")
+        for batch in dec:
+            for k, pgno in enumerate(batch.pgnos):
+                pages[pgno] = bytes(batch.page(k))
+        decs.append(dec)
+    verify_parts(fi, decs, name="f")
+    return pages
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(ltx_files(max_commit=40), st.integers(1, 4000))
+def test_parts_decode_like_the_decoder(file, target):
+    raw, _model = file
+    whole = {ph.pgno: data for ph, data in Decoder(io.BytesIO(raw))}
+    assert _decode_in_parts(raw, target) == whole
+
+
+def test_verify_parts_needs_every_part():
+    header = Header(flags=0, page_size=PS, commit=20, min_txid=1, max_txid=1, timestamp=0)
+    raw = encode_pages(header, {p: bytes([p]) * PS for p in range(1, 21)})
+    fi = read_file_index(lambda s, e: raw[s:e], len(raw))
+    parts = split_file(fi, 100)
+    decs = [PartDecoder(fi, p, raw[p.start : p.end], name="f") for p in parts]
+    for dec in decs[:-1]:
+        list(dec)
+    with pytest.raises(UsageError):
+        verify_parts(fi, decs[:-1], name="f")
+    list(decs[-1])
+    verify_parts(fi, decs, name="f")
+
+
+def _with_post_apply(raw: bytes, post: int) -> bytes:
+    """``raw`` with another post-apply checksum and a file checksum that matches it."""
+    fi = read_file_index(lambda s, e: raw[s:e], len(raw))
+    stream = [raw[:HEADER_SIZE]]
+    for (_pgno, offset, _size), (_ph, data) in zip(fi.index, Decoder(io.BytesIO(raw)), strict=True):
+        stream += [raw[offset : offset + 10], data]
+    data_end = fi.index.offsets[-1] + fi.index.sizes[-1]
+    stream += [raw[data_end:-16], post.to_bytes(8, "big")]
+    crc = ltx.CHECKSUM_FLAG | crc64(b"".join(stream), 0)
+    return raw[:-16] + post.to_bytes(8, "big") + crc.to_bytes(8, "big")
+
+
+def test_a_tracked_snapshot_checks_its_post_apply_checksum_from_parts():
+    header = Header(flags=0, page_size=PS, commit=30, min_txid=1, max_txid=1, timestamp=0)
+    pages = {p: random.Random(p).randbytes(40) + bytes(PS - 40) for p in range(1, 31)}
+    raw = _with_post_apply(encode_pages(header, pages), ltx.CHECKSUM_FLAG | 12345)
+    with pytest.raises(ChecksumMismatchError) as serial:
+        Decoder(io.BytesIO(raw)).verify()
+    assert serial.value.what == "post_apply"
+    fi = read_file_index(lambda s, e: raw[s:e], len(raw))
+    decs = []
+    for part in split_file(fi, 300):
+        dec = PartDecoder(fi, part, raw[part.start : part.end], name="f")
+        list(dec)
+        decs.append(dec)
+    with pytest.raises(ChecksumMismatchError) as exc:
+        verify_parts(fi, decs, name="f")
+    assert exc.value.what == "post_apply"
+
+
+# -- the restore ------------------------------------------------------------------------
+
+
+def _snapshot_replica(tmp_path, n_pages=60, flags=HEADER_FLAG_NO_CHECKSUM):
+    """A file:// replica of one snapshot file of ``n_pages`` mixed pages; (url, path, pages)."""
+    rnd = random.Random(n_pages)
+    pages = {
+        p: rnd.randbytes(rnd.randrange(0, PS)).ljust(PS, bytes([p % 256]))
+        for p in range(1, n_pages + 1)
+    }
+    # a valid SQLite header on page 1 is not needed: restore copies pages as they are
+    header = Header(flags=flags, page_size=PS, commit=n_pages, min_txid=1, max_txid=1, timestamp=0)
+    raw = encode_pages(header, pages)
+    url = (tmp_path / "rep").as_uri()
+    r = ltx.open(url)
+    src = tmp_path / "snap.ltx"
+    src.write_bytes(raw)
+    r.store.write(9, 1, 1, src, timestamp_ms=0)
+    path = tmp_path / "rep" / "ltx" / "9" / "0000000000000001-0000000000000001.ltx"
+    assert path.read_bytes() == raw
+    return url, path, pages
+
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    """Split every file above 1 KiB into parts of about 700 bytes; count serial decodes."""
+    monkeypatch.setattr(ltx.restore, "_PART", 700)
+    monkeypatch.setattr(ltx.restore, "SPLIT_ABOVE", 1024)
+    serial = []
+    real = ltx.restore._serial_file
+
+    def counting(store, pm, ordinal, *a):
+        serial.append(pm.files[ordinal].path)
+        return real(store, pm, ordinal, *a)
+
+    monkeypatch.setattr(ltx.restore, "_serial_file", counting)
+    return serial
+
+
+@pytest.mark.parametrize("flags", [HEADER_FLAG_NO_CHECKSUM, 0])
+def test_parallel_restore_is_byte_identical(tmp_path, small_parts, flags):
+    url, _path, pages = _snapshot_replica(tmp_path, flags=flags)
+    out = tmp_path / "out.db"
+    ltx.open(url).restore(out)
+    assert out.read_bytes() == b"".join(pages[p] for p in sorted(pages))
+    assert small_parts == []  # decoded in parts, no fallback
+
+
+def test_parallel_restore_with_level0_files_on_top(tmp_path, small_parts):
+    url, _path, pages = _snapshot_replica(tmp_path)
+    r = ltx.open(url)
+    change = {3: b"x" * PS} | {p: bytes([p]) * PS for p in range(61, 71)}
+    r.append(change, 70)
+    out = tmp_path / "out.db"
+    ltx.open(url).restore(out)
+    want = pages | change
+    assert out.read_bytes() == b"".join(want[p] for p in range(1, 71))
+    assert len(small_parts) == 1  # the level-0 file, small, streamed
+
+
+def _outcome(url, out):
+    try:
+        ltx.open(url).restore(out, overwrite=True)
+    except ltx.LTXError as exc:
+        return type(exc), None
+    return None, out.read_bytes()
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.data())
+def test_a_flipped_byte_raises_what_the_serial_restore_raises(
+    tmp_path, monkeypatch, small_parts, data
+):
+    if not (tmp_path / "rep").exists():
+        _snapshot_replica(tmp_path, flags=0)
+    path = tmp_path / "rep" / "ltx" / "9" / "0000000000000001-0000000000000001.ltx"
+    pristine = tmp_path / "pristine.ltx"
+    if not pristine.exists():
+        pristine.write_bytes(path.read_bytes())
+    raw = bytearray(pristine.read_bytes())
+    at = data.draw(st.integers(0, len(raw) - 1), label="offset")
+    raw[at] ^= data.draw(st.integers(1, 255), label="mask")
+    path.write_bytes(raw)
+    url = (tmp_path / "rep").as_uri()
+    parallel = _outcome(url, tmp_path / "a.db")
+    with monkeypatch.context() as m:
+        m.setattr(ltx.restore, "SPLIT_ABOVE", 1 << 40)
+        serial = _outcome(url, tmp_path / "b.db")
+    assert parallel == serial
+
+
+@settings(max_examples=200)
+@given(st.integers(1, 40), st.booleans(), st.lists(st.integers(0, 45), max_size=30), st.booleans())
+def test_pages_in_order_is_page_order_problem_along_the_run(commit, snapshot, tail, near_lock):
+    ps = 65536  # lock page 16385, so runs can reach it
+    base = 16385 - 20 if near_lock else 0
+    pgnos = [*range(1, base + 1), *(base + p for p in tail)]
+    header = Header(
+        flags=0, page_size=ps, commit=base + commit, min_txid=1 if snapshot else 5, max_txid=5
+    )
+    one_by_one = all(
+        header.page_order_problem(prev, p) is None
+        for prev, p in zip([0, *pgnos], pgnos, strict=False)
+    )
+    assert header.pages_in_order(pgnos) == one_by_one
+
+
+@given(st.lists(st.tuples(st.integers(1, 3), st.integers(13, 5000)), max_size=60))
+def test_the_fast_index_decode_agrees_with_the_checked_loop(steps):
+    from ltx.codec._page_index import PageIndex
+
+    index, pgno, offset = PageIndex(), 0, HEADER_SIZE
+    for gap, size in steps:
+        pgno += gap
+        index.append(pgno, offset, size)
+        offset += size
+    raw = index.encode()
+    got, end = PageIndex.decode(raw, data_end=offset)
+    assert got == index and end == len(raw) - 8 and got.encode() == raw
