@@ -11,7 +11,6 @@ from typing import Any
 import attrs
 
 from ltx.errors import (
-    AccessDeniedError,
     FormatError,
     LTXError,
     NotFoundError,
@@ -75,7 +74,7 @@ def classify_error(exc: BaseException) -> Reason:
         return Reason("corrupt", "format", exc.message, exc.path)
     if isinstance(exc, NotFoundError):
         return Reason("incomplete", "missing", str(exc))
-    if isinstance(exc, AccessDeniedError | StorageError):
+    if isinstance(exc, StorageError):
         return Reason("unreachable", "storage", str(exc))
     if isinstance(exc, ResolveError):
         return Reason("incomplete", "plan", str(exc))
