@@ -154,7 +154,7 @@ class Replica:
 
     @property
     def kind(self) -> Kind:
-        """ "ltx", "0.3" (``generations/`` only) or "mixed" (both)."""
+        """What the root holds: "ltx", "0.3" (``generations/`` only) or "mixed" (both)."""
         return self.source.kind
 
     def legacy(self) -> Source[Any] | None:

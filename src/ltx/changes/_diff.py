@@ -1,10 +1,10 @@
 """Page and row differences between two points of a replica, reading as little as it can.
 
 Changed pages come from the two page maps: a page resolved to the same file and frame
-on both sides holds the same bytes, so it is not read; any other page is read on both
-sides (in parallel) and compared, since two files may hold identical bytes for it.
-Page maps of Litestream 0.3 points (any ``PageMapLike``) say nothing of sources: every
-page they share is compared. The
+on both sides holds the same bytes (the maps' ``same_source``), so it is not read; any
+other page is read on both sides (in parallel) and compared, since two files may hold
+identical bytes for it. Page maps of Litestream 0.3 points (and any ``PageMapLike``
+without ``same_source``) name no frames: every page they share is compared. The
 bytes read are kept (up to a budget) for the row walk, which ``ltx.sqlitefmt`` prunes
 to the changed pages, the interior pages above them and their overflow chains.
 """
@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
 from ltx.errors import NotFoundError, UsageError
-from ltx.resolve import PageMap, RestorePoint
+from ltx.resolve import RestorePoint
 from ltx.sqlitefmt import DatabaseDiff, Pager, RowChange, SchemaChange, diff_database, read_schema
 from ltx.sqlitefmt.header import lock_pgno
 from ltx.view import PageMapLike, View
@@ -247,11 +247,12 @@ def _changed_pages(d: Diff, workers: int) -> tuple[int, ...]:
     if a.page_size != b.page_size:
         return tuple(range(1, top + 1))
     common = min(a.commit, b.commit)
-    if isinstance(a, PageMap) and isinstance(b, PageMap):
-        suspects = [p for p in range(1, common + 1) if not a.same_source(b, p)]
-    else:  # a 0.3 page map: no sources to go by (the lock page is zeros on both sides)
-        lock = lock_pgno(a.page_size)
+    same = getattr(a, "same_source", None)  # page maps may say nothing of their sources
+    if same is None:
+        lock = lock_pgno(a.page_size)  # zeros on both sides
         suspects = [p for p in range(1, common + 1) if p != lock]
+    else:
+        suspects = [p for p in range(1, common + 1) if not same(b, p)]
     differ = _compare(d.source, a, b, suspects, d._memo, workers)
     return (*differ, *range(common + 1, top + 1))
 

@@ -23,6 +23,7 @@ from typing import ClassVar, Literal
 
 import attrs
 
+from ltx.codec import lock_pgno
 from ltx.dbfile import database_output
 from ltx.errors import PageNotFoundError, TxidNotAvailableError, UsageError
 from ltx.resolve import PageCache, RestorePoint
@@ -83,6 +84,11 @@ class LegacyPageMap:
     def commit(self) -> int:
         """Database size in pages."""
         return self.pages.page_count
+
+    def same_source(self, other: object, pgno: int) -> bool:
+        """Only the lock page (zeros in every SQLite file) is known to match: a 0.3 page
+        map names objects, not frames, so any other page must be compared."""
+        return pgno == lock_pgno(self.page_size)
 
     @property
     def plan(self) -> LegacyPlan:
