@@ -106,17 +106,25 @@ def test_dask_local_cluster_with_worker_processes(s3_fleet, monkeypatch, tmp_pat
         assert all(v.same_outcome(local[v.url]) for v in lines)
 
 
-def test_ray_local_runtime(s3_fleet):
+def test_ray_local_runtime(s3_fleet, monkeypatch, tmp_path):
     ray = pytest.importorskip("ray")
+    from ltx.cli import main
     from ltx.fleet._engines import RayExecutor
 
-    _p, _e, found, local = s3_fleet
+    prefix, _e, found, local = s3_fleet
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         got = fleet.run(
             "verify", found.roots, executor=RayExecutor(), storage_options=OPTS, workers=2
         )
         _same(got, local)
+        # the CLI's --ray joins the runtime already up in this process
+        for k, v in S3_ENV.items():
+            monkeypatch.setenv(k, v)
+        out = tmp_path / "ray.jsonl"
+        assert main(["fleet", "verify", prefix, "--ray", "auto", "--out", str(out)]) == 1
+        lines = [fleet.Verdict.from_json(json.loads(x)) for x in out.read_text().splitlines()]
+        assert sorted(v.url for v in lines) == sorted(local)
     finally:
         ray.shutdown()
 
