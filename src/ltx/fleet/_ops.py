@@ -7,6 +7,7 @@ options carry.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import tempfile
@@ -19,6 +20,7 @@ from typing import Any
 import attrs
 
 from ltx.compaction import CompactStep, DeleteStep, LevelsConfig, SnapshotStep
+from ltx.errors import StorageError
 from ltx.fleet._verdict import Reason, Verdict, classify_error, worst
 from ltx.replica import Replica
 from ltx.storage import RetryPolicy, open_store, redact
@@ -137,6 +139,7 @@ def run_op(
     secrets = secrets_of(url, storage_options)
     calls = [0]
     now = options.clock()
+    replica: Replica | None = None
     try:
         store = open_store(url, retry=RetryPolicy(deadline=options.timeout), **storage_options)
         inner = store.call
@@ -147,10 +150,13 @@ def run_op(
 
         store.call = counted  # type: ignore[method-assign]  # requests for --max-requests
         replica = Replica(store)
-        _newest(replica, found)
         body(replica, options, found)
+        _newest(replica, found)  # from the listing the body made: no second LIST
     except Exception as exc:  # every failure is this replica's verdict; the fleet goes on
         found.reasons.append(classify_error(exc))
+        if replica is not None and not isinstance(exc, StorageError):  # how old is it?
+            with contextlib.suppress(Exception):
+                _newest(replica, found)
     rpo = None if found.newest is None else (now - found.newest[1]).total_seconds()
     if rpo is not None and options.stale_after is not None and rpo > options.stale_after:
         message = (
@@ -198,20 +204,20 @@ def _restore_check(replica: Replica, options: Options, found: Found) -> None:
 
 
 def _verify(replica: Replica, options: Options, found: Found) -> None:
-    if replica.kind == "0.3":
-        # a Litestream 0.3 root: its files are read by restoring (deep) or planning (quick)
+    report = replica.verify(deep=options.deep)  # lists once; kind reads that listing
+    if not report.files and replica.kind == "0.3":
+        # a Litestream 0.3 root: its objects are read by restoring (deep) or planning (quick)
         if options.deep:
             _restore_check(replica, options, found)
         else:
             replica.page_map()
         return
-    report = replica.verify(deep=options.deep)
     found.detail["points"] = report.points
     found.reasons += [Reason.of_problem(p.kind, p.message, p.path) for p in report.problems]
 
 
 def _drill(replica: Replica, options: Options, found: Found) -> None:
-    if found.newest is None:
+    if not replica.history():
         found.reasons.append(Reason("incomplete", "empty", replica.store.explain_empty()))
         return
     _restore_check(replica, options, found)
@@ -227,8 +233,6 @@ def _compact(replica: Replica, options: Options, found: Found) -> None:
         deleted_bytes=sum(f.size for f in deleted),
         dry_run=options.dry_run,
     )
-    if not options.dry_run:
-        _newest(replica, found)
 
 
 def verify(url: str, options: Options | None = None, **storage_options: Any) -> Verdict:
