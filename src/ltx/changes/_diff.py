@@ -14,13 +14,13 @@ from __future__ import annotations
 import datetime as dt
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
 from ltx.errors import NotFoundError, UsageError
 from ltx.resolve import RestorePoint
 from ltx.sqlitefmt import DatabaseDiff, Pager, RowChange, SchemaChange, diff_database, read_schema
 from ltx.sqlitefmt.header import lock_pgno
+from ltx.storage import ObjectStore, Workers
 from ltx.view import PageMapLike, View
 
 __all__ = ["EMPTY", "Diff", "DiffSource", "Point", "diff"]
@@ -33,7 +33,12 @@ _T = TypeVar("_T")
 
 
 class DiffSource(Protocol):
-    """What a diff needs of a replica (``ltx.Replica`` has it all)."""
+    """What a diff needs of a replica (``ltx.Replica`` has it all).
+
+    A source with a ``store`` attribute (an ``ObjectStore``) reads on that store's one
+    pool, so ``max_concurrency`` bounds a diff too; any other source gets a pool of
+    ``workers`` threads for the diff.
+    """
 
     def page_map(self, txid: int | None = None, *, refresh: bool = False) -> PageMapLike: ...
 
@@ -271,17 +276,18 @@ def _compare(
         return pgno, source.read_page(a, pgno), source.read_page(b, pgno)
 
     out: list[int] = []
-    pool = ThreadPoolExecutor(workers) if workers > 1 and len(pgnos) > 1 else None
+    store = getattr(source, "store", None)
+    shared = store.workers if isinstance(store, ObjectStore) else None
+    pool = shared or Workers(workers)
     try:
         for i in range(0, len(pgnos), _CHUNK):
-            chunk = pgnos[i : i + _CHUNK]
-            for pgno, x, y in pool.map(pair, chunk) if pool else map(pair, chunk):
+            for pgno, x, y in pool.map(pair, pgnos[i : i + _CHUNK], workers):
                 memo.keep(pgno, x, y)
                 if x != y:
                     out.append(pgno)
     finally:
-        if pool is not None:
-            pool.shutdown()
+        if shared is None:
+            pool.close()
     return out
 
 

@@ -12,10 +12,12 @@ from ltx.storage._registry import REFUSED, SCHEMES, available_schemes, register_
 from ltx.storage._retry import RetryPolicy
 from ltx.storage._store import Store
 from ltx.storage._url import StoreTarget, parse_url, redact
+from ltx.storage._workers import Job, Workers
 
 __all__ = [
     "DECIMAL",
     "HEX",
+    "Job",
     "REFUSED",
     "SCHEMES",
     "Backend",
@@ -27,6 +29,7 @@ __all__ = [
     "SchemeSpec",
     "Store",
     "StoreTarget",
+    "Workers",
     "available_schemes",
     "open_store",
     "parse_url",
