@@ -35,7 +35,7 @@ from ltx.codec import (
     format_txid,
     replay_checksums,
 )
-from ltx.errors import FormatError, LTXError, StorageError
+from ltx.errors import FormatError, LTXError, StorageError, UnsupportedFormatError
 from ltx.resolve import PageMap, PageReader, Plan, check_header, plan_restore, restorable_points
 from ltx.restore import restore_file
 from ltx.storage import Store
@@ -119,6 +119,8 @@ def _check_file(store: Store, f: FileInfo, deep: bool = False) -> _Checked | Pro
                 pages, trailer = None, dec.verify()
         check_header(f, dec.header)
         return _Checked(dec.header, trailer.post_apply_checksum, pages)
+    except UnsupportedFormatError as exc:
+        return Problem("unsupported", f"{exc.what}: {exc.message}", exc.path or f.path, exc.offset)
     except FormatError as exc:
         return Problem("format", exc.message, exc.path or f.path, exc.offset)
     except StorageError as exc:

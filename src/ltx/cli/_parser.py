@@ -6,6 +6,7 @@ import argparse
 import re
 from collections.abc import Sequence
 
+from ltx.cli._fleet import add_fleet_parser
 from ltx.cli._output import FORMATS
 
 __all__ = ["ArgsError", "build_parser", "parse_args", "parse_txid_arg", "point_arg", "wants_json"]
@@ -250,6 +251,7 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
     _read_commands(sub)
     _tool_commands(sub)
     _change_commands(sub)
+    add_fleet_parser(sub)
     return p
 
 

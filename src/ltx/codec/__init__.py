@@ -30,13 +30,21 @@ from ltx.codec._random import (
     read_page_index,
     read_pages,
 )
-from ltx.codec._values import HEADER_FLAG_NO_CHECKSUM, HEADER_SIZE, Header, PageHeader, Trailer
+from ltx.codec._values import (
+    HEADER_FLAG_NO_CHECKSUM,
+    HEADER_SIZE,
+    TRAILER_SIZE,
+    Header,
+    PageHeader,
+    Trailer,
+)
 from ltx.sqlitefmt.header import lock_pgno
 
 __all__ = [
     "CHECKSUM_FLAG",
     "HEADER_FLAG_NO_CHECKSUM",
     "HEADER_SIZE",
+    "TRAILER_SIZE",
     "SNAPSHOT_LEVEL",
     "ChainFinding",
     "DatabaseChecksum",
