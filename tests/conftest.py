@@ -145,8 +145,14 @@ def _clear_memory_fs():
     yield
 
 
-SERVER_FIXTURES = {"s3_endpoint", "webdav_endpoint", "gcs_endpoint", "sftp_endpoint"}
-SERVER_BACKENDS = {"s3", "webdav", "gcs", "sftp"}
+SERVER_FIXTURES = {
+    "s3_endpoint",
+    "webdav_endpoint",
+    "gcs_endpoint",
+    "sftp_endpoint",
+    "azurite_endpoint",
+}
+SERVER_BACKENDS = {"s3", "webdav", "gcs", "sftp", "abs"}
 
 
 def pytest_collection_modifyitems(items):

@@ -203,7 +203,6 @@ def test_azure_unreachable_endpoint_fails_in_time_with_one_line():
         assert "127.0.0.1:9" in _one_error_line(out.stderr)
 
 
-@pytest.mark.servers
 def test_azure_wrong_key_is_denied_at_once_with_one_line(azurite_endpoint):
     url = f"abs://devstoreaccount1@ltx-test/p?endpoint={azurite_endpoint}"
     t0 = time.monotonic()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sqlite3
 
 import pytest
@@ -130,7 +131,59 @@ def test_write_snapshot_seeds_an_empty_replica(tmp_path):
     info = replica.write_snapshot(db)
     assert info.max_txid == 1 and [p.txid for p in replica.history()] == [1]
     again = ltx.open((tmp_path / "rep").as_uri())
-    assert again.snapshot().txid == 1
+    assert again.view().txid == 1
     out = tmp_path / "back.db"
     again.restore(out)
     assert out.read_bytes() == db.read_bytes()
+
+
+def test_restore_dry_run_prints_the_plan(tmp_path):
+    url = _urls(tmp_path)
+    out = tmp_path / "x.db"
+    plan = json.loads(run("restore", url, "-o", str(out), "--dry-run", "--json", check=True).stdout)
+    assert plan["txid"] == "0000000000000004" and not out.exists()
+    assert len(plan["files"]) == plan["requests"] == 4
+    assert plan["bytes"] == sum(f["size"] for f in plan["files"]) > 0
+    text = run("restore", url, "-o", str(out), "--dry-run", "--txid", "0x2", check=True).stdout
+    assert "2 files" in text and "0000000000000002" in text
+
+
+def test_gs_honours_the_timeout_and_keeps_tracebacks_off_stderr(tmp_path):
+    pytest.importorskip("gcsfs")
+    url = "gs://bucket/p?endpoint=http://127.0.0.1:9"
+    out = run("ls", url, "--timeout", "2")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    # One attempt (gcsfs retries inside it), cut at the deadline rather than gcsfs's ~35 s.
+    assert "gave up after 1 attempts" in out.stderr and "FSTimeoutError" in out.stderr
+
+
+def test_a_replica_named_by_litestream_yml_and_a_database_path(tmp_path, monkeypatch):
+    url = _urls(tmp_path)
+    rep = tmp_path / "rep"
+    cfg = tmp_path / "litestream.yml"
+    cfg.write_text(
+        "dbs:\n"
+        "  - path: /data/other.db\n"
+        "    replica: {url: s3://nowhere/x}\n"
+        f"  - path: {tmp_path}/app.db\n"
+        "    replica:\n"
+        "      type: file\n"
+        "      path: ${REP_DIR}\n"
+    )
+    env = {**os.environ, "REP_DIR": str(rep)}
+    by_config = run("history", str(tmp_path / "app.db"), "-config", str(cfg), "--json", env=env)
+    assert by_config.returncode == 0, by_config.stderr
+    assert by_config.stdout == run("history", url, "--json", check=True).stdout
+    missing = run("ls", str(tmp_path / "nope.db"), "--config", str(cfg))
+    assert (
+        missing.returncode == 1
+        and "not in" in missing.stderr
+        and "litestream.yml" in missing.stderr
+    )
+    out = tmp_path / "r.db"
+    restored = run(
+        "restore", "-config", str(cfg), "-o", str(out), str(tmp_path / "app.db"), env=env
+    )
+    assert restored.returncode == 0, restored.stderr
+    assert out.read_bytes()[:16] == b"SQLite format 3\x00"

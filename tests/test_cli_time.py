@@ -45,5 +45,18 @@ def test_history_times_name_the_points_under_the_rule(tmp_path):
         # A point's own time names the point before it (files made strictly before).
         got = run("page", url, "1", "--timestamp", point["created"], "--json")
         assert got.returncode == 0, got.stderr
-        view = ltx.open(url).snapshot(timestamp=point["created"])
+        view = ltx.open(url).view(timestamp=point["created"])
         assert f"{view.txid:016x}" == prev["txid"]
+
+
+def test_diff_and_changes_take_times(tmp_path):
+    url, _ = _wal_history(tmp_path)
+    points = ltx.open(url).history()
+    # points[2]'s time names points[1]; "now" names the latest.
+    by_time = run("diff", url, points[2].created_at.isoformat(), "now", "--pages", "--json")
+    by_txid = run("diff", url, "0x2", "0x4", "--pages", "--json")
+    assert by_time.returncode == 0, by_time.stderr
+    assert json.loads(by_time.stdout) == json.loads(by_txid.stdout)
+    feed = run("changes", url, "--since", points[3].created_at.isoformat(), "--format", "jsonl")
+    assert feed.returncode == 0, feed.stderr
+    assert {json.loads(line)["txid"] for line in feed.stdout.splitlines()} == {f"{4:016x}"}

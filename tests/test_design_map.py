@@ -4,6 +4,7 @@ src/ltx, so the map cannot drift from what CI enforces."""
 
 from __future__ import annotations
 
+import ast
 import re
 from itertools import groupby
 from pathlib import Path
@@ -52,3 +53,34 @@ def test_a_drifted_map_fails():
     assert design_layers(renamed) != contract
     moved = text.replace("| 3 | `ltx.view` |", "| 2.5 | `ltx.view` |")
     assert design_layers(moved) != contract
+
+
+KINDS = {"LTXSource", "LegacySource", "MixedSource", "PageMap", "LegacyPageMap", "LegacyPages"}
+
+
+def kind_checks(source: str) -> list[int]:
+    """Lines calling ``isinstance``/``issubclass`` on a replica kind or its page map."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") in CHECKS):
+            continue
+        if len(node.args) == 2 and KINDS & {
+            getattr(n, "id", getattr(n, "attr", "")) for n in ast.walk(node.args[1])
+        }:
+            lines.append(node.lineno)
+    return lines
+
+
+CHECKS = {"isinstance", "issubclass"}
+
+
+def test_no_isinstance_on_replica_kinds():
+    """Replica kinds are told apart once, in ``ltx.sources.choose_source`` (by what the
+    root holds), and page maps by their ``kind``: never by ``isinstance``."""
+    found = {
+        str(p.relative_to(ROOT)): lines
+        for p in sorted((ROOT / "src" / "ltx").rglob("*.py"))
+        if (lines := kind_checks(p.read_text()))
+    }
+    assert found == {}
+    assert kind_checks("if isinstance(pm, (int, LegacyPageMap)):\n    pass\n") == [1]

@@ -30,7 +30,7 @@ from tests.litestream_harness import (
 )
 from tests.servers import AZURITE_ACCOUNT, AZURITE_KEY
 
-pytestmark = [pytest.mark.interop, pytest.mark.servers, needs_litestream]
+pytestmark = [pytest.mark.interop, needs_litestream]
 UTC = dt.timezone.utc
 
 

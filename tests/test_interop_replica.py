@@ -203,3 +203,24 @@ def test_planner_proposes_the_merges_litestream_made(recorded_replicas):
             ], target
             checked += 1
     assert checked > 3
+
+
+def test_write_snapshot_seeds_an_empty_replica_litestream_restores(tmp_path):
+    """Seeding: a SQLite file written to an empty replica starts it at TXID 1, and the
+    real litestream restores the same bytes; appends then follow from TXID 2."""
+    db = tmp_path / "seed.db"
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA page_size=4096")
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    con.executemany("INSERT INTO t (v) VALUES (?)", [(f"row {i}",) for i in range(500)])
+    con.commit()
+    con.close()
+    url = (tmp_path / "rep").as_uri()
+    replica = ltx.open(url)
+    assert replica.write_snapshot(db).max_txid == 1
+    theirs = tmp_path / "theirs.db"
+    proc = restore(url, theirs)
+    assert proc.returncode == 0, proc.stderr
+    assert theirs.read_bytes() == db.read_bytes()
+    pages = image_pages(db.read_bytes(), 4096)
+    assert replica.append({1: pages[1]}, len(pages)).max_txid == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import subprocess
@@ -84,3 +85,24 @@ def test_convert_then_read_the_result_as_ltx(fixture, tmp_path):
     ltx.open(str(root)).restore(latest_03)
     ours.restore(latest_ltx)
     assert latest_03.read_bytes() == latest_ltx.read_bytes()
+
+
+def test_the_suggested_txid_of_a_03_replica_is_one_it_takes(fixture, tmp_path):
+    root, _ = fixture
+    last = ltx.open(str(root)).history()[-1]
+    late = (last.created_at + dt.timedelta(seconds=5)).isoformat()
+    out = tmp_path / "late.db"
+    refused = _cli("restore", str(root), "-o", str(out), "--timestamp", late)
+    assert refused.returncode == 1 and f"nearest before: {last.txid:016x}" in refused.stderr
+    taken = _cli("restore", str(root), "-o", str(out), "--txid", f"{last.txid:016x}")
+    assert taken.returncode == 0, taken.stderr
+
+
+def test_a_03_points_own_time_names_it_on_the_command_line(fixture):
+    root, _ = fixture
+    hist = json.loads(_cli("history", str(root), "--json").stdout)
+    for point in hist[:: max(1, len(hist) // 6)]:
+        plan = _cli("restore", str(root), "-o", "x.db", "--dry-run", "--json",
+                    "--timestamp", point["created"])  # fmt: skip
+        assert plan.returncode == 0, plan.stderr
+        assert json.loads(plan.stdout)["txid"] == point["txid"]

@@ -14,6 +14,7 @@ from ltx.legacy import LegacyObject
 from ltx.legacy._names import ns_to_datetime
 from ltx.legacy._plan import (
     history,
+    legacy_txid,
     make_position,
     plan_at,
     plan_for_position,
@@ -119,7 +120,9 @@ def test_generation_choice() -> None:
     assert plan_at(both, at(11)).generation == G2
     with pytest.raises(TxidNotAvailableError, match=r"no 0\.3 generation covers") as err:
         plan_at(both, at(8))  # between the two generations
-    assert err.value.before == make_position(2, 2) and err.value.after == make_position(0, 0)
+    # The nearest points as TXIDs, the form --txid and history() take.
+    assert err.value.before == legacy_txid(G1, make_position(2, 2))
+    assert err.value.after == legacy_txid(G2, make_position(0, 0))
     with pytest.raises(TxidNotAvailableError):
         plan_at(both, at(-1))
     # Overlapping bounds: the one updated last wins, whatever the name order.
@@ -145,7 +148,7 @@ def test_missing_index_and_missing_first_segment() -> None:
     with pytest.raises(TxidNotAvailableError, match="00000001 is missing") as err:
         plan_at(no_index_1, at(6.5))
     assert isinstance(err.value, LTXError)
-    assert err.value.before == make_position(0, 3) and err.value.after is None
+    assert err.value.before == legacy_txid(G1, make_position(0, 3)) and err.value.after is None
     with pytest.raises(TxidNotAvailableError, match="00000001 is missing"):
         plan_latest(no_index_1)
     kept = [o for o in LISTING if not (o.kind == "wal" and o.index == 1)]

@@ -194,9 +194,23 @@ def test_retry_policy_bounds_total_wait():
 
 
 def test_empty_replica_raises_typed_errors(tmp_path):
+    # A path that holds no replica: NotFoundError on first use, as the CLI says.
     r = ltx.open((tmp_path / "empty").as_uri())
-    assert r.history() == []
-    with pytest.raises(ltx.TxidNotAvailableError):
-        r.view(timestamp="5 minutes ago")
-    with pytest.raises(ltx.TxidNotAvailableError):
-        r.page_at(1)
+    for use in (r.history, lambda: r.view(timestamp="5 minutes ago"), lambda: r.page_at(1)):
+        with pytest.raises(ltx.NotFoundError, match=r"looked for ltx/0\.\.ltx/9"):
+            use()
+
+
+def test_the_api_refuses_mistakes(tmp_path):
+    with pytest.raises(TypeError, match="did you mean 'cache_dir'"):
+        ltx.open((tmp_path / "r").as_uri(), cache_dri=str(tmp_path / "c"))
+    with pytest.raises(ltx.UsageError, match="three slashes"):
+        ltx.open("file://demo-replica")
+    r = ltx.open((tmp_path / "r").as_uri())
+    r.append({1: bytes(4096)}, 1, page_size=4096)
+    for bad in ("0000000000000001", 1.0, True):
+        with pytest.raises(ltx.UsageError, match="must be an int"):
+            r.page_at(1, txid=bad)
+    with pytest.raises(ltx.UsageError, match=r"int\('0000000000000001', 16\)"):
+        r.page_at(1, txid="0000000000000001")
+    assert r.page_at(1, txid=1) == bytes(4096)

@@ -238,3 +238,24 @@ def test_the_fast_index_decode_agrees_with_the_checked_loop(steps):
     raw = index.encode()
     got, end = PageIndex.decode(raw, data_end=offset)
     assert got == index and end == len(raw) - 8 and got.encode() == raw
+
+
+def test_parts_are_read_on_the_store_pool(tmp_path, small_parts, monkeypatch):
+    import threading
+
+    from ltx.storage import ObjectStore
+
+    url, _path, pages = _snapshot_replica(tmp_path)
+    readers: set[str] = set()
+    real = ObjectStore.read_range
+
+    def seen(self, path, start, end):
+        readers.add(threading.current_thread().name)
+        return real(self, path, start, end)
+
+    monkeypatch.setattr(ObjectStore, "read_range", seen)
+    out = tmp_path / "out.db"
+    ltx.open(url, max_concurrency=3).restore(out)
+    assert out.read_bytes() == b"".join(pages[p] for p in sorted(pages))
+    parts = {name for name in readers if name != threading.current_thread().name}
+    assert parts and all(name.startswith("ltx-store") for name in parts), readers

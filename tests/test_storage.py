@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
 import ltx
-from ltx.storage import open_store, parse_url
+from ltx.storage import Workers, open_store, parse_url
 from ltx.testing.faults import FaultyFileSystem
 from ltx.testing.store_tests import StoreTests, small_ltx
 from tests.backends import BACKENDS, target_for
@@ -150,3 +151,71 @@ def test_retried_conditional_write_that_landed_is_not_a_conflict():
     assert fs.lost == 1 and store.read(store.file_path(0, 1, 1)) == data
     with pytest.raises(ltx.ConflictError):  # someone else's bytes are still a conflict
         store.write(0, 1, 1, small_ltx(1, 1, fill=7), timestamp_ms=TS, if_absent=True)
+
+
+def _within(seconds: float, fn):
+    """Run ``fn`` in a thread; fail (instead of hanging the suite) if it never returns."""
+    out: list = []
+    t = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), "deadlock: nested work in the store's pool never finished"
+    return out[0]
+
+
+def test_one_pool_runs_nested_maps_and_read_ahead_without_deadlock(tmp_path):
+    store = open_store("memory://pool/nested", max_concurrency=2)
+    data = {i: small_ltx(i, i, fill=i) for i in range(1, 7)}
+    for i, raw in data.items():
+        store.write(0, i, i, raw, timestamp_ms=TS)
+    files = store.list_level(0)
+    seen = set()
+
+    def read_all(info):  # a map task that reads with read-ahead on the same pool
+        seen.add(threading.current_thread().name)
+        with store.open_reader(info, chunk=64, ahead=3) as fp:
+            return fp.read()
+
+    def nested(_):  # a map inside a map, three deep, on a pool of two threads
+        return store.map(lambda i: store.map(read_all, files)[i], range(len(files)))
+
+    got = _within(60, lambda: store.map(nested, range(4)))
+    want = [data[f.min_txid] for f in files]
+    assert got == [want] * 4
+    assert all(name.startswith("ltx-store") for name in seen)
+    assert store.workers.size == 2 and store.workers._pool._max_workers == 2
+
+
+def test_a_failed_map_drops_what_has_not_started():
+    workers = Workers(2)
+    started: list[int] = []
+
+    def work(i):
+        started.append(i)
+        if i == 0:
+            raise ValueError("first fails")
+        return i
+
+    with pytest.raises(ValueError, match="first fails"):
+        workers.map(work, range(200), limit=2)
+    workers.close()
+    assert len(started) < 200
+
+
+def test_diff_reads_on_the_store_pool(tmp_path):
+    from ltx.changes import diff
+    from tests.helpers import image_pages, sqlite_history
+
+    replica = ltx.open("memory://pool/diff", max_concurrency=3)
+    images = sqlite_history(tmp_path / "db.sqlite", page_size=4096, steps=3)
+    prev: dict[int, bytes] = {}
+    for image in images:
+        cur = image_pages(image, 4096)
+        replica.append({p: d for p, d in cur.items() if prev.get(p) != d}, len(cur))
+        prev = cur
+    before = {t.name for t in threading.enumerate()}
+    d = diff(replica, 1, replica.history()[-1].txid, workers=8)
+    assert d.pages
+    extra = {t.name for t in threading.enumerate()} - before
+    assert all(name.startswith("ltx-store") for name in extra), extra
+    assert replica.store.workers._pool is None or replica.store.workers._pool._max_workers == 3

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import ltx
-from ltx.storage import parse_url
+from ltx.storage import open_store, parse_url
 from ltx.storage._retry import classify, scrub, translate
 
 KEY = "a2V5LXRoYXQtaXMtc2VjcmV0/+key=="
@@ -47,6 +47,8 @@ def test_bad_urls_say_what_is_missing():
         parse_url("abs://cont/p", env={})
     with pytest.raises(ltx.UsageError, match="needs a container"):
         parse_url("abs:///p", env={"LITESTREAM_AZURE_ACCOUNT_NAME": "a"})
+    with pytest.raises(ltx.UsageError, match="needs its account"):
+        parse_url("abs://c/p?endpoint=http://h:1/a", env={"LITESTREAM_AZURE_ACCOUNT_KEY": KEY})
     with pytest.raises(ltx.UsageError, match=r"unknown query parameter.*sig") as info:
         parse_url(f"abs://a@cont/p?{SAS}")
     assert "SIGSECRET" not in str(info.value)
@@ -100,3 +102,27 @@ def test_messages_are_one_line_and_hold_no_secret():
     out = scrub(text)
     assert "SIGSECRET" not in out and KEY not in out and "a2V5" not in out
     assert "AccountKey=***" in out and "sig=***" in out and "AccountName=a" in out
+
+
+@pytest.mark.parametrize(
+    ("url", "env", "kwargs", "base"),
+    [
+        ("abs://acct@c/p", {"LITESTREAM_AZURE_ACCOUNT_KEY": KEY}, {}, "https://acct.blob"),
+        (
+            "abs://c/p?endpoint=http://127.0.0.1:9/a",
+            {"LITESTREAM_AZURE_SAS_TOKEN": SAS},
+            {},
+            "http://127.0.0.1:9/a",
+        ),
+        ("abs://acct@c/p", {}, {"sas_token": SAS}, "https://acct.blob"),  # adlfs's keyword
+        ("abs://acct@c/p?endpoint=https://blob.example.org", {}, {}, "https://blob.example.org"),
+    ],
+)
+def test_the_sdk_makes_one_attempt_per_call(url, env, kwargs, base):
+    """Every credential form gets a client whose own retries are off (we retry in one
+    layer); opening makes no request."""
+    store = open_store(url, env=env, **kwargs)
+    client = store.fs.service_client
+    assert client.url.startswith(base)
+    assert client._config.retry_policy.total_retries == 0
+    assert "SIGSECRET" not in repr(store) and KEY not in repr(store)

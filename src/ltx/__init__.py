@@ -2,7 +2,9 @@
 
 The codec names are imported eagerly (they need only attrs, lz4 and fastcrc); the
 storage-backed names (``open``, ``Replica``, ``open_store`` ...) load on first use so
-that ``import ltx.codec`` never imports fsspec.
+that ``import ltx.codec`` never imports fsspec. Exported too: the types ``ltx.open`` and
+``Replica`` take and return (``RetryPolicy``, ``RestorePoint``, ``Plan``, ``PageMap``,
+``View``, ``Diff``, ``TxChanges``, ``Report``, ``Source`` ...).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from ltx.codec import (
     HEADER_FLAG_NO_CHECKSUM,
     Decoder,
     Encoder,
+    FileInfo,
     Header,
     PageHeader,
     PageIndex,
@@ -49,65 +52,88 @@ from ltx.errors import (
     TransientStorageError,
     TruncatedError,
     TxidNotAvailableError,
+    UnsupportedFormatError,
     UsageError,
 )
 
 if TYPE_CHECKING:
-    from ltx.compaction import LevelsConfig
+    from ltx.changes import Diff, TxChanges
+    from ltx.compaction import CompactStep, DeleteStep, LevelsConfig, SnapshotStep
     from ltx.dbfile import checksum_db, encode_db
-    from ltx.replica import Replica, open
+    from ltx.replica import Replica, TimeLike, open
     from ltx.replicate import Replicator, replicate
-    from ltx.storage import FileInfo, Store, open_store
-    from ltx.view import View
+    from ltx.resolve import PageCache, PageMap, Plan, RestorePoint
+    from ltx.sources import LTXSource, Source
+    from ltx.storage import RetryPolicy, Store, open_store
+    from ltx.verify import Problem, Report
+    from ltx.view import PageMapLike, View
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "open": "ltx.replica",
-    "Replica": "ltx.replica",
-    "View": "ltx.view",
-    "LevelsConfig": "ltx.compaction",
-    "open_store": "ltx.storage",
-    "Store": "ltx.storage",
-    "FileInfo": "ltx.storage",
-    "checksum_db": "ltx.dbfile",
-    "encode_db": "ltx.dbfile",
-    "Replicator": "ltx.replicate",
-    "replicate": "ltx.replicate",
+    **dict.fromkeys(["open", "Replica", "TimeLike"], "ltx.replica"),
+    **dict.fromkeys(["View", "PageMapLike"], "ltx.view"),
+    **dict.fromkeys(["Diff", "TxChanges"], "ltx.changes"),
+    **dict.fromkeys(
+        ["CompactStep", "DeleteStep", "LevelsConfig", "SnapshotStep"], "ltx.compaction"
+    ),
+    **dict.fromkeys(["PageCache", "PageMap", "Plan", "RestorePoint"], "ltx.resolve"),
+    **dict.fromkeys(["Problem", "Report"], "ltx.verify"),
+    **dict.fromkeys(["RetryPolicy", "Store", "open_store"], "ltx.storage"),
+    **dict.fromkeys(["checksum_db", "encode_db"], "ltx.dbfile"),
+    **dict.fromkeys(["LTXSource", "Source"], "ltx.sources"),
+    **dict.fromkeys(["Replicator", "replicate"], "ltx.replicate"),
 }
 
 __all__ = [
-    "CHECKSUM_FLAG",
-    "HEADER_FLAG_NO_CHECKSUM",
     "AccessDeniedError",
     "BadMagicError",
+    "CHECKSUM_FLAG",
+    "UnsupportedFormatError",
     "ChecksumMismatchError",
+    "CompactStep",
     "ConflictError",
     "LeaseHeldError",
     "LeaseLostError",
     "DatabaseFormatError",
     "Decoder",
+    "DeleteStep",
+    "Diff",
     "Encoder",
     "FileInfo",
     "FormatError",
     "FrameError",
+    "HEADER_FLAG_NO_CHECKSUM",
     "Header",
     "HeaderFieldError",
-    "LevelsConfig",
     "LTXError",
+    "LTXSource",
+    "LevelsConfig",
     "NotFoundError",
+    "PageCache",
     "PageHeader",
     "PageIndex",
     "PageIndexError",
+    "PageMap",
+    "PageMapLike",
     "PageNotFoundError",
     "PageOrderError",
+    "Plan",
+    "Problem",
     "Replica",
+    "Report",
     "ResolveError",
+    "RestorePoint",
+    "RetryPolicy",
+    "SnapshotStep",
+    "Source",
     "StorageError",
     "Store",
+    "TimeLike",
     "Trailer",
     "TransientStorageError",
     "TruncatedError",
+    "TxChanges",
     "TxidNotAvailableError",
     "UsageError",
     "View",
@@ -133,7 +159,9 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'ltx' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    imported = importlib.import_module(module)
+    # ltx.replicate is the package and (called) the function: one object for both
+    value = imported if module == f"ltx.{name}" else getattr(imported, name)
     globals()[name] = value
     return value
 

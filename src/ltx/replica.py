@@ -19,13 +19,13 @@ from typing import Any
 from ltx.changes import Diff, Point, TxChanges
 from ltx.changes import changes as change_feed
 from ltx.changes import diff as diff_points
-from ltx.codec import FileInfo, Header
+from ltx.codec import FileInfo, Header, check_txid
 from ltx.compaction import LevelsConfig, Step, plan_compaction, run_steps
 from ltx.errors import FormatError, NotFoundError, UsageError
 from ltx.resolve import PageCache, Plan, RestorePoint
 from ltx.sources import Kind, LTXSource, Source, choose_source
-from ltx.storage import RetryPolicy, Store, open_store
-from ltx.times import UTC, parse_time
+from ltx.storage import RetryPolicy, Store, open_store, reject_misspelled
+from ltx.times import UTC, parse_time, rfc3339_ns
 from ltx.verify import Report, verify_replica
 from ltx.view import PageMapLike, View
 from ltx.writer import Pages, Writer
@@ -45,6 +45,7 @@ def open(
     env: Mapping[str, str] | None = None,
     retry: RetryPolicy | None = None,
     age_identity: str | Sequence[str] | None = None,
+    verify_files: bool = False,
     **storage_options: Any,
 ) -> Replica:
     """Open the replica at ``url`` (any URL Litestream accepts, or any fsspec URL).
@@ -56,7 +57,10 @@ def open(
     ``retry`` sets attempts, backoff, a total deadline and a retry callback.
     ``age_identity`` decrypts Litestream 0.3 replicas encrypted with age (default: the
     file named by ``LITESTREAM_AGE_IDENTITY_FILE``).
+    ``verify_files`` checks each LTX file's whole checksum before serving any page of
+    it (one whole-file GET per file on first use; see docs/verify.md).
     """
+    reject_misspelled(storage_options, _OPEN_KEYWORDS, "ltx.open")
     env = os.environ if env is None else env
     if age_identity is None and env.get("LITESTREAM_AGE_IDENTITY_FILE"):
         age_identity = Path(env["LITESTREAM_AGE_IDENTITY_FILE"]).read_text()
@@ -68,11 +72,22 @@ def open(
         **storage_options,
     )
     cache = PageCache(cache_bytes, cache_dir)
-    return Replica(store, cache=cache, follow=follow, age_identity=age_identity)
+    return Replica(
+        store, cache=cache, follow=follow, age_identity=age_identity, verify_files=verify_files
+    )
+
+
+_OPEN_KEYWORDS = (
+    "cache_dir", "cache_bytes", "max_concurrency", "follow", "env", "retry", "age_identity"
+)  # fmt: skip
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(UTC)
+
+
+def _txid(value: object) -> int | None:
+    return None if value is None else check_txid(value)
 
 
 class Replica:
@@ -91,6 +106,7 @@ class Replica:
         clock: Callable[[], dt.datetime] = _now,
         age_identity: str | Sequence[str] | None = None,
         legacy: bool = True,
+        verify_files: bool = False,
     ) -> None:
         self.store = store
         self.age_identity = age_identity
@@ -99,6 +115,7 @@ class Replica:
         self.clock = clock
         self._ltx = LTXSource(store, cache=self.cache, follow=follow, on_listed=self._listed)
         self.reader = self._ltx.reader
+        self.reader.verify_files = verify_files
         self.writer = Writer(store, list_files=self.refresh, header_of=self._header_of)
         self._lock = threading.Lock()
         self._source: Source[Any] | None = None
@@ -152,9 +169,16 @@ class Replica:
                 self._source = got
         return got
 
+    def _found(self) -> Source[Any]:
+        """The source, or NotFoundError saying what was looked for when nothing is there."""
+        src = self.source
+        if src.kind == "ltx" and not self.files():
+            raise NotFoundError(self.store.explain_empty())
+        return src
+
     @property
     def kind(self) -> Kind:
-        """ "ltx", "0.3" (``generations/`` only) or "mixed" (both)."""
+        """What the root holds: "ltx", "0.3" (``generations/`` only) or "mixed" (both)."""
         return self.source.kind
 
     def legacy(self) -> Source[Any] | None:
@@ -166,7 +190,7 @@ class Replica:
     def history(self) -> list[RestorePoint]:
         """Every TXID this replica can rebuild exactly, with when its last file was made
         (on a 0.3 or mixed root, its 0.3 points too, as ``LegacyRestorePoint``)."""
-        return list(self.source.history())
+        return list(self._found().history())
 
     def time_bounds(self) -> tuple[dt.datetime, dt.datetime] | None:
         """The earliest and latest time a timestamp target may name (None when empty)."""
@@ -181,7 +205,8 @@ class Replica:
         """The LTX files Litestream's restore would use for this target (kept per listing)."""
         if txid is not None and timestamp is not None:
             raise UsageError("give a txid or a timestamp, not both")
-        return self._ltx.plan(txid, self._target(timestamp))
+        self._found()
+        return self._ltx.plan(_txid(txid), self._target(timestamp))
 
     def page_map(
         self,
@@ -194,7 +219,11 @@ class Replica:
         files meanwhile. On a 0.3 or mixed root, from the half Litestream would read."""
         if refresh:
             self.refresh()
-        pm: PageMapLike = self.source.page_map(txid, timestamp=self._target(timestamp))
+        src = self._found()
+        # A 0.3 root compares nanosecond object times: RFC 3339 text keeps every digit.
+        ns = rfc3339_ns(timestamp) if src.kind == "0.3" else None
+        when = self._target(timestamp) if ns is None else ns
+        pm: PageMapLike = src.page_map(_txid(txid), timestamp=when)  # type: ignore[arg-type]
         return pm
 
     def _header_of(self, f: FileInfo) -> Header:

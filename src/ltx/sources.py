@@ -13,7 +13,7 @@ import datetime as dt
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Literal, NoReturn, Protocol, TypeVar
 
 from ltx.codec import FileInfo, with_file
 from ltx.errors import NotFoundError, UsageError
@@ -46,7 +46,7 @@ class Source(Protocol[M]):
 
     @property
     def kind(self) -> Kind:
-        """ "ltx", "0.3" or "mixed"."""
+        """Which kind this is: "ltx", "0.3" or "mixed"."""
         ...
 
     @property
@@ -201,7 +201,8 @@ class LTXSource:
 
     def read_page(self, page_map: PageMap, pgno: int) -> bytes:
         """Page ``pgno`` of a page map (cached, or one ranged read)."""
-        _check_kind(self, page_map)
+        if getattr(page_map, "kind", None) != "ltx":  # inline: on every page read
+            _foreign(page_map)
         return self.reader.read_page(page_map, pgno)
 
     def restore(
@@ -213,7 +214,8 @@ class LTXSource:
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         """Stream the files of ``page_map`` through the verifying decoder into ``path``."""
-        _check_kind(self, page_map)
+        if getattr(page_map, "kind", None) != "ltx":
+            _foreign(page_map)
         restore_file(
             self.store,
             page_map,
@@ -224,9 +226,8 @@ class LTXSource:
         )
 
 
-def _check_kind(source: LTXSource, page_map: Any) -> None:
-    if getattr(page_map, "kind", None) != source.kind:
-        raise UsageError(f"a page map of another replica: {page_map!r}")
+def _foreign(page_map: object) -> NoReturn:
+    raise UsageError(f"a page map of another replica: {page_map!r}")
 
 
 def choose_source(

@@ -1,10 +1,10 @@
 """Page and row differences between two points of a replica, reading as little as it can.
 
 Changed pages come from the two page maps: a page resolved to the same file and frame
-on both sides holds the same bytes, so it is not read; any other page is read on both
-sides (in parallel) and compared, since two files may hold identical bytes for it.
-Page maps of Litestream 0.3 points (any ``PageMapLike``) say nothing of sources: every
-page they share is compared. The
+on both sides holds the same bytes (the maps' ``same_source``), so it is not read; any
+other page is read on both sides (in parallel) and compared, since two files may hold
+identical bytes for it. Page maps of Litestream 0.3 points (and any ``PageMapLike``
+without ``same_source``) name no frames: every page they share is compared. The
 bytes read are kept (up to a budget) for the row walk, which ``ltx.sqlitefmt`` prunes
 to the changed pages, the interior pages above them and their overflow chains.
 """
@@ -14,13 +14,13 @@ from __future__ import annotations
 import datetime as dt
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
 from ltx.errors import NotFoundError, UsageError
-from ltx.resolve import PageMap, RestorePoint
+from ltx.resolve import RestorePoint
 from ltx.sqlitefmt import DatabaseDiff, Pager, RowChange, SchemaChange, diff_database, read_schema
 from ltx.sqlitefmt.header import lock_pgno
+from ltx.storage import ObjectStore, Workers
 from ltx.view import PageMapLike, View
 
 __all__ = ["EMPTY", "Diff", "DiffSource", "Point", "diff"]
@@ -33,7 +33,12 @@ _T = TypeVar("_T")
 
 
 class DiffSource(Protocol):
-    """What a diff needs of a replica (``ltx.Replica`` has it all)."""
+    """What a diff needs of a replica (``ltx.Replica`` has it all).
+
+    A source with a ``store`` attribute (an ``ObjectStore``) reads on that store's one
+    pool, so ``max_concurrency`` bounds a diff too; any other source gets a pool of
+    ``workers`` threads for the diff.
+    """
 
     def page_map(self, txid: int | None = None, *, refresh: bool = False) -> PageMapLike: ...
 
@@ -247,11 +252,12 @@ def _changed_pages(d: Diff, workers: int) -> tuple[int, ...]:
     if a.page_size != b.page_size:
         return tuple(range(1, top + 1))
     common = min(a.commit, b.commit)
-    if isinstance(a, PageMap) and isinstance(b, PageMap):
-        suspects = [p for p in range(1, common + 1) if not a.same_source(b, p)]
-    else:  # a 0.3 page map: no sources to go by (the lock page is zeros on both sides)
-        lock = lock_pgno(a.page_size)
+    same = getattr(a, "same_source", None)  # page maps may say nothing of their sources
+    if same is None:
+        lock = lock_pgno(a.page_size)  # zeros on both sides
         suspects = [p for p in range(1, common + 1) if p != lock]
+    else:
+        suspects = [p for p in range(1, common + 1) if not same(b, p)]
     differ = _compare(d.source, a, b, suspects, d._memo, workers)
     return (*differ, *range(common + 1, top + 1))
 
@@ -270,17 +276,18 @@ def _compare(
         return pgno, source.read_page(a, pgno), source.read_page(b, pgno)
 
     out: list[int] = []
-    pool = ThreadPoolExecutor(workers) if workers > 1 and len(pgnos) > 1 else None
+    store = getattr(source, "store", None)
+    shared = store.workers if isinstance(store, ObjectStore) else None
+    pool = shared or Workers(workers)
     try:
         for i in range(0, len(pgnos), _CHUNK):
-            chunk = pgnos[i : i + _CHUNK]
-            for pgno, x, y in pool.map(pair, chunk) if pool else map(pair, chunk):
+            for pgno, x, y in pool.map(pair, pgnos[i : i + _CHUNK], workers):
                 memo.keep(pgno, x, y)
                 if x != y:
                     out.append(pgno)
     finally:
-        if pool is not None:
-            pool.shutdown()
+        if shared is None:
+            pool.close()
     return out
 
 

@@ -4,12 +4,15 @@ and JSON lines, and errors as one line or one JSON object."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
 from collections.abc import Sequence
 
 from ltx.cli._commands import COMMANDS
+from ltx.cli._config import apply_config
+from ltx.cli._fleet import FLEET
 from ltx.cli._output import Output
 from ltx.cli._parser import ArgsError, build_parser, parse_args, wants_json
 from ltx.cli._replicate import cmd_replicate
@@ -44,12 +47,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.error("UsageError", str(exc) if out.json_mode else exc.usage + str(exc), 2)
         return 2
     out = Output(fmt=getattr(args, "format", None) or "table")
+    if not args.debug:
+        # Libraries' own log lines (gcsfs, aiohttp tracebacks) stay off stderr: the
+        # error reaches the user once, as one line.
+        logging.getLogger().addHandler(logging.NullHandler())
     try:
-        return int(
-            {**COMMANDS, **TOOLS, "sql": cmd_sql, "replicate": cmd_replicate}[args.command](
-                args, out
-            )
-        )
+        apply_config(args)
+        run = {**COMMANDS, **TOOLS, **FLEET, "sql": cmd_sql, "replicate": cmd_replicate}
+        return int(run[args.command](args, out))
     except BrokenPipeError:
         # The reader went away (``ltx ls ... | head``): stop quietly, as Unix tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -13,9 +13,10 @@ from ltx.cli._targets import target
 from ltx.codec import format_txid
 from ltx.demo import build_demo
 from ltx.errors import NotFoundError, UsageError
+from ltx.legacy import format_time_ns
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
-from ltx.resolve import restorable_points
+from ltx.resolve import RestorePoint, restorable_points
 from ltx.storage import RetryPolicy
 
 __all__ = ["COMMANDS"]
@@ -26,7 +27,9 @@ def _open(args: argparse.Namespace, out: Output) -> Replica:
         out.note(f"ltx: retrying {what} (attempt {attempt + 1}): {err}")
 
     retry = RetryPolicy(deadline=args.timeout, on_retry=on_retry)
-    return open_replica(args.url, retry=retry)
+    return open_replica(
+        args.url, retry=retry, env=args.env, verify_files=getattr(args, "verify", False)
+    )
 
 
 def _listed(replica: Replica) -> None:
@@ -77,6 +80,12 @@ def cmd_ls(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def _when(point: RestorePoint) -> str:
+    """A point's time as restores compare it: 0.3 points to the nanosecond."""
+    ns = getattr(point, "time_ns", None)
+    return format_time_ns(ns) if isinstance(ns, int) else point.created_at.isoformat()
+
+
 def cmd_history(args: argparse.Namespace, out: Output) -> int:
     replica = _open(args, out)
     _listed(replica)
@@ -84,7 +93,7 @@ def cmd_history(args: argparse.Namespace, out: Output) -> int:
     if args.exact_times and replica.legacy() is None:
         # The header times restores compare with (S3 lists whole seconds).
         points = restorable_points(replica.files(exact_times=True))
-    rows = [{"txid": format_txid(p.txid), "created": p.created_at.isoformat()} for p in points]
+    rows = [{"txid": format_txid(p.txid), "created": _when(p)} for p in points]
     out.rows(rows, [("txid", "txid", 17), ("created", "created", 0)])
     return 0
 
@@ -98,6 +107,8 @@ def cmd_restore(args: argparse.Namespace, out: Output) -> int:
         out.note(f"ltx restore: {replica.store.explain_empty()}; nothing done")
         return 0
     _listed(replica)
+    if args.dry_run:
+        return _restore_plan(replica, args, out)
     if args.output == "-":
         return _restore_to_stdout(replica, args, out)
     view = replica.restore(
@@ -117,6 +128,38 @@ def cmd_restore(args: argparse.Namespace, out: Output) -> int:
         f"{view.page_size} bytes"
     )
     out.record(obj, text)
+    return 0
+
+
+def _restore_plan(replica: Replica, args: argparse.Namespace, out: Output) -> int:
+    """``--dry-run``: the files a restore would read, their bytes, and the requests (one
+    read of each whole file, after the listing)."""
+    pm = replica.page_map(**_target(args))
+    files = getattr(pm, "files", None)
+    if files is None:  # a 0.3 point: its snapshot, then its WAL segments
+        plan = pm.plan  # type: ignore[attr-defined]
+        files = [plan.snapshot, *plan.segments]
+    rows = [{"path": f.path, "size": f.size} for f in files]
+    total = sum(r["size"] for r in rows)
+    if out.fmt == "table":
+        for r in rows:
+            out.line(f"{r['size']:>12}  {r['path']}")
+        out.line(
+            f"would restore txid {format_txid(pm.txid)} ({pm.commit} pages of {pm.page_size} "
+            f"bytes) to {args.output}: {len(rows)} files, {total} bytes, {len(rows)} reads"
+        )
+        return 0
+    out.record(
+        {
+            "dry_run": True,
+            "txid": format_txid(pm.txid),
+            "output": args.output,
+            "files": rows,
+            "bytes": total,
+            "requests": len(rows),
+        },
+        "",
+    )
     return 0
 
 

@@ -222,6 +222,12 @@ class Output:
         if self.fmt == "table":
             print(text, file=self.stdout)
 
+    def formatted(self, chunks: Iterable[Sequence[str]]) -> None:
+        """Rows already formatted for this format (``ltx sql`` has SQLite make CSV), in
+        chunks of lines."""
+        for chunk in chunks:
+            self.stdout.write("\n".join(chunk) + "\n")
+
     def raw(self, data: bytes) -> None:
         """Bytes as they are on stdout (a page, a database)."""
         self.stdout.flush()

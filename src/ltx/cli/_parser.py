@@ -6,10 +6,11 @@ import argparse
 import re
 from collections.abc import Sequence
 
+from ltx.cli._fleet import add_fleet_parser
 from ltx.cli._output import FORMATS
 from ltx.cli._replicate import add_replicate
 
-__all__ = ["ArgsError", "build_parser", "parse_args", "parse_txid_arg", "wants_json"]
+__all__ = ["ArgsError", "build_parser", "parse_args", "parse_txid_arg", "point_arg", "wants_json"]
 
 _URL_HELP = "replica URL (file://, s3://, gs://, webdav://, sftp://, memory://) or a folder"
 _TIMEOUT = "give up on a storage call after this long, retries included (default 120)"
@@ -28,6 +29,17 @@ def parse_txid_arg(text: str) -> int:
         if t.isdigit() and int(t) != int(t, 16):
             hint += f", or {int(t):016x} if you meant decimal {t}"
     raise argparse.ArgumentTypeError(f"not a TXID: {text!r}{hint}")
+
+
+def point_arg(text: str) -> int | str:
+    """A TXID (as ``parse_txid_arg``), or else the text of a time, resolved once the
+    replica is open."""
+    try:
+        return parse_txid_arg(text)
+    except argparse.ArgumentTypeError:
+        if re.fullmatch(r"0[xX].*|[0-9a-fA-F]{1,9}", text.strip()):
+            raise  # short hex or digits: a TXID mistyped (Unix ms have 10 digits or more)
+        return text
 
 
 def _seconds(text: str) -> float:
@@ -75,7 +87,19 @@ def _outputs(p: argparse.ArgumentParser) -> None:
 
 def _common(p: argparse.ArgumentParser, *, url: bool = True) -> None:
     if url:
-        p.add_argument("url", help=_URL_HELP)
+        p.add_argument("url", help=_URL_HELP + "; with --config, a database path")
+        p.add_argument(
+            "-config",
+            "--config",
+            metavar="PATH",
+            help="litestream.yml: read URL as a database path and use its replica",
+        )
+        p.add_argument(
+            "-no-expand-env",
+            "--no-expand-env",
+            action="store_true",
+            help="do not expand $VAR in the config file",
+        )
     _outputs(p)
     p.add_argument("--timeout", type=_seconds, default=120.0, metavar="SECONDS", help=_TIMEOUT)
 
@@ -115,6 +139,9 @@ def _read_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--if-replica-exists", action="store_true", help="do nothing (exit 0) if no replica"
     )
     r.add_argument(
+        "--dry-run", action="store_true", help="print the plan (files, bytes, reads) only"
+    )
+    r.add_argument(
         "--overwrite", action="store_true", help="replace OUTPUT (and remove its -wal/-shm)"
     )
     r.add_argument("--progress", action="store_true", help="show progress even when not a TTY")
@@ -125,6 +152,12 @@ def _read_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     pg.add_argument("pgno", type=int, help="page number (1 is the first page)")
     pg.add_argument("--raw", action="store_true", help="write the raw page to stdout")
     pg.add_argument("-o", "--output", help="write the raw page to a file")
+    pg.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="read the page's LTX file whole once to check its checksum first (default: on)",
+    )
     _add_target(pg)
 
 
@@ -171,6 +204,11 @@ def _tool_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="NAME=VALUE",
         help="bind :NAME (integers and reals as numbers, anything else as text; repeatable)",
     )
+    q.add_argument(
+        "--verify",
+        action="store_true",
+        help="check each LTX file's whole checksum before serving any of its pages",
+    )
     _add_target(q)
 
 
@@ -178,20 +216,25 @@ def _change_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     tables = "only rows of table T (repeatable)"
     df = sub.add_parser("diff", help="what changed between two points: pages, rows, schema")
     _common(df)
+    point = "a TXID (16 hex digits or 0x-prefixed) or a time (as --timestamp takes)"
     df.add_argument(
         "from_txid",
         metavar="FROM",
-        type=parse_txid_arg,
-        help="TXID of the earlier point (0000000000000000: the empty database)",
+        type=point_arg,
+        help=f"the earlier point: {point}; 0000000000000000 is the empty database",
     )
-    df.add_argument("to_txid", metavar="TO", type=parse_txid_arg, help="TXID of the later point")
+    df.add_argument("to_txid", metavar="TO", type=point_arg, help=f"the later point: {point}")
     df.add_argument("--pages", action="store_true", help="list the page numbers that differ")
     df.add_argument("--table", action="append", metavar="T", help=tables)
+    df.add_argument("--local", action="store_true", help="read times without a zone as local")
     ch = sub.add_parser("changes", help="row changes of each restorable point, as a feed")
     _common(ch)
     ch.add_argument(
-        "--since", type=parse_txid_arg, help="start after this TXID (default: the empty database)"
+        "--since",
+        type=point_arg,
+        help=f"start after this point: {point} (default: the empty database)",
     )
+    ch.add_argument("--local", action="store_true", help="read times without a zone as local")
     ch.add_argument("--follow", action="store_true", help="keep polling for new transactions")
     ch.add_argument(
         "--poll", type=float, default=1.0, metavar="SECONDS", help="poll interval (default 1)"
@@ -209,6 +252,7 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
     _read_commands(sub)
     _tool_commands(sub)
     _change_commands(sub)
+    add_fleet_parser(sub)
     add_replicate(sub, _common)
     return p
 

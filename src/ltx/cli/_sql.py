@@ -131,8 +131,7 @@ def _csv_by_sqlite(con: Any, statement: str, params: dict[str, Any], out: Output
             raise
         return False  # not a query SQLite can wrap (PRAGMA, EXPLAIN ...): run it plainly
     out.sheet([(n, n, 0) for n in names]).close()
-    while chunk := list(itertools.islice(rows, 4096)):
-        out.stdout.write("\n".join([r[0] for r in chunk]) + "\n")
+    out.formatted(iter(lambda: [r[0] for r in itertools.islice(rows, 4096)], []))
     return True
 
 
@@ -172,7 +171,7 @@ def cmd_sql(args: argparse.Namespace, out: Output) -> int:
     from ltx.sqlite import connect
 
     params = parse_params(args.param)
-    con = connect(args.url, **target(args))
+    con = connect(args.url, env=args.env, **target(args), verify_files=args.verify)
     try:
         if args.sql is None:
             _shell(con)

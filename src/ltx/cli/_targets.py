@@ -13,7 +13,7 @@ from typing import Any
 from ltx.errors import UsageError
 from ltx.times import UTC, parse_time
 
-__all__ = ["target"]
+__all__ = ["point", "target"]
 
 _ZONELESS = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d+)?)?")
 
@@ -41,3 +41,11 @@ def target(args: argparse.Namespace) -> dict[str, Any]:
     if parse_time(when, now=now) >= now:
         return {"txid": None, "timestamp": None}  # now, or not yet: the latest point
     return {"txid": None, "timestamp": when}
+
+
+def point(replica: Any, value: int | str, local: bool) -> int:
+    """A diff or feed point: a TXID as it is, a time as the TXID it names (the rule)."""
+    if isinstance(value, int):
+        return value
+    when = target(argparse.Namespace(timestamp=value, local=local))
+    return int(replica.page_map(**when).txid)

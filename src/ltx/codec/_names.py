@@ -6,7 +6,7 @@ import re
 
 from ltx.errors import FormatError, UsageError
 
-__all__ = ["format_txid", "parse_txid", "format_filename", "parse_filename"]
+__all__ = ["check_txid", "format_txid", "parse_txid", "format_filename", "parse_filename"]
 
 _FILENAME = re.compile(r"^([0-9a-f]{16})-([0-9a-f]{16})\.ltx$")
 _HEX16 = re.compile(r"^[0-9a-fA-F]{16}$")
@@ -17,6 +17,19 @@ def format_txid(txid: int) -> str:
     if not 0 <= txid < 1 << 64:
         raise UsageError(f"TXID out of range: {txid}")
     return f"{txid:016x}"
+
+
+def check_txid(value: object, name: str = "txid") -> int:
+    """``value`` when it is a TXID: an int (not a bool, float or text) in 0..2**64-1; else
+    UsageError saying how to write one (a listed hex string goes through ``int(s, 16)``)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 64:
+        return value
+    hint = ""
+    if isinstance(value, str) and _HEX16.match(value.strip()):
+        hint = f" (as listed: pass int({value!r}, 16) = {int(value, 16)})"
+    elif isinstance(value, float) and value.is_integer():
+        hint = f" (pass {int(value)})"
+    raise UsageError(f"{name} must be an int in 0..2**64-1, got {value!r}{hint}")
 
 
 def parse_txid(text: str) -> int:

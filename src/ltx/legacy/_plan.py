@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from ltx.errors import TxidNotAvailableError
+from ltx.errors import TxidNotAvailableError, UsageError
 
 from ._names import LegacyObject, datetime_to_ns, format_time_ns, ns_to_datetime
 
@@ -240,6 +240,18 @@ def _describe(p: LegacyPoint) -> str:
     return f"{p.generation}/{p.index:08x} {at} ({when}, position {p.position:016x})"
 
 
+TXID_INDEX_BITS, TXID_COUNT_BITS = 28, 20
+"""A 0.3 point's TXID: generation tag (16 bits), WAL index (28), segments applied (20)."""
+
+
+def legacy_txid(generation: str, position: int) -> int:
+    """The TXID of a 0.3 point: generation tag (16 bits), WAL index (28), segments (20)."""
+    index, applied = split_position(position)
+    if index >> TXID_INDEX_BITS or applied >> TXID_COUNT_BITS:
+        raise UsageError(f"0.3 position {position:016x} of {generation} is too large for a TXID")
+    return int(generation[:4], 16) << 48 | index << TXID_COUNT_BITS | applied
+
+
 def _not_available(message: str, gens: Sequence[_Generation], t: int | None) -> Exception:
     """TxidNotAvailableError naming the points nearest ``t`` (the last ones without ``t``)."""
     pts = sorted((p for g in gens for p in g.points()), key=lambda p: (p.time_ns, p.position))
@@ -249,8 +261,11 @@ def _not_available(message: str, gens: Sequence[_Generation], t: int | None) -> 
     a = after[0] if after else None
     near = [f"{k}: {_describe(p)}" for k, p in (("before", b), ("after", a)) if p is not None]
     text = f"{message}; nearest points {'; '.join(near)}" if near else message
+    # The nearest points as TXIDs (what --txid and history show), not 0.3 positions.
     return TxidNotAvailableError(
-        text, before=b.position if b else None, after=a.position if a else None
+        text,
+        before=legacy_txid(b.generation, b.position) if b else None,
+        after=legacy_txid(a.generation, a.position) if a else None,
     )
 
 

@@ -252,7 +252,7 @@ def convert(
     credentials from ``LITESTREAM_*``/``AWS_*``). ``progress(done, total)`` counts files.
     ``age_identity`` decrypts an encrypted 0.3 replica (when ``src`` is a Store).
     """
-    source = src if isinstance(src, LegacySource) else LegacySource(src, age_identity=age_identity)
+    source = LegacySource(src, age_identity=age_identity) if isinstance(src, Store) else src
     cuts = point_cuts(source.refresh())
     steps = plan_convert(cuts)
     store = dst if isinstance(dst, Store) else open_store(dst)

@@ -23,6 +23,7 @@ from typing import ClassVar, Literal
 
 import attrs
 
+from ltx.codec import lock_pgno
 from ltx.dbfile import database_output
 from ltx.errors import PageNotFoundError, TxidNotAvailableError, UsageError
 from ltx.resolve import PageCache, RestorePoint
@@ -32,22 +33,24 @@ from ._apply import LegacyPages, build_legacy_pages, write_database
 from ._lz4 import ObjectReader, open_reader
 from ._names import LegacyObject, datetime_to_ns, ns_to_datetime
 from ._opener import ObjectOpener, list_generations
-from ._plan import LegacyPlan, LegacyPoint, history, plan_at, plan_for_position, plan_latest
+from ._plan import (
+    TXID_COUNT_BITS,
+    TXID_INDEX_BITS,
+    LegacyPlan,
+    LegacyPoint,
+    history,
+    legacy_txid,
+    plan_at,
+    plan_for_position,
+    plan_latest,
+)
 from ._plan05 import plan_v05, time_bounds_v05
 
 __all__ = ["LegacyPageMap", "LegacyRestorePoint", "LegacySource", "legacy_txid", "split_txid"]
 
 Rules = Literal["0.3.13", "0.5.17"]
-_INDEX_BITS, _COUNT_BITS = 28, 20
+_INDEX_BITS, _COUNT_BITS = TXID_INDEX_BITS, TXID_COUNT_BITS
 _MAPS = 16
-
-
-def legacy_txid(generation: str, position: int) -> int:
-    """The TXID of a 0.3 point: generation tag (16 bits), WAL index (28), segments (20)."""
-    index, applied = position >> 32, position & 0xFFFFFFFF
-    if index >> _INDEX_BITS or applied >> _COUNT_BITS:
-        raise UsageError(f"0.3 position {position:016x} of {generation} is too large for a TXID")
-    return int(generation[:4], 16) << 48 | index << _COUNT_BITS | applied
 
 
 def split_txid(txid: int) -> tuple[int, int]:
@@ -83,6 +86,11 @@ class LegacyPageMap:
     def commit(self) -> int:
         """Database size in pages."""
         return self.pages.page_count
+
+    def same_source(self, other: object, pgno: int) -> bool:
+        """Only the lock page (zeros in every SQLite file) is known to match: a 0.3 page
+        map names objects, not frames, so any other page must be compared."""
+        return pgno == lock_pgno(self.page_size)
 
     @property
     def plan(self) -> LegacyPlan:

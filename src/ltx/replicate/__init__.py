@@ -8,6 +8,10 @@ foreground.
 
 from __future__ import annotations
 
+import sys
+import types
+from typing import Any
+
 from ltx.replicate._capture import Capture, Position, capture
 from ltx.replicate._replicator import Replicator, Synced, replicate
 from ltx.replicate._source import Database, stdlib_connect
@@ -22,3 +26,14 @@ __all__ = [
     "replicate",
     "stdlib_connect",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """``ltx.replicate`` is both this package and the function: importing the package
+    binds its name on ``ltx``, so calling the package runs ``replicate``."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        replicate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from array import array
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
 import attrs
 
 from ltx.codec import SNAPSHOT_LEVEL, FileIndex, FileInfo, Header, lock_pgno
-from ltx.errors import FormatError, HeaderFieldError, PageNotFoundError
+from ltx.errors import FormatError, HeaderFieldError, PageNotFoundError, UsageError
 from ltx.resolve.plan import Plan
 
 __all__ = ["PageMap", "build_page_map", "PageLocation", "check_header"]
@@ -66,12 +66,16 @@ class PageMap:
             raise FormatError(f"no file in the plan for TXID {self.txid:016x} holds page {pgno}")
         return PageLocation(self.files[i], self._off[pgno], self._size[pgno])
 
-    def same_source(self, other: PageMap, pgno: int) -> bool:
-        """True when both maps read ``pgno`` from the same file and frame (so equal bytes)."""
-        a, b = self._file[pgno], other._file[pgno]
+    def same_source(self, other: object, pgno: int) -> bool:
+        """True when both maps are known to hold the same bytes for ``pgno``: the same file
+        and frame, or both the lock page. A page map of another kind names no frames."""
+        if getattr(other, "kind", None) != self.kind:
+            return pgno == lock_pgno(self.page_size)
+        them = cast(PageMap, other)
+        a, b = self._file[pgno], them._file[pgno]
         if a < 0 or b < 0:
             return a == b
-        return self.files[a].path == other.files[b].path and self._off[pgno] == other._off[pgno]
+        return self.files[a].path == them.files[b].path and self._off[pgno] == them._off[pgno]
 
     def winners(self) -> dict[int, set[int]]:
         """For each file ordinal, the pages it supplies (one pass over the map)."""
@@ -104,10 +108,10 @@ def check_header(info: FileInfo, header: Header, page_size: int | None = None) -
         )
 
 
-def _coverage(files: Sequence[FileInfo], indexes: Sequence[FileIndex], last: int) -> None:
+def _coverage(
+    files: Sequence[FileInfo], indexes: Sequence[FileIndex], header: Header, last: int
+) -> None:
     """The final Commit must be reachable by pages that exist (checked before allocating)."""
-    header = indexes[last].header
-    assert header is not None
     top = max((fi.index.pgnos[-1] for fi in indexes if len(fi.index)), default=0)
     reach = top + 1 if top + 1 == header.lock_pgno else top
     if header.commit > reach:
@@ -118,16 +122,29 @@ def _coverage(files: Sequence[FileInfo], indexes: Sequence[FileIndex], last: int
         )
 
 
+def _headers(plan: Plan, indexes: Sequence[FileIndex]) -> list[Header]:
+    """Each plan file's header, from its index; UsageError for input this cannot use."""
+    if not plan.files:
+        raise UsageError(f"a plan without files has no page map (TXID {plan.txid:016x})")
+    if len(indexes) != len(plan.files):
+        raise UsageError(f"{len(plan.files)} files in the plan but {len(indexes)} indexes")
+    headers = []
+    for f, fi in zip(plan.files, indexes, strict=True):
+        if fi.header is None:
+            raise UsageError(f"the index of {f.path} has no header (read_file_index reads it)")
+        headers.append(fi.header)
+    return headers
+
+
 def build_page_map(plan: Plan, indexes: Sequence[FileIndex]) -> PageMap:
     """Merge the plan files' indexes (each with its header) into one page map."""
     files = plan.files
+    headers = _headers(plan, indexes)
     last = max(range(len(files)), key=lambda i: (files[i].max_txid, -files[i].level))
-    header = indexes[last].header
-    assert header is not None, "build_page_map needs each file's header"
-    for f, fi in zip(files, indexes, strict=True):
-        assert fi.header is not None
-        check_header(f, fi.header, header.page_size)
-    _coverage(files, indexes, last)
+    header = headers[last]
+    for f, h in zip(files, headers, strict=True):
+        check_header(f, h, header.page_size)
+    _coverage(files, indexes, header, last)
     pm = PageMap(files, plan.txid, header, plan.created_at)
     commit = pm.commit
     # Oldest first, so the file with the higher max TXID overwrites.

@@ -1,14 +1,15 @@
 """Large files of a restore decoded in parts, so one big snapshot uses every core.
 
 Each file's page index cuts it into parts (``codec.split_file``). Ranged reads run on
-an I/O pool (many requests in flight for object stores); decoding runs on a pool of one
-thread per core: ``lz4.block.decompress`` and ``os.pwrite`` release the GIL (measured:
-benchmarks/bench_gil.py), and what holds it per page is a few microseconds of Python
-and a CRC call at several GB/s. Pages are written to their offsets in runs; at most
-``budget`` bytes of read parts are held at once. The file checksum is verified from the
-parts' CRCs (``codec.verify_parts``). A file that fails any check here is handed back
-to the caller, which decodes it with the streaming ``Decoder``, so a corrupt file
-raises exactly the error a serial restore raises.
+the store's one pool (``store.workers``: many requests in flight for object stores);
+decoding runs on a pool of one thread per core: ``lz4.block.decompress`` and
+``os.pwrite`` release the GIL (measured: benchmarks/bench_gil.py), and what holds it
+per page is a few microseconds of Python and a CRC call at several GB/s. Pages are
+written to their offsets in runs; at most ``budget`` bytes of read parts are held at
+once. The file checksum is verified from the parts' CRCs (``codec.verify_parts``). A
+file that fails any check here is handed back to the caller, which decodes it with the
+streaming ``Decoder``, so a corrupt file raises exactly the error a serial restore
+raises.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ltx.codec import (
 )
 from ltx.errors import FormatError
 from ltx.resolve import PageMap
-from ltx.storage import Store
+from ltx.storage import Job, Store, Workers
 
 __all__ = ["Progress", "decode_split"]
 
@@ -163,7 +164,7 @@ def decode_split(
             decoded[job.ordinal][job.seq] = dec
             written[job.ordinal] += count
 
-    _pipeline(jobs, fetch, decode, slots=max(2, budget // part), readers=store.max_concurrency)
+    _pipeline(jobs, fetch, decode, slots=max(2, budget // part), workers=store.workers)
     fis = {o: fi for o, fi in zip(ordinals, indexes, strict=True) if fi is not None}
     for o, decs in decoded.items():
         if o in failed:
@@ -184,14 +185,14 @@ def _pipeline(
     decode: Callable[[_Job, bytes], None],
     *,
     slots: int,
-    readers: int,
+    workers: Workers,
 ) -> None:
-    """Fetch jobs on an I/O pool and decode them on one thread per core, holding at most
-    ``slots`` fetched parts at once; the first error stops new work and is raised."""
+    """Fetch jobs on the store's pool and decode them on one thread per core, holding at
+    most ``slots`` fetched parts at once; the first error stops new work and is raised."""
     free = threading.Semaphore(slots)
     stop = threading.Event()
     pending: list[Future[None]] = []
-    io = ThreadPoolExecutor(max(1, min(readers, slots)), thread_name_prefix="ltx-read")
+    fetches: list[Job[None]] = []
     cpu = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="ltx-decode")
 
     def work(job: _Job, got: Future[bytes]) -> None:
@@ -204,7 +205,13 @@ def _pipeline(
         finally:
             free.release()
 
-    def fetched(job: _Job, got: Future[bytes]) -> None:
+    def fetch_then_decode(job: _Job) -> None:
+        """On the store's pool: read the part, then queue its decode (never raises)."""
+        got: Future[bytes] = Future()
+        try:
+            got.set_result(fetch(job))
+        except BaseException as exc:
+            got.set_exception(exc)
         pending.append(cpu.submit(work, job, got))
 
     try:
@@ -212,12 +219,16 @@ def _pipeline(
             free.acquire()
             if stop.is_set():
                 break
-            io.submit(fetch, job).add_done_callback(functools.partial(fetched, job))
+            if workers.in_pool():  # a pool thread blocked on ``free`` must not wait on it
+                fetch_then_decode(job)
+            else:
+                fetches.append(workers.submit(functools.partial(fetch_then_decode, job)))
     except BaseException:
         stop.set()
         raise
     finally:
-        io.shutdown(wait=True)  # every done-callback has run: all decodes are submitted
+        for fetched in fetches:  # each has queued its decode once it returns
+            fetched.result()
         cpu.shutdown(wait=True)
     for f in pending:
         f.result()

@@ -11,11 +11,14 @@ from ltx.storage._open import open_store
 from ltx.storage._registry import REFUSED, SCHEMES, available_schemes, register_scheme
 from ltx.storage._retry import RetryPolicy
 from ltx.storage._store import Store
-from ltx.storage._url import StoreTarget, parse_url
+from ltx.storage._url import StoreTarget, parse_url, redact, reject_misspelled
+from ltx.storage._workers import Job, Workers
 
 __all__ = [
+    "reject_misspelled",
     "DECIMAL",
     "HEX",
+    "Job",
     "REFUSED",
     "SCHEMES",
     "Backend",
@@ -27,8 +30,10 @@ __all__ = [
     "SchemeSpec",
     "Store",
     "StoreTarget",
+    "Workers",
     "available_schemes",
     "open_store",
     "parse_url",
+    "redact",
     "register_scheme",
 ]

@@ -87,6 +87,8 @@ def _parse(u: UrlParts) -> tuple[str, dict[str, Any]]:
             "abs:// needs an account: abs://ACCOUNT@CONTAINER/PATH, "
             "LITESTREAM_AZURE_ACCOUNT_NAME, or ?endpoint= for an emulator"
         )
+    if key and not account and not sas:
+        raise UsageError("an Azure account key needs its account: abs://ACCOUNT@CONTAINER/PATH")
     endpoint = endpoint or f"https://{account}.blob.core.windows.net"
     root = posixpath.join(container, clean_path(u.parts.path)).rstrip("/")
     # adlfs keeps listings and ignores ls(refresh=True): a store must see new files.

@@ -99,6 +99,11 @@ class Backend:
         self.url = url
         self.root = root
 
+    def bound(self, seconds: float) -> Any:
+        """The filesystem to call, its calls bounded to ``seconds`` where the filesystem
+        retries inside them (``own_retries``); this one as it is by default."""
+        return self.fs
+
     def inside_root(self, path: str) -> bool:
         """False for a listed path that really lives outside the root (a symlinked folder)."""
         return True

@@ -8,7 +8,7 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
-from ltx.errors import AccessDeniedError, ConflictError
+from ltx.errors import AccessDeniedError, ConflictError, UsageError
 from ltx.storage._backend import Backend, Payload, SchemeSpec, UrlParts, temp_name
 
 __all__ = ["SPEC", "LocalBackend"]
@@ -83,6 +83,13 @@ def _fsync_dir(directory: str) -> None:
 
 
 def _parse(u: UrlParts) -> tuple[str, dict[str, Any]]:
+    host = u.parts.netloc
+    if host not in ("", "localhost"):
+        rel = host + u.parts.path
+        raise UsageError(
+            f"names the host {host!r}, not a folder: write "
+            f"file://{os.path.abspath(rel)} (three slashes, an absolute path) or just {rel}"
+        )
     root = os.path.normpath(urllib.parse.unquote(u.parts.path) or "/")
     return root, {}
 

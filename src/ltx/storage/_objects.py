@@ -12,7 +12,6 @@ import io
 import posixpath
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, TypeVar
 
 import attrs
@@ -22,6 +21,7 @@ from ltx.errors import NotFoundError, StorageError, UsageError
 from ltx.storage._backend import SchemeSpec
 from ltx.storage._reader import RangeReader
 from ltx.storage._retry import RetryPolicy, call_with_retry
+from ltx.storage._workers import Workers
 from ltx.times import EPOCH
 
 __all__ = ["ListedFile", "ObjectStore"]
@@ -65,7 +65,11 @@ class ObjectStore:
         self.backend = spec.backend(fs, url, self.root)
         retry = retry or RetryPolicy()
         self.retry = attrs.evolve(retry, attempts=1) if self.backend.own_retries else retry
+        if retry.deadline is not None:
+            self.fs = self.backend.bound(retry.deadline)
         self.max_concurrency = max(1, max_concurrency)
+        #: The one pool of this store: maps, read-ahead and diffs share its threads.
+        self.workers = Workers(self.max_concurrency)
         self._serial = None if self.backend.concurrent_calls else threading.Lock()
 
     def __repr__(self) -> str:
@@ -94,12 +98,11 @@ class ObjectStore:
         return call_with_retry(fn, policy=self.retry, url=self.url, what=what)
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-        """``[fn(x) for x in items]`` with up to ``max_concurrency`` in flight, order kept."""
-        items = list(items)
-        if len(items) <= 1 or self.max_concurrency == 1:
-            return [fn(x) for x in items]
-        with ThreadPoolExecutor(min(self.max_concurrency, len(items))) as ex:
-            return list(ex.map(fn, items))
+        """``[fn(x) for x in items]`` with up to ``max_concurrency`` in flight, order kept.
+
+        Runs on the store's one pool (``workers``); safe to call from inside it.
+        """
+        return self.workers.map(fn, items, self.max_concurrency)
 
     # -- listing --------------------------------------------------------------------
 
@@ -180,7 +183,12 @@ class ObjectStore:
         if local is not None:
             return local
         raw = RangeReader(
-            lambda s, e: self.read_range(info.path, s, e), info.path, info.size, chunk, ahead
+            lambda s, e: self.read_range(info.path, s, e),
+            info.path,
+            info.size,
+            chunk,
+            ahead,
+            self.workers,
         )
         return io.BufferedReader(raw, min(chunk, 1 << 16))
 

@@ -7,10 +7,11 @@ environment, and redacts URLs for messages. The environment is passed in, never 
 
 from __future__ import annotations
 
+import difflib
 import posixpath
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -21,7 +22,21 @@ from ltx.storage._layout import Layout
 from ltx.storage._registry import spec_for
 from ltx.storage._retry import scrub
 
-__all__ = ["StoreTarget", "parse_url", "redact"]
+__all__ = ["StoreTarget", "parse_url", "redact", "reject_misspelled"]
+
+
+def reject_misspelled(options: Mapping[str, Any], known: Sequence[str], where: str) -> None:
+    """TypeError for a storage option that looks like a misspelled keyword of ``where``
+    (``cache_dri`` for ``cache_dir``): options pass on to fsspec, which takes anything."""
+    for key in options:
+        close = difflib.get_close_matches(key, known, n=3, cutoff=0.75)
+        if close and key not in known:
+            raise TypeError(
+                f"{where}() got an unexpected keyword argument {key!r}; did you mean "
+                + " or ".join(repr(c) for c in close)
+                + "?"
+            )
+
 
 # Query parameters whose values are never secret; every other value is masked.
 _SHOWN = frozenset(
