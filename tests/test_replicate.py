@@ -15,6 +15,7 @@ from ltx.errors import (
     LeaseHeldError,
     LeaseLostError,
     NotFoundError,
+    TransientStorageError,
     UsageError,
 )
 from ltx.replicate import Replicator
@@ -159,3 +160,39 @@ def test_one_replicator_per_replica_and_lease_loss(tmp_path: Path) -> None:
     assert s.txid == top + 1
     first.stop()
     second.stop()
+
+
+def test_transient_faults_lose_nothing(tmp_path: Path) -> None:
+    """A quarter of storage calls fail: syncs that give up are run again, a failed upload
+    is retried with the same bytes, and every TXID reads back as the app saw it."""
+    from ltx.replica import Replica
+    from ltx.storage import RetryPolicy, open_store
+    from ltx.testing.faults import FaultyFileSystem
+
+    db, url = tmp_path / "app.db", "memory://ltx-tests/faults"
+    app = app_db(db)
+    faulty = FaultyFileSystem(open_store(url).fs, rate=0.25)
+    store = open_store(url, filesystem=faulty, retry=RetryPolicy(attempts=2, base_delay=0.001))
+    rep = Replicator(db, Replica(store), min_checkpoint_pages=15)
+    truth: dict[int, bytes] = {}
+    failures = 0
+    for i in range(40):
+        if i:
+            run_sql_transaction(app, _ops(i))
+        while True:
+            try:
+                rep.sync()
+                break
+            except TransientStorageError:
+                failures += 1
+        assert rep.position is not None  # the app waited: every new TXID is its state now
+        for txid in range(max(truth, default=0) + 1, rep.position.txid + 1):
+            truth[txid] = image(app)
+    faulty.rate = 0.0
+    rep.stop()
+    assert faulty.faults > 0 and failures > 0
+    top = max(f.max_txid for f in ltx.open(url).refresh())
+    assert top == max(truth)
+    for txid in range(1, top + 1):
+        if txid in truth:
+            assert same_db(replica_image(url, txid), truth[txid]), txid

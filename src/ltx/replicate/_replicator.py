@@ -233,7 +233,8 @@ class Replicator:
     def _write(self, targets: Targets, cap: Capture) -> Synced:
         self._keep_lease(force=True)
         targets.write(cap, int(self.clock() * 1000))
-        self.position = cap.end
+        self.position = cap.end  # the file is ours now: a failed upload is retried as is
+        targets.flush()
         self._synced_since_checkpoint = True
         s = Synced(cap.txid, cap.snapshot, cap.reason, len(cap.pages), cap.commit, cap.transactions)
         self._batch.append(s)

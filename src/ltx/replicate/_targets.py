@@ -61,7 +61,7 @@ class Targets:
         return True
 
     def write(self, cap: Capture, timestamp_ms: int) -> None:
-        """Encode ``cap`` once and create it on every target (kept pending on failure)."""
+        """Encode ``cap`` once as the pending upload (``flush`` creates it everywhere)."""
         lead = self.replicas[0].writer
         txid, data = lead.prepare(
             cap.pages,
@@ -72,7 +72,6 @@ class Targets:
             wal=cap.wal,
         )
         self.pending = (txid, data, timestamp_ms, cap.page_size)
-        self.flush()
 
     def flush(self) -> None:
         """Finish the pending upload on every target that lacks it."""
