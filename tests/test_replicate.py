@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 import time
 from pathlib import Path
 
@@ -196,3 +197,39 @@ def test_transient_faults_lose_nothing(tmp_path: Path) -> None:
     for txid in range(1, top + 1):
         if txid in truth:
             assert same_db(replica_image(url, txid), truth[txid]), txid
+
+
+def test_attached_to_apsw_syncs_after_each_commit(tmp_path: Path) -> None:
+    """On an apsw app, our own connections are apsw too; the WAL hook wakes the thread
+    after each commit (and turns off that connection's autocheckpoint)."""
+    apsw = pytest.importorskip("apsw")
+    db, url = tmp_path / "app.db", (tmp_path / "replica").as_uri()
+    conn = apsw.Connection(str(db))
+    conn.execute("PRAGMA journal_mode=wal")
+    conn.execute("CREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB)")
+    with Replicator(db, url, connect=apsw.Connection, sync_interval=3600) as rep:
+        rep.attach(conn)
+        for i in range(5):
+            conn.execute("INSERT INTO t VALUES (?, ?)", (i, b"z" * 500))
+            deadline = time.monotonic() + 10
+            while (
+                rep.position is None
+                or rep.position.commit < 2
+                or (replica_rows(url) < i + 1 and time.monotonic() < deadline)
+            ):
+                time.sleep(0.02)
+        assert replica_rows(url) == 5
+
+
+def replica_rows(url: str) -> int:
+    """Rows of t in the replica's latest state."""
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "r.db"
+        ltx.open(url).restore(out)
+        conn = sqlite3.connect(out)
+        try:
+            return int(conn.execute("SELECT count(*) FROM t").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+        finally:
+            conn.close()
