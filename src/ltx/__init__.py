@@ -50,6 +50,7 @@ from ltx.errors import (
     TransientStorageError,
     TruncatedError,
     TxidNotAvailableError,
+    UnsupportedFormatError,
     UsageError,
 )
 
@@ -84,6 +85,7 @@ __all__ = [
     "AccessDeniedError",
     "BadMagicError",
     "CHECKSUM_FLAG",
+    "UnsupportedFormatError",
     "ChecksumMismatchError",
     "CompactStep",
     "ConflictError",

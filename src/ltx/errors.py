@@ -11,6 +11,9 @@ __all__ = [
     "FormatError",
     "BadMagicError",
     "HeaderFieldError",
+    "UnsupportedFormatError",
+    "UnsupportedVersionError",
+    "UnsupportedFlagsError",
     "TruncatedError",
     "ChecksumMismatchError",
     "PageOrderError",
@@ -80,6 +83,31 @@ class HeaderFieldError(FormatError):
     ):
         self.field = field
         super().__init__(message, path=path, offset=offset)
+
+
+class UnsupportedFormatError(FormatError):
+    """Well-formed bytes of a newer format than this reader knows (not corruption):
+    ``what`` says which (an LTX version, header flags)."""
+
+    what: str = ""
+
+
+class UnsupportedVersionError(BadMagicError, UnsupportedFormatError):
+    """The magic names a later LTX version (``LTX2``...) than the ``LTX1`` we read."""
+
+    def __init__(self, message: str, *, version: int, **where: object) -> None:
+        self.version = version
+        self.what = f"LTX version {version}"
+        super().__init__(message, **where)  # type: ignore[arg-type]
+
+
+class UnsupportedFlagsError(HeaderFieldError, UnsupportedFormatError):
+    """Header flag bits this reader does not know, as a newer LTX writer would set."""
+
+    def __init__(self, message: str, *, flags: int, **where: object) -> None:
+        self.flags = flags
+        self.what = f"LTX header flags 0x{flags:08x}"
+        super().__init__(message, field="flags", **where)  # type: ignore[arg-type]
 
 
 class TruncatedError(FormatError):

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from ltx.cli._commands import COMMANDS
 from ltx.cli._config import apply_config
+from ltx.cli._fleet import FLEET
 from ltx.cli._output import Output
 from ltx.cli._parser import ArgsError, build_parser, parse_args, wants_json
 from ltx.cli._sql import SQL_ERRORS, cmd_sql
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger().addHandler(logging.NullHandler())
     try:
         apply_config(args)
-        return int({**COMMANDS, **TOOLS, "sql": cmd_sql}[args.command](args, out))
+        return int({**COMMANDS, **TOOLS, **FLEET, "sql": cmd_sql}[args.command](args, out))
     except BrokenPipeError:
         # The reader went away (``ltx ls ... | head``): stop quietly, as Unix tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)

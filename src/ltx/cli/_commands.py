@@ -27,7 +27,9 @@ def _open(args: argparse.Namespace, out: Output) -> Replica:
         out.note(f"ltx: retrying {what} (attempt {attempt + 1}): {err}")
 
     retry = RetryPolicy(deadline=args.timeout, on_retry=on_retry)
-    return open_replica(args.url, retry=retry, env=args.env)
+    return open_replica(
+        args.url, retry=retry, env=args.env, verify_files=getattr(args, "verify", False)
+    )
 
 
 def _listed(replica: Replica) -> None:

@@ -6,6 +6,7 @@ import argparse
 import re
 from collections.abc import Sequence
 
+from ltx.cli._fleet import add_fleet_parser
 from ltx.cli._output import FORMATS
 
 __all__ = ["ArgsError", "build_parser", "parse_args", "parse_txid_arg", "point_arg", "wants_json"]
@@ -150,6 +151,12 @@ def _read_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     pg.add_argument("pgno", type=int, help="page number (1 is the first page)")
     pg.add_argument("--raw", action="store_true", help="write the raw page to stdout")
     pg.add_argument("-o", "--output", help="write the raw page to a file")
+    pg.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="read the page's LTX file whole once to check its checksum first (default: on)",
+    )
     _add_target(pg)
 
 
@@ -196,6 +203,11 @@ def _tool_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="NAME=VALUE",
         help="bind :NAME (integers and reals as numbers, anything else as text; repeatable)",
     )
+    q.add_argument(
+        "--verify",
+        action="store_true",
+        help="check each LTX file's whole checksum before serving any of its pages",
+    )
     _add_target(q)
 
 
@@ -239,6 +251,7 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
     _read_commands(sub)
     _tool_commands(sub)
     _change_commands(sub)
+    add_fleet_parser(sub)
     return p
 
 
