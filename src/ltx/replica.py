@@ -199,7 +199,10 @@ class Replica:
     # -- planning -----------------------------------------------------------------
 
     def _target(self, timestamp: TimeLike | None) -> dt.datetime | None:
-        return None if timestamp is None else parse_time(timestamp, now=self.clock())
+        # ``now`` names the latest point (docs/concepts.md), not a time to bound-check.
+        if timestamp is None or (isinstance(timestamp, str) and timestamp.strip() == "now"):
+            return None
+        return parse_time(timestamp, now=self.clock())
 
     def plan(self, txid: int | None = None, *, timestamp: TimeLike | None = None) -> Plan:
         """The LTX files Litestream's restore would use for this target (kept per listing)."""

@@ -127,7 +127,7 @@ def _read_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
 
     h = sub.add_parser("history", help="list the TXIDs the replica can restore exactly")
     _common(h)
-    h.add_argument("--exact-times", action="store_true", help="creation times as restore uses")
+    h.add_argument("--exact-times", action="store_true", help="(the default; kept for scripts)")
 
     r = sub.add_parser("restore", help="restore the database at a point in time")
     _common(r)
