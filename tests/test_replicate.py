@@ -19,7 +19,7 @@ from ltx.errors import (
     TransientStorageError,
     UsageError,
 )
-from ltx.replicate import Replicator
+from ltx.replication import Replicator
 from ltx.testing import run_sql_transaction
 
 from .replicate_helpers import app_db, image, replica_image, same_db

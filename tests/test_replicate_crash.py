@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import ltx
-from ltx.replicate import Replicator
+from ltx.replication import Replicator
 
 from .replicate_helpers import app_db
 
@@ -40,7 +40,7 @@ for k in itertools.count(start):
 
 REPLICATOR = """
 import sys, time
-from ltx.replicate import Replicator
+from ltx.replication import Replicator
 r = Replicator(sys.argv[1], sys.argv[2], sync_interval=0.02, owner="crash-test",
                min_checkpoint_pages=200).start()
 print("ready", flush=True)

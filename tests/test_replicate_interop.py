@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import ltx
-from ltx.replicate import Replicator
+from ltx.replication import Replicator
 from ltx.testing import run_sql_transaction
 from tests.backends import S3_ENV
 from tests.conftest import needs_litestream

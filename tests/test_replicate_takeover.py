@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import ltx
-from ltx.replicate import Replicator
+from ltx.replication import Replicator
 from ltx.testing import run_sql_transaction
 from tests.conftest import needs_litestream
 from tests.litestream_harness import Replicator as Litestream

@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from ltx.compaction import CompactStep, DeleteStep, LevelsConfig, SnapshotStep
     from ltx.dbfile import checksum_db, encode_db
     from ltx.replica import Replica, TimeLike, open
-    from ltx.replicate import Replicator, replicate
+    from ltx.replication import Replicator, replicate
     from ltx.resolve import PageCache, PageMap, Plan, RestorePoint
     from ltx.sources import LTXSource, Source
     from ltx.storage import RetryPolicy, Store, open_store
@@ -82,7 +82,7 @@ _LAZY = {
     **dict.fromkeys(["RetryPolicy", "Store", "open_store"], "ltx.storage"),
     **dict.fromkeys(["checksum_db", "encode_db"], "ltx.dbfile"),
     **dict.fromkeys(["LTXSource", "Source"], "ltx.sources"),
-    **dict.fromkeys(["Replicator", "replicate"], "ltx.replicate"),
+    **dict.fromkeys(["Replicator", "replicate"], "ltx.replication"),
 }
 
 __all__ = [
@@ -160,8 +160,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'ltx' has no attribute {name!r}")
     imported = importlib.import_module(module)
-    # ltx.replicate is the package and (called) the function: one object for both
-    value = imported if module == f"ltx.{name}" else getattr(imported, name)
+    value = getattr(imported, name)
     globals()[name] = value
     return value
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ltx.cli._output import Output
 
 if TYPE_CHECKING:
-    from ltx.replicate import Synced
+    from ltx.replication import Synced
 
 __all__ = ["add_replicate", "cmd_replicate"]
 
@@ -58,7 +58,7 @@ def _event(out: Output, kind: str, **fields: Any) -> None:
 
 def cmd_replicate(args: argparse.Namespace, out: Output) -> int:
     """Run until SIGTERM/SIGINT (or the ``-exec`` child ends), then sync a last time."""
-    from ltx.replicate import Replicator
+    from ltx.replication import Replicator
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -5,7 +5,7 @@ valid when its salts equal the header's and its checksum continues the running
 checksum; the log ends at the first invalid frame. A frame whose "database size after
 commit" is nonzero ends a transaction, and only whole transactions count. This module
 is the one home of those rules: Litestream 0.3 segments (``ltx.legacy``) and the live
-replicator (``ltx.replicate``) both read through it. Bytes come from the caller's
+replicator (``ltx.replication``) both read through it. Bytes come from the caller's
 ``read_at(offset, n)``; nothing here opens a file.
 """
 
