@@ -6,7 +6,7 @@ import io
 
 import ltx
 from ltx.codec import HEADER_FLAG_NO_CHECKSUM, Header
-from ltx.dbfile import image_pages  # noqa: F401 - re-exported for the tests
+from ltx.dbfile import image_pages
 
 
 def ltx_bytes(
@@ -57,3 +57,61 @@ def sqlite_history(path, *, page_size: int = 4096, steps: int = 6) -> list[bytes
         images.append(path.read_bytes())
     con.close()
     return images
+
+
+def encode_tracked(
+    min_txid: int,
+    max_txid: int,
+    pages: dict[int, bytes],
+    *,
+    commit: int,
+    pre_apply: int,
+    post_apply: int | None,
+    page_size: int,
+    timestamp: int = 1_790_000_000_000,
+) -> bytes:
+    """A checksum-tracked LTX file (flags 0); ``post_apply`` None: computed (snapshots)."""
+    buf = io.BytesIO()
+    h = Header(
+        flags=0,
+        page_size=page_size,
+        commit=commit,
+        min_txid=min_txid,
+        max_txid=max_txid,
+        timestamp=timestamp,
+        pre_apply_checksum=0 if min_txid == 1 else pre_apply,
+    )
+    enc = ltx.Encoder(buf, h)
+    for p in sorted(pages):
+        enc.write_page(p, pages[p])
+    enc.close(post_apply)
+    return buf.getvalue()
+
+
+def image_checksum(pages: dict[int, bytes]) -> int:
+    """The LTX database checksum of a database given as its pages (lock page never present)."""
+    from ltx.codec import DatabaseChecksum
+
+    c = DatabaseChecksum()
+    c.update(sorted(pages.items()))
+    return c.value
+
+
+def write_tracked_replica(replica: ltx.Replica, images: list[bytes], page_size: int) -> None:
+    """Level-0 files TXIDs 1..len(images), checksum-tracked, written with our Encoder."""
+    prev: dict[int, bytes] = {}
+    for txid, image in enumerate(images, start=1):
+        cur = image_pages(image, page_size)
+        changed = cur if txid == 1 else {p: d for p, d in cur.items() if prev.get(p) != d}
+        raw = encode_tracked(
+            txid,
+            txid,
+            changed,
+            commit=len(cur),
+            pre_apply=image_checksum(prev),
+            post_apply=image_checksum(cur),
+            page_size=page_size,
+            timestamp=1_790_000_000_000 + txid,
+        )
+        replica.store.write(0, txid, txid, raw, timestamp_ms=1_790_000_000_000 + txid)
+        prev = cur

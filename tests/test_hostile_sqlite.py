@@ -101,7 +101,7 @@ def test_refusal_names_the_schema_row(tmp_path: Path) -> None:
         ("t", "CREATE TABLE t(a); SELECT zeroblob(200000000)"),
         ("t", "CREATE TABLE t(a CHECK((SELECT count(*) FROM sqlite_schema)))"),
         ("i", "CREATE TABLE i(a)"),
-        ("i", "CREATE INDEX i ON u(b)"),
+        ("t", "CREATE TABLE u(b)"),
     ],
 )
 def test_anything_but_a_plain_definition_is_a_format_error(
@@ -134,6 +134,14 @@ def test_expression_index_is_never_evaluated(tmp_path: Path) -> None:
     assert got.error in (None, "DatabaseFormatError") and got.rss_mib < BOUND_MIB, got
 
 
+def test_index_row_naming_another_table_is_left_undescribed(tmp_path: Path) -> None:
+    """Only its own table is defined when an index row's SQL runs: the index is unknown."""
+    script = _ONE_TABLE + "CREATE TABLE u(b); CREATE INDEX i ON t(a);"
+    image = write_db(tmp_path / "b.db", script, edits=(("i", "CREATE INDEX i ON u(b)"),))
+    index = read_schema(Pager(pages_of(image))).index("i")
+    assert index.fields == () and not index.decidable
+
+
 def test_real_definitions_still_describe(tmp_path: Path) -> None:
     """CHECKs, generated columns, expression and partial indexes read as before."""
     image = write_db(
@@ -156,3 +164,96 @@ def test_real_definitions_still_describe(tmp_path: Path) -> None:
     )
     assert schema.index("ie").fields[0].column is None
     assert schema.table("w").without_rowid
+
+
+# -- memory bounded for any schema -------------------------------------------------------
+
+_ROWS = (
+    "CREATE TABLE t(a);"
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000)"
+    " INSERT INTO t SELECT x FROM c;"
+)
+
+
+def test_schema_rows_aliasing_one_root_page_are_a_format_error(tmp_path: Path) -> None:
+    """500 rows naming t's b-tree: SQLite's integrity_check calls it a 2nd reference."""
+    script = (
+        _ROWS
+        + "PRAGMA writable_schema=ON;"
+        + "".join(
+            f"INSERT INTO sqlite_schema VALUES ('table', 'x{i}', 'x{i}',"
+            f" (SELECT rootpage FROM sqlite_schema WHERE name = 't'), 'CREATE TABLE x{i}(a)');"
+            for i in range(500)
+        )
+    )
+    write_db(tmp_path / "a.db", _ROWS)
+    image = write_db(tmp_path / "b.db", script)
+    with pytest.raises(DatabaseFormatError, match=r"row table 'x0' claims root page \d+"):
+        read_schema(Pager(pages_of(image)))
+    got = measure_pair(tmp_path)
+    assert got.error == "DatabaseFormatError" and got.rss_mib < BOUND_MIB, got
+
+
+def test_schema_row_claiming_page_one_is_a_format_error(tmp_path: Path) -> None:
+    image = write_db(
+        tmp_path / "b.db",
+        _ONE_TABLE + "PRAGMA writable_schema=ON;"
+        "UPDATE sqlite_schema SET rootpage = 1 WHERE name = 't';",
+    )
+    with pytest.raises(DatabaseFormatError, match="already the root of sqlite_schema"):
+        read_schema(Pager(pages_of(image)))
+
+
+@pytest.mark.parametrize("size", [100_000, 250_000])
+def test_huge_default_is_read_once_not_per_row(tmp_path: Path, size: int) -> None:
+    """A 100 KB (and 250 KB, near the SQL limit here) DEFAULT: right rows, bounded memory."""
+    sql = f"CREATE TABLE t(a, b DEFAULT '{'x' * size}')"
+    folder = hostile_pair(tmp_path, _ROWS, (("t", sql),))
+    got = measure_pair(folder)
+    assert got.error is None and got.rss_mib < BOUND_MIB, got
+    schema = read_schema(Pager(pages_of((folder / "b.db").read_bytes())))
+    assert schema.table("t").columns[1].default == "x" * size
+
+
+def test_definition_longer_than_the_limit_is_a_format_error(tmp_path: Path) -> None:
+    sql = f"CREATE TABLE t(a, b DEFAULT '{'x' * 300_000}')"
+    got = measure_pair(hostile_pair(tmp_path, _ROWS, (("t", sql),)))
+    assert got.error == "DatabaseFormatError" and got.rss_mib < BOUND_MIB, got
+
+
+def test_definitions_of_many_tiny_tokens_stay_bounded(tmp_path: Path) -> None:
+    """Three tables each declaring a CHECK of 130,000 list items (~256 KiB of SQL, the
+    limit): SQLite's parse trees cost ~300 bytes a token, and one definition is kept at
+    a time."""
+    check = "(a CHECK (a IN (" + ",".join(["1"] * 130_000) + ")))"
+    script = "CREATE TABLE t(a); CREATE TABLE u(a); CREATE TABLE v(a); INSERT INTO t VALUES (1);"
+    edits = tuple((n, f"CREATE TABLE {n}{check}") for n in "tuv")
+    got = measure_pair(hostile_pair(tmp_path, script, edits))
+    assert got.error is None and got.rss_mib < BOUND_MIB, got
+
+
+def test_table_redeclared_with_2000_columns_stays_bounded(tmp_path: Path) -> None:
+    """2,000 rows of one stored field under 2,000 declared columns: 4M defaults refused."""
+    sql = "CREATE TABLE t(a, " + ", ".join(f"c{i} DEFAULT {i}" for i in range(1999)) + ")"
+    got = measure_pair(hostile_pair(tmp_path, _ROWS, (("t", sql),)))
+    assert got.error == "DatabaseFormatError" and got.rss_mib < BOUND_MIB, got
+
+
+def test_more_columns_than_sqlite_allows_is_a_format_error(tmp_path: Path) -> None:
+    sql = "CREATE TABLE t(a, " + ", ".join(f"c{i}" for i in range(2000)) + ")"
+    image = write_db(tmp_path / "b.db", _ROWS, edits=(("t", sql),))
+    with pytest.raises(DatabaseFormatError, match="too many columns"):
+        read_schema(Pager(pages_of(image)))
+
+
+def test_added_columns_over_few_rows_still_diff(tmp_path: Path) -> None:
+    """Below the bound, a table re-declared with many columns diffs correctly."""
+    from ltx.sqlitefmt import diff_database
+    from tests.test_sqlitefmt_util import changed_pages
+
+    sql = "CREATE TABLE t(a, " + ", ".join(f"c{i} DEFAULT {i}" for i in range(99)) + ")"
+    hostile_pair(tmp_path, _ROWS, (("t", sql),))
+    a, b = (tmp_path / "a.db").read_bytes(), (tmp_path / "b.db").read_bytes()
+    d = diff_database(pages_of(a), pages_of(b), changed_pages(a, b))
+    assert len(d.rows) == 2000 and all(c.op == "update" for c in d.rows)
+    assert d.rows[0].after == {"a": 1, **{f"c{i}": i for i in range(99)}}

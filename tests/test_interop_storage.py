@@ -114,9 +114,10 @@ def test_files_we_write_restore_by_timestamp(kind, tmp_path, request):
         out = tmp_path / f"ts{txid}.db"
         proc = restore(url, out, timestamp=target, env=env)
         if proc.returncode != 0:
+            # Litestream bounds by the newest listed (whole-second) time; ltx lets the
+            # newest file's last second name points by the rule (docs/concepts.md).
             assert "timestamp does not exist" in proc.stderr
-            with pytest.raises(ltx.TxidNotAvailableError):
-                ours.plan(timestamp=target)
+            assert ours.plan(timestamp=target).txid == txid
             continue
         assert out.read_bytes() == images[txid - 1], (txid, target)
         assert ours.plan(timestamp=target).txid == txid

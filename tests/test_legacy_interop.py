@@ -237,13 +237,12 @@ def test_missing_first_segment_or_index_is_refused(fixture) -> None:
         assert refused and message in theirs(rep, refused[-1])[1]
 
 
-def test_names_0313_skips_are_read_here(fixture) -> None:
-    """0.3.13 lists only ``%08x_%08x.wal.lz4``: wide offsets and raw 0.3.0-0.3.4 names it skips."""
-    replica, manifest, listing, _, other = fixture
+def test_names_0313_skips_are_skipped_here_too(fixture) -> None:
+    """0.3.13 lists only ``%08x_%08x.wal.lz4``: a segment renamed to a wide offset or to a
+    raw 0.3.0-0.3.4 name is missing to both of us alike (issue 19)."""
+    replica, _, listing, _, other = fixture
     segs = segs_of(listing, other)
     y = next(s for s in reversed(segs) if s.offset > 0)  # a late segment with data
-    want = manifest["restores"][0]["sha256"]
-
     raw = twin(replica, "raw")
     wide = replica
     name = f"{y.index:08x}_{y.offset:09x}.wal.lz4"
@@ -254,9 +253,36 @@ def test_names_0313_skips_are_read_here(fixture) -> None:
     set_mtime(dst, y.time_ns)
     src.unlink()
     for rep in (wide, raw):
-        data, _ = theirs(rep, None)
-        assert data is not None and hashlib.sha256(data).hexdigest() != want  # 0.3.13 missed it
-        assert hashlib.sha256(ours(rep, None)).hexdigest() == want  # we read it
+        for t in [None, *object_times(local_listing(rep))[-6:]]:
+            check_same(rep, t)
+
+
+def test_extra_objects_0313_ignores_change_nothing(fixture) -> None:
+    """Copies under names 0.3.13 skips: a segment with a 9- or 16-digit offset (one that
+    would leave a gap), and a whole-index WAL; no history point moves, restores agree."""
+    import ltx
+
+    replica, manifest, listing, _, other = fixture
+    before = [(p.txid, p.created_at) for p in ltx.open(str(replica)).history()]
+    segs = segs_of(listing, other)
+    y = next(s for s in reversed(segs) if s.offset > 0)
+    folder = (replica / y.path).parent
+    copies = {
+        f"{y.index:08x}_{y.offset:08x}0.wal.lz4": y.time_ns,  # 9 digits: offset x 16
+        f"{y.index:08x}_{y.offset * 3:016x}.wal.lz4": y.time_ns,  # 16 digits, past a gap
+        f"{y.index:08x}.wal.lz4": y.time_ns,  # whole-index WAL of that index
+        f"{y.index + 1:08x}.wal.lz4": segs[-1].time_ns + 10**9,  # of a later index
+    }
+    for name, ns in copies.items():
+        shutil.copy2(replica / y.path, folder / name)
+        set_mtime(folder / name, ns)
+    assert sorted(o.path for o in local_listing(replica)) == sorted(o.path for o in listing)
+    assert [(p.txid, p.created_at) for p in ltx.open(str(replica)).history()] == before
+    data, _ = theirs(replica, None)
+    assert data is not None  # 0.3.13 restores, ignoring the copies
+    assert hashlib.sha256(data).hexdigest() == manifest["restores"][0]["sha256"]
+    for t in [None, *object_times(listing)[-6:], segs[-1].time_ns + 2 * 10**9]:
+        check_same(replica, t)
 
 
 def test_damage_0313_restores_silently_raises_here(fixture) -> None:

@@ -214,3 +214,27 @@ def test_the_api_refuses_mistakes(tmp_path):
     with pytest.raises(ltx.UsageError, match=r"int\('0000000000000001', 16\)"):
         r.page_at(1, txid="0000000000000001")
     assert r.page_at(1, txid=1) == bytes(4096)
+
+
+def test_history_times_cost_no_request_for_files_we_wrote(monkeypatch):
+    """history() gives the times targets compare; where the listing lacks them (here
+    memory://, like S3) each file costs one request, except the files this object wrote."""
+    import time
+    import uuid
+
+    url = f"memory://ltx-tests/hist-{uuid.uuid4().hex[:8]}"
+    writer = ltx.open(url)
+    for step in range(3):
+        writer.append({1: bytes([step + 1]) * 512}, 1, page_size=512)
+        time.sleep(0.01)  # distinct millisecond header times
+    asked: list[str] = []
+    backend = type(writer.store.backend)
+    real = backend.exact_time
+    monkeypatch.setattr(backend, "exact_time", lambda self, p: asked.append(p) or real(self, p))
+    ours = writer.history()
+    assert asked == []
+    fresh = ltx.open(url).history()
+    assert len(asked) == 3
+    assert fresh == ours
+    when = [p.created_at for p in fresh]
+    assert [ltx.open(url).view(timestamp=t).txid for t in when[1:]] == [1, 2]

@@ -40,6 +40,8 @@ from ltx.errors import (
     FormatError,
     FrameError,
     HeaderFieldError,
+    LeaseHeldError,
+    LeaseLostError,
     LTXError,
     NotFoundError,
     PageIndexError,
@@ -50,6 +52,7 @@ from ltx.errors import (
     TransientStorageError,
     TruncatedError,
     TxidNotAvailableError,
+    UnsupportedFormatError,
     UsageError,
 )
 
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
     from ltx.compaction import CompactStep, DeleteStep, LevelsConfig, SnapshotStep
     from ltx.dbfile import checksum_db, encode_db
     from ltx.replica import Replica, TimeLike, open
+    from ltx.replication import Replicator, replicate
     from ltx.resolve import PageCache, PageMap, Plan, RestorePoint
     from ltx.sources import LTXSource, Source
     from ltx.storage import RetryPolicy, Store, open_store
@@ -78,15 +82,19 @@ _LAZY = {
     **dict.fromkeys(["RetryPolicy", "Store", "open_store"], "ltx.storage"),
     **dict.fromkeys(["checksum_db", "encode_db"], "ltx.dbfile"),
     **dict.fromkeys(["LTXSource", "Source"], "ltx.sources"),
+    **dict.fromkeys(["Replicator", "replicate"], "ltx.replication"),
 }
 
 __all__ = [
     "AccessDeniedError",
     "BadMagicError",
     "CHECKSUM_FLAG",
+    "UnsupportedFormatError",
     "ChecksumMismatchError",
     "CompactStep",
     "ConflictError",
+    "LeaseHeldError",
+    "LeaseLostError",
     "DatabaseFormatError",
     "Decoder",
     "DeleteStep",
@@ -139,6 +147,8 @@ __all__ = [
     "format_filename",
     "format_txid",
     "open",
+    "Replicator",
+    "replicate",
     "open_store",
     "parse_filename",
     "parse_txid",
@@ -149,7 +159,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'ltx' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    imported = importlib.import_module(module)
+    value = getattr(imported, name)
     globals()[name] = value
     return value
 

@@ -11,6 +11,9 @@ __all__ = [
     "FormatError",
     "BadMagicError",
     "HeaderFieldError",
+    "UnsupportedFormatError",
+    "UnsupportedVersionError",
+    "UnsupportedFlagsError",
     "TruncatedError",
     "ChecksumMismatchError",
     "PageOrderError",
@@ -25,6 +28,8 @@ __all__ = [
     "AccessDeniedError",
     "ConflictError",
     "TransientStorageError",
+    "LeaseHeldError",
+    "LeaseLostError",
     "ResolveError",
     "TxidNotAvailableError",
     "PageNotFoundError",
@@ -80,6 +85,31 @@ class HeaderFieldError(FormatError):
     ):
         self.field = field
         super().__init__(message, path=path, offset=offset)
+
+
+class UnsupportedFormatError(FormatError):
+    """Well-formed bytes of a newer format than this reader knows (not corruption):
+    ``what`` says which (an LTX version, header flags)."""
+
+    what: str = ""
+
+
+class UnsupportedVersionError(BadMagicError, UnsupportedFormatError):
+    """The magic names a later LTX version (``LTX2``...) than the ``LTX1`` we read."""
+
+    def __init__(self, message: str, *, version: int, **where: object) -> None:
+        self.version = version
+        self.what = f"LTX version {version}"
+        super().__init__(message, **where)  # type: ignore[arg-type]
+
+
+class UnsupportedFlagsError(HeaderFieldError, UnsupportedFormatError):
+    """Header flag bits this reader does not know, as a newer LTX writer would set."""
+
+    def __init__(self, message: str, *, flags: int, **where: object) -> None:
+        self.flags = flags
+        self.what = f"LTX header flags 0x{flags:08x}"
+        super().__init__(message, field="flags", **where)  # type: ignore[arg-type]
 
 
 class TruncatedError(FormatError):
@@ -193,6 +223,20 @@ class ConflictError(StorageError, FileExistsError):
 
     Re-read the replica and retry.
     """
+
+
+class LeaseHeldError(ConflictError):
+    """Another writer holds the replica's write lease; ``holder`` and ``expires_at`` say
+    who and until when (an aware datetime)."""
+
+    def __init__(self, message: str, *, holder: str, expires_at: object, url: str | None = None):
+        self.holder = holder
+        self.expires_at = expires_at
+        super().__init__(message, url=url)
+
+
+class LeaseLostError(ConflictError):
+    """The write lease we held was taken or expired: we stopped writing to the replica."""
 
 
 class TransientStorageError(StorageError):

@@ -45,6 +45,7 @@ def open(
     env: Mapping[str, str] | None = None,
     retry: RetryPolicy | None = None,
     age_identity: str | Sequence[str] | None = None,
+    verify_files: bool = False,
     **storage_options: Any,
 ) -> Replica:
     """Open the replica at ``url`` (any URL Litestream accepts, or any fsspec URL).
@@ -56,6 +57,8 @@ def open(
     ``retry`` sets attempts, backoff, a total deadline and a retry callback.
     ``age_identity`` decrypts Litestream 0.3 replicas encrypted with age (default: the
     file named by ``LITESTREAM_AGE_IDENTITY_FILE``).
+    ``verify_files`` checks each LTX file's whole checksum before serving any page of
+    it (one whole-file GET per file on first use; see docs/verify.md).
     """
     reject_misspelled(storage_options, _OPEN_KEYWORDS, "ltx.open")
     env = os.environ if env is None else env
@@ -69,7 +72,9 @@ def open(
         **storage_options,
     )
     cache = PageCache(cache_bytes, cache_dir)
-    return Replica(store, cache=cache, follow=follow, age_identity=age_identity)
+    return Replica(
+        store, cache=cache, follow=follow, age_identity=age_identity, verify_files=verify_files
+    )
 
 
 _OPEN_KEYWORDS = (
@@ -101,6 +106,7 @@ class Replica:
         clock: Callable[[], dt.datetime] = _now,
         age_identity: str | Sequence[str] | None = None,
         legacy: bool = True,
+        verify_files: bool = False,
     ) -> None:
         self.store = store
         self.age_identity = age_identity
@@ -109,6 +115,7 @@ class Replica:
         self.clock = clock
         self._ltx = LTXSource(store, cache=self.cache, follow=follow, on_listed=self._listed)
         self.reader = self._ltx.reader
+        self.reader.verify_files = verify_files
         self.writer = Writer(store, list_files=self.refresh, header_of=self._header_of)
         self._lock = threading.Lock()
         self._source: Source[Any] | None = None
@@ -192,7 +199,10 @@ class Replica:
     # -- planning -----------------------------------------------------------------
 
     def _target(self, timestamp: TimeLike | None) -> dt.datetime | None:
-        return None if timestamp is None else parse_time(timestamp, now=self.clock())
+        # ``now`` names the latest point (docs/concepts.md), not a time to bound-check.
+        if timestamp is None or (isinstance(timestamp, str) and timestamp.strip() == "now"):
+            return None
+        return parse_time(timestamp, now=self.clock())
 
     def plan(self, txid: int | None = None, *, timestamp: TimeLike | None = None) -> Plan:
         """The LTX files Litestream's restore would use for this target (kept per listing)."""

@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal, NoReturn, Protocol, TypeVar
 
+import attrs
+
 from ltx.codec import FileInfo, with_file
 from ltx.errors import NotFoundError, UsageError
 from ltx.legacy import LegacyObject, LegacySource, MixedSource
@@ -122,6 +124,7 @@ class LTXSource:
         self._files: list[FileInfo] | None = None
         self._exact: list[FileInfo] | None = None
         self._targets: Targets | None = None
+        self._stamped: dict[str, dt.datetime] = {}  # our writes: path -> header time
 
     def __repr__(self) -> str:
         return f"<LTXSource {self.store.url}>"
@@ -145,19 +148,32 @@ class LTXSource:
         if not exact_times:
             return files
         if self._exact is None:
-            self._exact = self.store.exact_times(files)
+            self._exact = self._exact_times(files)
         return self._exact
+
+    def _exact_times(self, files: list[FileInfo]) -> list[FileInfo]:
+        """``files`` with restore's times: files this object wrote carry their header time
+        already; the store asks for the others (S3: one HEAD each) where the listing lacks it."""
+        known = {} if self.store.backend.exact_listing_times else self._stamped
+        ask = [f for f in files if f.path not in known]
+        got = {f.path: f for f in self.store.exact_times(ask)} if ask else {}
+        return [
+            got[f.path] if f.path in got else attrs.evolve(f, created_at=known[f.path])
+            for f in files
+        ]
 
     def add(self, written: FileInfo) -> None:
         """Put a file we wrote into the kept listing (no new LIST); plans start over."""
         with self._lock:
+            self._stamped[written.path] = written.created_at
             self._files = None if self._files is None else with_file(self._files, written)
             self._exact = None if self._exact is None else with_file(self._exact, written)
             self._targets = None
 
     def history(self) -> list[RestorePoint]:
-        """Every TXID this replica can rebuild exactly, with when its last file was made."""
-        return restorable_points(self.files())
+        """Every TXID this replica can rebuild exactly, with when its last file was made
+        as time targets compare it (exact times: on S3 one HEAD per file not written here)."""
+        return restorable_points(self.files(exact_times=True))
 
     def time_bounds(self) -> tuple[dt.datetime, dt.datetime] | None:
         """The earliest and latest creation time of the listed files."""

@@ -3,10 +3,13 @@
 Every file is read once, in parallel, through the verifying decoder (checksums, page
 order, index); names must agree with headers, the page size must be constant, each
 level's TXID chain contiguous, timestamps must not go backwards, checksums must chain
-where files carry them, the latest state must be reachable and every point
-``history()`` reports must plan. ``deep`` also rebuilds the latest point and each
-snapshot into a temp file (exactly as restore does) and runs SQLite's
-``integrity_check`` and ``foreign_key_check`` on it.
+where files carry them (and agree across levels at one TXID), NoChecksum files must
+carry no post-apply checksum (Go's ``Trailer.Validate``), the latest state must be
+reachable and every point ``history()`` reports must plan. ``deep`` also replays the
+database checksum through every checksum-tracked file (each file's pre- and post-apply
+checksums against its pages), rebuilds the latest point and each snapshot into a temp
+file (exactly as restore does) and runs SQLite's ``integrity_check`` and
+``foreign_key_check`` on it.
 """
 
 from __future__ import annotations
@@ -21,8 +24,18 @@ from typing import Any, Protocol
 
 import attrs
 
-from ltx.codec import SNAPSHOT_LEVEL, Decoder, FileInfo, Header, format_txid
-from ltx.errors import FormatError, LTXError, StorageError
+from ltx.codec import (
+    SNAPSHOT_LEVEL,
+    Decoder,
+    FileInfo,
+    Header,
+    TrackedFile,
+    checksum_page,
+    compare_levels,
+    format_txid,
+    replay_checksums,
+)
+from ltx.errors import FormatError, LTXError, StorageError, UnsupportedFormatError
 from ltx.resolve import PageMap, PageReader, Plan, check_header, plan_restore, restorable_points
 from ltx.restore import restore_file
 from ltx.storage import Store
@@ -86,20 +99,28 @@ class Report:
 
 @attrs.frozen
 class _Checked:
-    """What verifying one file found: its header and trailer's post-apply checksum."""
+    """What verifying one file found: its header, trailer's post-apply checksum and, for
+    a deep look at a checksum-tracked file, its page checksums."""
 
     header: Header
     post_apply: int
+    pages: dict[int, int] | None = None
 
 
-def _check_file(store: Store, f: FileInfo) -> _Checked | Problem:
+def _check_file(store: Store, f: FileInfo, deep: bool = False) -> _Checked | Problem:
     """Read one file whole through the verifying decoder."""
     try:
         with store.open_reader(f) as fp:
             dec = Decoder(fp, name=f.path)
-            trailer = dec.verify()
+            if deep and not dec.header.no_checksum:
+                pages = {ph.pgno: checksum_page(ph.pgno, data) for ph, data in dec}
+                trailer = dec.verify()
+            else:
+                pages, trailer = None, dec.verify()
         check_header(f, dec.header)
-        return _Checked(dec.header, trailer.post_apply_checksum)
+        return _Checked(dec.header, trailer.post_apply_checksum, pages)
+    except UnsupportedFormatError as exc:
+        return Problem("unsupported", f"{exc.what}: {exc.message}", exc.path or f.path, exc.offset)
     except FormatError as exc:
         return Problem("format", exc.message, exc.path or f.path, exc.offset)
     except StorageError as exc:
@@ -142,6 +163,19 @@ def _chains(files: Sequence[FileInfo], checked: dict[str, _Checked]) -> list[Pro
                 continue
             out += _pair_problems(prev, cur, checked.get(prev.path), checked.get(cur.path))
     return out
+
+
+def _checksums(files: Sequence[FileInfo], checked: dict[str, _Checked]) -> list[Problem]:
+    """Tracked files agree across levels; with their pages read, the replay holds."""
+    tracked = [
+        TrackedFile(f, c.header, c.post_apply, c.pages)
+        for f in files
+        if (c := checked.get(f.path)) is not None and not c.header.no_checksum
+    ]
+    found = compare_levels(tracked)
+    if any(t.pages is not None for t in tracked):
+        found += replay_checksums(tracked)
+    return [Problem("checksum", x.message, x.path) for x in found]
 
 
 def _page_sizes(checked: dict[str, _Checked]) -> list[Problem]:
@@ -219,7 +253,7 @@ def verify_files(
 
     def one(f: FileInfo) -> _Checked | Problem:
         nonlocal done
-        got = _check_file(store, f)
+        got = _check_file(store, f, deep_maps is not None)
         with lock:
             done += 1
             if progress is not None:
@@ -229,7 +263,7 @@ def verify_files(
     results = store.map(one, files)
     checked = {f.path: r for f, r in zip(files, results, strict=True) if isinstance(r, _Checked)}
     problems = [r for r in results if isinstance(r, Problem)]
-    problems += _page_sizes(checked) + _chains(files, checked)
+    problems += _page_sizes(checked) + _chains(files, checked) + _checksums(files, checked)
     points, reach = _reachability(files)
     problems += reach
     if deep_maps is not None and not problems:

@@ -19,6 +19,7 @@ from ltx.codec import (
     FileInfo,
     Header,
     encode_pages,
+    lock_pgno,
 )
 from ltx.dbfile import write_db_snapshot
 from ltx.errors import ConflictError, UsageError
@@ -73,6 +74,58 @@ class Writer:
                 url=self.store.url,
             )
 
+    def prepare(
+        self,
+        pages: Pages,
+        commit: int,
+        timestamp_ms: int,
+        *,
+        page_size: int | None = None,
+        txid: int | None = None,
+        wal: tuple[int, int, int, int] = (0, 0, 0, 0),
+    ) -> tuple[int, bytes]:
+        """Encode the next level-0 file: (TXID, bytes). ``txid`` (default position + 1)
+        may jump ahead; ``wal`` is (offset, size, salt1, salt2) as Litestream records
+        the WAL range a file came from. A snapshot (pages 1..Commit) may change the
+        page size, as a database rebuilt with another page size does."""
+        items = sorted(pages.items() if isinstance(pages, Mapping) else pages)
+        pos = self._position()
+        size = page_size or self.page_size or (len(items[0][1]) if items else 0)
+        whole = len(items) >= commit - (commit >= lock_pgno(size))
+        if self.page_size is not None and size != self.page_size and not whole:
+            raise UsageError(f"page size {size} differs from the replica's {self.page_size}")
+        txid = pos + 1 if txid is None else txid
+        if txid <= pos:
+            raise UsageError(f"TXID {txid:016x} is not past the replica's {pos:016x}")
+        offset, wal_size, salt1, salt2 = wal
+        header = Header(
+            flags=HEADER_FLAG_NO_CHECKSUM,
+            page_size=size,
+            commit=commit,
+            min_txid=txid,
+            max_txid=txid,
+            timestamp=timestamp_ms,
+            wal_offset=offset,
+            wal_size=wal_size,
+            wal_salt1=salt1,
+            wal_salt2=salt2,
+        )
+        return txid, encode_pages(header, items)
+
+    def put(self, txid: int, data: bytes, timestamp_ms: int, page_size: int) -> FileInfo:
+        """Create level-0 file ``txid`` from ``prepare``'s bytes, only if it is absent.
+
+        Raises ConflictError, writing nothing, when another writer got there first.
+        """
+        self._check_level0(self._position())
+        try:
+            info = self.store.write(0, txid, txid, data, timestamp_ms=timestamp_ms, if_absent=True)
+        except ConflictError:
+            self.position = None  # someone else wrote this TXID: list again next time
+            raise
+        self.position, self.page_size = txid, page_size
+        return info
+
     def append(
         self, pages: Pages, commit: int, timestamp_ms: int, *, page_size: int | None = None
     ) -> FileInfo:
@@ -81,28 +134,11 @@ class Writer:
         Raises ConflictError, writing nothing, when another writer got there first.
         """
         items = sorted(pages.items() if isinstance(pages, Mapping) else pages)
-        pos = self._position()
         size = page_size or self.page_size or (len(items[0][1]) if items else 0)
         if self.page_size is not None and size != self.page_size:
             raise UsageError(f"page size {size} differs from the replica's {self.page_size}")
-        txid = pos + 1
-        header = Header(
-            flags=HEADER_FLAG_NO_CHECKSUM,
-            page_size=size,
-            commit=commit,
-            min_txid=txid,
-            max_txid=txid,
-            timestamp=timestamp_ms,
-        )
-        data = encode_pages(header, items)
-        self._check_level0(pos)
-        try:
-            info = self.store.write(0, txid, txid, data, timestamp_ms=timestamp_ms, if_absent=True)
-        except ConflictError:
-            self.position = None  # someone else wrote this TXID: list again next time
-            raise
-        self.position, self.page_size = txid, size
-        return info
+        txid, data = self.prepare(items, commit, timestamp_ms, page_size=size)
+        return self.put(txid, data, timestamp_ms, size)
 
     def write_snapshot(self, source: str | os.PathLike[str] | View, timestamp_ms: int) -> FileInfo:
         """Write a level-9 snapshot from a View, or from a SQLite file at the position (on an

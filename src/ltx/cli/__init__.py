@@ -12,8 +12,10 @@ from collections.abc import Sequence
 
 from ltx.cli._commands import COMMANDS
 from ltx.cli._config import apply_config
+from ltx.cli._fleet import FLEET
 from ltx.cli._output import Output
 from ltx.cli._parser import ArgsError, build_parser, parse_args, wants_json
+from ltx.cli._replicate import cmd_replicate
 from ltx.cli._sql import SQL_ERRORS, cmd_sql
 from ltx.cli._tools import TOOLS
 from ltx.errors import LTXError
@@ -51,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger().addHandler(logging.NullHandler())
     try:
         apply_config(args)
-        return int({**COMMANDS, **TOOLS, "sql": cmd_sql}[args.command](args, out))
+        run = {**COMMANDS, **TOOLS, **FLEET, "sql": cmd_sql, "replicate": cmd_replicate}
+        return int(run[args.command](args, out))
     except BrokenPipeError:
         # The reader went away (``ltx ls ... | head``): stop quietly, as Unix tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)

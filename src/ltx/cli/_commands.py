@@ -16,7 +16,7 @@ from ltx.errors import NotFoundError, UsageError
 from ltx.legacy import format_time_ns
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
-from ltx.resolve import RestorePoint, restorable_points
+from ltx.resolve import RestorePoint
 from ltx.storage import RetryPolicy
 
 __all__ = ["COMMANDS"]
@@ -27,7 +27,9 @@ def _open(args: argparse.Namespace, out: Output) -> Replica:
         out.note(f"ltx: retrying {what} (attempt {attempt + 1}): {err}")
 
     retry = RetryPolicy(deadline=args.timeout, on_retry=on_retry)
-    return open_replica(args.url, retry=retry, env=args.env)
+    return open_replica(
+        args.url, retry=retry, env=args.env, verify_files=getattr(args, "verify", False)
+    )
 
 
 def _listed(replica: Replica) -> None:
@@ -87,10 +89,7 @@ def _when(point: RestorePoint) -> str:
 def cmd_history(args: argparse.Namespace, out: Output) -> int:
     replica = _open(args, out)
     _listed(replica)
-    points = replica.history()
-    if args.exact_times and replica.legacy() is None:
-        # The header times restores compare with (S3 lists whole seconds).
-        points = restorable_points(replica.files(exact_times=True))
+    points = replica.history()  # already the times restores compare (docs/concepts.md)
     rows = [{"txid": format_txid(p.txid), "created": _when(p)} for p in points]
     out.rows(rows, [("txid", "txid", 17), ("created", "created", 0)])
     return 0

@@ -6,7 +6,9 @@ import argparse
 import re
 from collections.abc import Sequence
 
+from ltx.cli._fleet import add_fleet_parser
 from ltx.cli._output import FORMATS
+from ltx.cli._replicate import add_replicate
 
 __all__ = ["ArgsError", "build_parser", "parse_args", "parse_txid_arg", "point_arg", "wants_json"]
 
@@ -125,7 +127,7 @@ def _read_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
 
     h = sub.add_parser("history", help="list the TXIDs the replica can restore exactly")
     _common(h)
-    h.add_argument("--exact-times", action="store_true", help="creation times as restore uses")
+    h.add_argument("--exact-times", action="store_true", help="(the default; kept for scripts)")
 
     r = sub.add_parser("restore", help="restore the database at a point in time")
     _common(r)
@@ -150,6 +152,12 @@ def _read_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     pg.add_argument("pgno", type=int, help="page number (1 is the first page)")
     pg.add_argument("--raw", action="store_true", help="write the raw page to stdout")
     pg.add_argument("-o", "--output", help="write the raw page to a file")
+    pg.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="read the page's LTX file whole once to check its checksum first (default: on)",
+    )
     _add_target(pg)
 
 
@@ -196,6 +204,11 @@ def _tool_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="NAME=VALUE",
         help="bind :NAME (integers and reals as numbers, anything else as text; repeatable)",
     )
+    q.add_argument(
+        "--verify",
+        action="store_true",
+        help="check each LTX file's whole checksum before serving any of its pages",
+    )
     _add_target(q)
 
 
@@ -239,6 +252,8 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
     _read_commands(sub)
     _tool_commands(sub)
     _change_commands(sub)
+    add_fleet_parser(sub)
+    add_replicate(sub, _common)
     return p
 
 

@@ -171,7 +171,7 @@ def cmd_sql(args: argparse.Namespace, out: Output) -> int:
     from ltx.sqlite import connect
 
     params = parse_params(args.param)
-    con = connect(args.url, env=args.env, **target(args))
+    con = connect(args.url, env=args.env, **target(args), verify_files=args.verify)
     try:
         if args.sql is None:
             _shell(con)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import urllib.parse
 
 from ltx.changes import diff_to_json, diff_to_text, tx_to_json, tx_to_text
 from ltx.cli._output import Output, Progress
 from ltx.cli._targets import point
 from ltx.errors import NotFoundError, UsageError
+from ltx.fleet import child_url
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
 from ltx.storage import RetryPolicy
@@ -21,16 +21,6 @@ def _retry(args: argparse.Namespace, out: Output) -> RetryPolicy:
         out.note(f"ltx: retrying {what} (attempt {attempt + 1}): {err}")
 
     return RetryPolicy(deadline=args.timeout, on_retry=on_retry)
-
-
-def _below(url: str, rel: str) -> str:
-    """``url`` with ``rel`` appended to its path (query kept)."""
-    if not rel:
-        return url
-    if "://" not in url:
-        return f"{url.rstrip('/')}/{rel}"
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{rel}"))
 
 
 def _replicas(url: str, args: argparse.Namespace, out: Output) -> list[Replica]:
@@ -46,7 +36,7 @@ def _replicas(url: str, args: argparse.Namespace, out: Output) -> list[Replica]:
     roots = [r for r in replica.store.replica_roots() if r]
     if not roots:
         raise NotFoundError(replica.store.explain_empty())
-    return [open_replica(_below(url, r), retry=_retry(args, out)) for r in roots]
+    return [open_replica(child_url(url, r), retry=_retry(args, out)) for r in roots]
 
 
 def cmd_verify(args: argparse.Namespace, out: Output) -> int:

@@ -6,6 +6,7 @@ never own either. The names below are the public surface; the private modules ho
 the rest (varints, frames, the pure-Python CRC) for tests and the codec itself.
 """
 
+from ltx.codec._chain import ChainFinding, TrackedFile, compare_levels, replay_checksums
 from ltx.codec._checksum import CHECKSUM_FLAG, DatabaseChecksum, checksum_page, crc64
 from ltx.codec._compact import compact, is_contiguous
 from ltx.codec._database import checksum_database, sqlite_page_count, sqlite_page_size
@@ -29,14 +30,23 @@ from ltx.codec._random import (
     read_page_index,
     read_pages,
 )
-from ltx.codec._values import HEADER_FLAG_NO_CHECKSUM, HEADER_SIZE, Header, PageHeader, Trailer
+from ltx.codec._values import (
+    HEADER_FLAG_NO_CHECKSUM,
+    HEADER_SIZE,
+    TRAILER_SIZE,
+    Header,
+    PageHeader,
+    Trailer,
+)
 from ltx.sqlitefmt.header import lock_pgno
 
 __all__ = [
     "CHECKSUM_FLAG",
     "HEADER_FLAG_NO_CHECKSUM",
     "HEADER_SIZE",
+    "TRAILER_SIZE",
     "SNAPSHOT_LEVEL",
+    "ChainFinding",
     "DatabaseChecksum",
     "DecodedFile",
     "Decoder",
@@ -50,10 +60,12 @@ __all__ = [
     "PageIndex",
     "PartDecoder",
     "ReadRange",
+    "TrackedFile",
     "Trailer",
     "checksum_database",
     "checksum_page",
     "compact",
+    "compare_levels",
     "crc64",
     "decode",
     "decode_listing",
@@ -70,6 +82,7 @@ __all__ = [
     "read_page",
     "read_page_index",
     "read_pages",
+    "replay_checksums",
     "sqlite_page_count",
     "split_file",
     "sqlite_page_size",

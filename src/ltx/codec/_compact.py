@@ -11,7 +11,7 @@ from ltx.codec._decoder import Decoder
 from ltx.codec._encoder import Encoder
 from ltx.codec._names import format_txid
 from ltx.codec._values import HEADER_FLAG_NO_CHECKSUM, Header, Trailer
-from ltx.errors import FormatError, UsageError
+from ltx.errors import ChecksumMismatchError, FormatError, UsageError
 
 __all__ = ["compact", "is_contiguous"]
 
@@ -74,7 +74,7 @@ def compact(
     inputs: Sequence[BinaryIO],
     out: BinaryIO,
     *,
-    flags: int = HEADER_FLAG_NO_CHECKSUM,
+    flags: int | None = None,
     names: Sequence[str] | None = None,
     timestamp: int | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -86,7 +86,9 @@ def compact(
     decoded and checksum-verified. The output header follows Litestream: TXID range of
     the inputs, Commit and Timestamp of the last, PreApply of the first, WAL fields 0;
     pages above the last Commit are dropped. ``timestamp`` overrides the output's
-    (a snapshot carries its creation time).
+    (a snapshot carries its creation time). ``flags`` None keeps checksum tracking when
+    every input has it (the post-apply checksum is the last input's, and a snapshot's
+    is computed from its pages and must equal it), else writes NoChecksum.
     """
     if not inputs:
         raise UsageError("at least one input required")
@@ -96,6 +98,10 @@ def compact(
     ]
     _check_inputs(decoders)
     first, last = decoders[0].header, decoders[-1].header
+    if flags is None:
+        untracked = any(d.header.no_checksum for d in decoders)
+        flags = HEADER_FLAG_NO_CHECKSUM if untracked else 0
+    tracked = not flags & HEADER_FLAG_NO_CHECKSUM
     header = Header(
         flags=flags,
         page_size=first.page_size,
@@ -103,12 +109,24 @@ def compact(
         min_txid=first.min_txid,
         max_txid=last.max_txid,
         timestamp=last.timestamp if timestamp is None else timestamp,
-        pre_apply_checksum=first.pre_apply_checksum,
+        pre_apply_checksum=first.pre_apply_checksum if tracked else 0,
     )
     enc = Encoder(out, header)
     _merge_pages(decoders, enc, header.commit, progress)
     post = decoders[-1].trailer
     if post is None:  # pragma: no cover - every decoder was drained above
         raise FormatError("input not fully decoded")
-    trailer = enc.close(post_apply_checksum=post.post_apply_checksum)
+    if not tracked:
+        return header, enc.close()
+    if not header.is_snapshot:
+        return header, enc.close(post_apply_checksum=post.post_apply_checksum)
+    trailer = enc.close()  # computed from the pages written
+    if trailer.post_apply_checksum != post.post_apply_checksum:
+        raise ChecksumMismatchError(
+            "post-apply checksum of the last input does not match the merged pages",
+            expected=post.post_apply_checksum,
+            actual=trailer.post_apply_checksum,
+            what="post_apply",
+            path=names[-1] if names else None,
+        )
     return header, trailer

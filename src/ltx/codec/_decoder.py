@@ -263,6 +263,7 @@ class Decoder:
                 what="file",
                 offset=trailer_offset + 8,
             )
+        trailer.validate(hdr, offset=trailer_offset)
         if self._db_checksum is not None and trailer.post_apply_checksum != (
             self._db_checksum.value
         ):

@@ -122,6 +122,11 @@ def _parse_tail(
             "page index size field disagrees with its entries", path=name, offset=footer
         )
     trailer = Trailer.from_bytes(buf, size - TRAILER_SIZE - buf_start)
+    if header is not None:
+        try:
+            trailer.validate(header, offset=size - TRAILER_SIZE)
+        except FormatError as exc:
+            raise exc.at(name) from None
     return FileIndex(index=index, trailer=trailer, size=size, header=header)
 
 

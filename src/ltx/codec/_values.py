@@ -10,7 +10,14 @@ from collections.abc import Sequence
 import attrs
 
 from ltx.codec._checksum import CHECKSUM_FLAG
-from ltx.errors import BadMagicError, FrameError, HeaderFieldError, TruncatedError
+from ltx.errors import (
+    BadMagicError,
+    FrameError,
+    HeaderFieldError,
+    TruncatedError,
+    UnsupportedFlagsError,
+    UnsupportedVersionError,
+)
 from ltx.sqlitefmt.header import is_valid_page_size, lock_pgno
 
 __all__ = [
@@ -169,6 +176,11 @@ class Header:
                 f"header needs {HEADER_SIZE} bytes, got {len(data)}", offset=len(data)
             )
         fields = _HEADER.unpack_from(data, 0)
+        digit = fields[0][3:]
+        version = int(digit) if fields[0][:3] == MAGIC[:3] and digit.isdigit() else 0
+        if version > 1:
+            message = f"LTX version {version} is newer than this reader (it reads {MAGIC!r})"
+            raise UnsupportedVersionError(message, version=version, offset=0)
         if fields[0] != MAGIC:
             raise BadMagicError(f"bad magic {bytes(fields[0])!r}, expected {MAGIC!r}", offset=0)
         hdr = cls(
@@ -195,8 +207,12 @@ class Header:
         def bad(field: str, message: str, offset: int) -> HeaderFieldError:
             return HeaderFieldError(message, field=field, offset=offset)
 
-        if self.flags & ~HEADER_FLAG_MASK or not 0 <= self.flags < (1 << 32):
+        if not 0 <= self.flags < (1 << 32):
             raise bad("flags", f"invalid flags: 0x{self.flags:08x}", 4)
+        if self.flags & ~HEADER_FLAG_MASK:
+            unknown = f"unknown header flags 0x{self.flags & ~HEADER_FLAG_MASK:08x}"
+            message = f"invalid flags: 0x{self.flags:08x} ({unknown}: a newer LTX writer?)"
+            raise UnsupportedFlagsError(message, flags=self.flags, offset=4)
         if not is_valid_page_size(self.page_size):
             raise bad("page_size", f"invalid page size: {self.page_size}", 8)
         if not 0 <= self.commit < (1 << 32):
@@ -284,3 +300,24 @@ class Trailer:
         """Parse 16 bytes."""
         post, chk = _TRAILER.unpack_from(data, offset)
         return cls(post, chk)
+
+    def validate(self, header: Header, *, offset: int | None = None) -> None:
+        """Go's ``Trailer.Validate(header)``: a NoChecksum file carries no post-apply
+        checksum; any other needs one with the flag bit; the file checksum needs the flag
+        bit. ``offset`` is where the trailer starts; raises HeaderFieldError."""
+        post = self.post_apply_checksum
+        where = None if offset is None else offset + 8
+        problem = None
+        if header.no_checksum:
+            problem = "post-apply checksum not allowed" if post else None
+        elif post == 0:
+            problem = "post-apply checksum required"
+        elif not post & CHECKSUM_FLAG:
+            problem = "invalid post-apply checksum format"
+        if problem is not None:
+            field = "post_apply_checksum"
+            raise HeaderFieldError(f"{problem} (found {post:016x})", field=field, offset=offset)
+        if not self.file_checksum & CHECKSUM_FLAG:
+            raise HeaderFieldError(
+                "invalid file checksum format", field="file_checksum", offset=where
+            )

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from ltx.codec import (
-    HEADER_FLAG_NO_CHECKSUM,
     SNAPSHOT_LEVEL,
     Decoder,
     FileInfo,
@@ -56,7 +55,6 @@ def merge_files(
             header, trailer = compact(
                 readers,
                 out,
-                flags=HEADER_FLAG_NO_CHECKSUM,
                 names=[f.path for f in inputs],
                 timestamp=timestamp_ms,
                 progress=progress,

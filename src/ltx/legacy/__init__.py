@@ -18,7 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._apply import LegacyPages
-from ._names import LegacyObject, format_time_ns
+from ._names import LegacyObject, format_time_ns, parse_object_path
 from ._plan import LegacyPlan, LegacyPoint
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ __all__ = [
     "MixedPoint",
     "MixedSource",
     "Side",
+    "parse_object_path",
     "convert",
     "format_time_ns",
     "legacy_txid",

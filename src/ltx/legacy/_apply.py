@@ -20,11 +20,12 @@ import attrs
 from ltx.errors import DatabaseFormatError, LegacyFormatError, PageNotFoundError
 from ltx.sqlitefmt.header import HEADER_SIZE as DB_HEADER_SIZE
 from ltx.sqlitefmt.header import header_page_size
+from ltx.sqlitefmt.wal import FRAME_HEADER_SIZE
 
 from ._lz4 import ByteSource, ObjectReader, open_reader
 from ._names import LegacyObject
 from ._plan import LegacyPlan
-from ._wal import FRAME_HEADER_SIZE, iter_transactions
+from ._wal import iter_transactions
 
 __all__ = [
     "LegacyPages",

@@ -5,11 +5,13 @@ Layout (0.3.5 to 0.3.13; the same on file:// and object stores)::
     generations/<16 hex>/snapshots/<index %08x>.snapshot.lz4
     generations/<16 hex>/wal/<index %08x>_<offset %08x>.wal.lz4
 
-0.3.0 to 0.3.4 also wrote ``<index>.snapshot`` / ``<index>_<offset>.wal`` without LZ4
-and a whole WAL per index as ``<index>.wal`` (appended to while live) or
-``<index>.wal.lz4``; those read as raw or LZ4 data at offset 0. 0.3.13 itself reads
-only the two ``.lz4`` forms with exactly 8 hex digits of offset, so it skips segments
-past 4 GiB (``%08x`` widens there); we read offsets of 8 to 16 digits.
+Only these two forms are taken, exactly as 0.3.13 takes them (its regular expressions
+want 8 hex digits of index and of offset and the ``.lz4`` suffix). Everything else in
+those folders is skipped as 0.3.13 skips it: the ``<index>.snapshot`` /
+``<index>_<offset>.wal`` / ``<index>.wal[.lz4]`` forms of 0.3.0 to 0.3.4, an extra
+whole-index WAL beside the segments, and segment names whose offset has 9 to 16
+digits (``%08x`` widens past 4 GiB, so 0.3.13 itself never reads those back): reading
+any of them would restore another database than 0.3.13 restores from the same objects.
 """
 
 from __future__ import annotations
@@ -39,9 +41,8 @@ GENERATION_NAME_LEN = 16
 Kind = Literal["snapshot", "wal"]
 _HEX = frozenset("0123456789abcdef")
 
-_SNAPSHOT = re.compile(r"^([0-9a-f]{8})\.snapshot(\.lz4)?$")
-_SEGMENT = re.compile(r"^([0-9a-f]{8})_([0-9a-f]{8,16})\.wal(\.lz4)?$")
-_WHOLE_WAL = re.compile(r"^([0-9a-f]{8})\.wal(\.lz4)?$")
+_SNAPSHOT = re.compile(r"^([0-9a-f]{8})\.snapshot\.lz4\Z")
+_SEGMENT = re.compile(r"^([0-9a-f]{8})_([0-9a-f]{8})\.wal\.lz4\Z")
 
 
 def datetime_to_ns(when: dt.datetime) -> int:
@@ -117,12 +118,9 @@ def _parse_name(kind: str, name: str) -> tuple[int, int, bool] | None:
     """(index, offset, compressed) of a base name in a ``snapshots``/``wal`` folder."""
     if kind == "snapshots":
         m = _SNAPSHOT.match(name)
-        return None if m is None else (int(m.group(1), 16), 0, m.group(2) is not None)
+        return None if m is None else (int(m.group(1), 16), 0, True)
     m = _SEGMENT.match(name)
-    if m is not None:
-        return int(m.group(1), 16), int(m.group(2), 16), m.group(3) is not None
-    m = _WHOLE_WAL.match(name)
-    return None if m is None else (int(m.group(1), 16), 0, m.group(2) is not None)
+    return None if m is None else (int(m.group(1), 16), int(m.group(2), 16), True)
 
 
 def parse_object_path(
@@ -135,7 +133,8 @@ def parse_object_path(
     """The object at ``.../generations/<gen>/{snapshots,wal}/<name>``, or None to skip it.
 
     Skipped, as 0.3.13 skips them: generation folders that are not 16 lowercase hex
-    digits, and names that do not parse (``.tmp`` files of an upload in progress ...).
+    digits, and names that do not parse (``.tmp`` files of an upload in progress, the
+    0.3.0-0.3.4 forms, whole-index WALs, offsets wider than 8 digits ...).
     """
     parts = path.replace("\\", "/").split("/")
     if len(parts) < 4 or parts[-4] != "generations" or parts[-2] not in ("snapshots", "wal"):

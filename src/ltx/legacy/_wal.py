@@ -4,20 +4,28 @@ The WAL of one index is split into segments named by their byte offset in it: th
 segment at offset 0 starts with the 32-byte WAL header, every segment holds whole
 frames (24-byte frame header + one page). A frame counts only if its salts equal the
 header's and its checksum continues the running checksum (SQLite's ``walDecodeFrame``);
-a frame with a nonzero "database size after commit" ends a transaction. Where SQLite
+a frame with a nonzero "database size after commit" ends a transaction (the rules live
+in ``ltx.sqlitefmt.wal``). Where SQLite
 would silently stop at a bad frame, we raise: the object is damaged, and stopping early
 would hand back an older database than the names promise.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Iterator, Sequence
 
 import attrs
 
 from ltx.errors import LegacyFormatError, UsageError
-from ltx.sqlitefmt.header import is_valid_page_size
+from ltx.sqlitefmt.wal import (
+    FRAME_HEADER_SIZE,
+    WAL_HEADER_SIZE,
+    WAL_MAGIC_BE,
+    WAL_MAGIC_LE,
+    FrameHeader,
+    WALHeader,
+    wal_checksum,
+)
 
 from ._lz4 import ByteSource, ObjectReader, open_reader
 from ._names import LegacyObject
@@ -36,110 +44,8 @@ __all__ = [
     "wal_checksum",
 ]
 
-WAL_HEADER_SIZE = 32
-FRAME_HEADER_SIZE = 24
-WAL_MAGIC_LE = 0x377F0682
-"""Checksums read the data as little-endian 32-bit words."""
-WAL_MAGIC_BE = 0x377F0683
-"""Checksums read the data as big-endian 32-bit words."""
-WAL_VERSION = 3007000
-_MASK = 0xFFFFFFFF
 
 OpenObject = Callable[[LegacyObject], ByteSource]
-
-
-def wal_checksum(data: bytes, s0: int = 0, s1: int = 0, *, big_endian: bool) -> tuple[int, int]:
-    """SQLite's running WAL checksum over ``data`` (a multiple of 8 bytes), from (s0, s1).
-
-    Eight word pairs per loop turn, masked once per turn (the sums stay below 2**48),
-    which is about three times faster than masking every step; restores spend most of
-    their Python time here.
-    """
-    if len(data) % 8:
-        raise UsageError(f"WAL checksum input must be a multiple of 8 bytes, got {len(data)}")
-    n = len(data) // 4
-    words = struct.unpack(f"{'>' if big_endian else '<'}{n}I", data)
-    whole = n - n % 16
-    it = iter(words[:whole])
-    for a0, b0, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, a6, b6, a7, b7 in zip(
-        *([it] * 16), strict=False
-    ):
-        s0 += a0 + s1
-        s1 += b0 + s0
-        s0 += a1 + s1
-        s1 += b1 + s0
-        s0 += a2 + s1
-        s1 += b2 + s0
-        s0 += a3 + s1
-        s1 += b3 + s0
-        s0 += a4 + s1
-        s1 += b4 + s0
-        s0 += a5 + s1
-        s1 += b5 + s0
-        s0 += a6 + s1
-        s1 += b6 + s0
-        s0 += a7 + s1
-        s1 += b7 + s0
-        s0 &= _MASK
-        s1 &= _MASK
-    for a, b in zip(words[whole::2], words[whole + 1 :: 2], strict=True):
-        s0 = (s0 + a + s1) & _MASK
-        s1 = (s1 + b + s0) & _MASK
-    return s0, s1
-
-
-@attrs.frozen
-class WALHeader:
-    """The 32-byte WAL header: magic, version, page size, checkpoint seq, salts, checksum."""
-
-    magic: int
-    version: int
-    page_size: int
-    checkpoint_seq: int
-    salt1: int
-    salt2: int
-    checksum1: int
-    checksum2: int
-
-    @property
-    def big_endian(self) -> bool:
-        """Checksum byte order: bit 0 of the magic (0x377f0683 means big-endian)."""
-        return self.magic == WAL_MAGIC_BE
-
-    @classmethod
-    def parse(cls, data: bytes, *, path: str | None = None) -> WALHeader:
-        """Decode and check a header as SQLite's recovery does; LegacyFormatError if bad."""
-        if len(data) != WAL_HEADER_SIZE:
-            raise LegacyFormatError(f"WAL header is {len(data)} bytes, not 32", path=path, offset=0)
-        hdr = cls(*struct.unpack(">8I", data))
-        if hdr.magic not in (WAL_MAGIC_LE, WAL_MAGIC_BE):
-            raise LegacyFormatError(
-                f"not a WAL header (magic {hdr.magic:08x})", path=path, offset=0
-            )
-        if hdr.version != WAL_VERSION:
-            raise LegacyFormatError(f"WAL format version {hdr.version}", path=path, offset=0)
-        if not is_valid_page_size(hdr.page_size):
-            raise LegacyFormatError(f"WAL page size {hdr.page_size}", path=path, offset=0)
-        if wal_checksum(data[:24], big_endian=hdr.big_endian) != (hdr.checksum1, hdr.checksum2):
-            raise LegacyFormatError("WAL header checksum mismatch", path=path, offset=24)
-        return hdr
-
-
-@attrs.frozen
-class FrameHeader:
-    """A frame header: page number, database size after commit (0 if none), salts, checksum."""
-
-    pgno: int
-    commit: int
-    salt1: int
-    salt2: int
-    checksum1: int
-    checksum2: int
-
-    @classmethod
-    def parse(cls, data: bytes) -> FrameHeader:
-        """Decode the big-endian fields (no checks: see ``iter_frames``)."""
-        return cls(*struct.unpack(">6I", data))
 
 
 @attrs.frozen
@@ -163,7 +69,9 @@ def _start(first: LegacyObject, rd: ObjectReader, page_size: int | None) -> WALH
         raise LegacyFormatError(
             f"WAL index {first.index:08x} has no segment at offset 0", path=first.path
         )
-    hdr = WALHeader.parse(rd.read_exact(WAL_HEADER_SIZE, "WAL header"), path=first.path)
+    hdr = WALHeader.parse(
+        rd.read_exact(WAL_HEADER_SIZE, "WAL header"), path=first.path, error=LegacyFormatError
+    )
     if page_size is not None and hdr.page_size != page_size:
         raise LegacyFormatError(
             f"WAL page size {hdr.page_size} differs from the database's {page_size}",

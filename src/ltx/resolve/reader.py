@@ -3,6 +3,10 @@
 Everything read is immutable (LTX files never change), so indexes and pages are
 cached by path and size in the page cache (memory, and disk with ``cache_dir``), and
 the last few page maps are kept per plan, so repeated reads cost a lookup.
+
+A page read never sees the file checksum. With ``verify_files``, the first page
+served from a file waits until the whole file has been read once through the
+verifying decoder (one GET of the whole file); the outcome is kept with the page cache.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from ltx.codec import (
+    Decoder,
     FileIndex,
     FileInfo,
     decode_listing,
@@ -39,9 +44,15 @@ _FRAME = "\x00frame"  # cache-key suffix of a compressed frame kept on speculati
 class PageReader:
     """Indexes, page maps and pages of one store, through one page cache."""
 
-    def __init__(self, store: Store, cache: PageCache, *, maps: int = 8) -> None:
+    def __init__(
+        self, store: Store, cache: PageCache, *, maps: int = 8, verify_files: bool = False
+    ) -> None:
         self.store = store
         self.cache = cache
+        self.verify_files = verify_files
+        self._verified: set[tuple[str, int]] = set()
+        self._verifying: dict[str, threading.Lock] = {}
+        self.files_verified = 0  # files read whole to check them, for tests
         self._lock = threading.Lock()
         self._indexes: dict[str, FileIndex] = {}
         self._maps: OrderedDict[Plan, PageMap] = OrderedDict()
@@ -128,6 +139,8 @@ class PageReader:
         if loc is None:
             return bytes(pm.page_size)
         f = loc.file
+        if self.verify_files:
+            self.verify_file(f)
         key = f"{self.store.url}\x00{f.path}\x00{loc.offset}"
         data = self.cache.get(key)
         if data is not None:
@@ -159,6 +172,8 @@ class PageReader:
                 out[i] = bytes(pm.page_size)
                 continue
             f = loc.file
+            if self.verify_files:
+                self.verify_file(f)
             cached = self.cache.get(f"{self.store.url}\x00{f.path}\x00{loc.offset}")
             if cached is not None:
                 out[i] = cached
@@ -189,6 +204,34 @@ class PageReader:
         done = [page for page in out if page is not None]
         assert len(done) == len(out)  # every position was filled above
         return done
+
+    def verify_file(self, f: FileInfo) -> None:
+        """Read ``f`` whole through the verifying decoder, once; FormatError if it fails.
+
+        The file must also agree with the index its pages are located by. Success is
+        kept in memory and, with ``cache_dir``, on disk; a failure is not kept.
+        """
+        done = (f.path, f.size)
+        if done in self._verified:
+            return
+        with self._lock:
+            lock = self._verifying.setdefault(f.path, threading.Lock())
+        with lock:
+            if done in self._verified:
+                return
+            key = self._key(f, "verified")
+            if self.cache.cache_dir is None or self.cache.get(key) is None:
+                with self.store.open_reader(f) as fp:
+                    dec = Decoder(fp, name=f.path)
+                    trailer = dec.verify()
+                known = self.file_index(f)
+                if (dec.header, dec.index, trailer) != (known.header, known.index, known.trailer):
+                    raise FormatError("file differs from its page index as read", path=f.path)
+                self.files_verified += 1
+                if self.cache.cache_dir is not None:
+                    self.cache.put(key, b"ok")
+            with self._lock:
+                self._verified.add(done)
 
     def _fetch(self, f: FileInfo, pgno: int, offset: int, size: int, page_size: int) -> bytes:
         """One ranged read of the frame and its neighbours; decode the frame, keep the rest

@@ -1,7 +1,9 @@
 """Plans per target for one listing: a TXID or a time resolves to a plan once.
 
 A time target plans over the exact creation times (fetched once, lazily) and is refused
-outside the plain listing's time bounds, as Litestream refuses it.
+before the plain listing's earliest time or after the newest time either way, as
+Litestream refuses it (except that S3's whole-second listing does not cut off the last
+second: see docs/concepts.md).
 """
 
 from __future__ import annotations
@@ -37,8 +39,13 @@ class Targets:
         if when is None or not listed:
             plan = plan_restore(listed, txid=txid, timestamp=when)
         else:
-            bounds = (min(f.created_at for f in listed), max(f.created_at for f in listed))
-            plan = plan_restore(self._exact_times(), timestamp=when, time_bounds=bounds)
+            exact = self._exact_times()
+            # Litestream's upper bound is the newest *listed* time (S3: whole seconds,
+            # often before the newest file's own time); a time up to the newest exact
+            # time still names a point by the rule, so it is not refused here.
+            hi = max(f.created_at for f in (*listed, *exact))
+            bounds = (min(f.created_at for f in listed), hi)
+            plan = plan_restore(exact, timestamp=when, time_bounds=bounds)
         if len(self._plans) >= _MAX:
             self._plans.clear()
         self._plans[key] = plan

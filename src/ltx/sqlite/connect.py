@@ -151,6 +151,7 @@ def connect(
     timestamp: TimeLike | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     poll_interval: float = 1.0,
+    verify_files: bool = False,
     **storage_options: Any,
 ) -> Connection:
     """A read-only SQL connection on the replica at ``txid``, at ``timestamp``, or following
@@ -161,13 +162,22 @@ def connect(
     when connecting. A URL opens its own Replica (with ``cache_dir`` and
     ``storage_options``); pass a Replica to share its page cache between connections.
     Each read transaction sees one TXID; the connection moves only between transactions.
+    ``verify_files`` fails a read (SQLITE_IOERR, the FormatError chained) rather than
+    serve a page of an LTX file whose whole checksum does not verify.
     """
     if isinstance(url_or_replica, Replica):
         if cache_dir is not None or storage_options:
             raise UsageError("cache_dir and storage options apply to a URL, not to a Replica")
         replica = url_or_replica
+        if verify_files and not replica.reader.verify_files:
+            raise UsageError("open the Replica with verify_files=True to verify its files")
     else:
-        replica = open_replica(os.fspath(url_or_replica), cache_dir=cache_dir, **storage_options)
+        replica = open_replica(
+            os.fspath(url_or_replica),
+            cache_dir=cache_dir,
+            verify_files=verify_files,
+            **storage_options,
+        )
     session = Session(replica, _target(replica, txid, timestamp), poll_interval=poll_interval)
     vfs = shared_vfs()
     key = vfs.add(session)

@@ -9,6 +9,7 @@ functions get inert stand-ins.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 from collections.abc import Callable
@@ -29,17 +30,17 @@ _DDL = {
 _LITERAL = re.compile(
     r"""\s*\(?\s*(?:(?P<sign>[-+])\s*)?(?:
         (?P<hex>0[xX][0-9a-fA-F]+) | (?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)
-        | '(?P<str>(?:[^']|'')*)' | [xX]'(?P<blob>[0-9a-fA-F]*)' | (?P<word>NULL|TRUE|FALSE)
+        | '(?P<str>.*)' | [xX]'(?P<blob>[0-9a-fA-F]*)' | (?P<word>NULL|TRUE|FALSE)
     )\s*\)?\s*""",
-    re.I | re.X,
-)
+    re.I | re.X | re.S,
+)  # single-character repeats only: memory stays flat however long the literal
 _AFFINITIES = ("INTEGER", "TEXT", "BLOB", "REAL", "NUMERIC")
 #: What sqlite3 raises for SQL it cannot take (bad text, NUL, several statements...).
 _ERRORS = (sqlite3.Error, sqlite3.Warning, ValueError)
 _MAX_TICKS = 10_000  # x 1000 virtual-machine steps for a whole schema
 _MISSING = re.compile(r"no such (collation sequence|function): (.+)")
 #: Bytes of one stored definition (and of any value made from it): far above any real schema.
-MAX_DEFINITION = 1 << 20
+MAX_DEFINITION = 256 << 10
 #: SQLITE_MAX_COLUMN's default: SQLite itself opens no table with more columns.
 MAX_COLUMNS = 2000
 #: sqlite3_limit() ids and values (the C API's numbers: sqlite3 names them from Python 3.11).
@@ -54,7 +55,7 @@ _LIMITS = {
     11: 0,  # SQLITE_LIMIT_WORKER_THREADS
 }
 #: What a definition does to the scratch database: define, and record itself in sqlite_schema.
-_DEFINE = (sqlite3.SQLITE_CREATE_TABLE, sqlite3.SQLITE_CREATE_INDEX, sqlite3.SQLITE_REINDEX)
+_DEFINE = (sqlite3.SQLITE_CREATE_TABLE, sqlite3.SQLITE_CREATE_INDEX)
 _RECORD = (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_READ)
 _SCHEMA_TABLES = ("sqlite_master", "sqlite_schema")
 
@@ -93,6 +94,8 @@ class TableInfo:
 
 _ACTION_NAMES = {
     sqlite3.SQLITE_SELECT: "run a query (AS SELECT)",
+    sqlite3.SQLITE_CREATE_TABLE: "define another table than its row names",
+    sqlite3.SQLITE_CREATE_INDEX: "index another table than its row names",
     sqlite3.SQLITE_READ: "read another table",
     sqlite3.SQLITE_PRAGMA: "run a PRAGMA",
     sqlite3.SQLITE_ATTACH: "attach a database",
@@ -129,8 +132,12 @@ class Ddl:
         """Let stored SQL define a table or index and nothing else; calls become NULL."""
         if self._subject is None:
             return sqlite3.SQLITE_OK
-        if action in _DEFINE:
+        if action == sqlite3.SQLITE_REINDEX:
             return sqlite3.SQLITE_OK
+        defined = arg1 if action == sqlite3.SQLITE_CREATE_TABLE else arg2
+        defined = (defined or "").casefold()
+        if action in _DEFINE and (defined in self._subject or defined == "sqlite_sequence"):
+            return sqlite3.SQLITE_OK  # the row's table, an index on it, AUTOINCREMENT's table
         table = (arg1 or "").casefold()
         if action in _RECORD and table in _SCHEMA_TABLES:
             return sqlite3.SQLITE_OK
@@ -148,6 +155,12 @@ class Ddl:
     def close(self) -> None:
         """Drop the scratch database."""
         self.con.close()
+
+    def forget(self, table: str) -> None:
+        """Drop ``table`` (and its indexes) once described: one definition in memory."""
+        quoted = '"' + table.replace('"', '""') + '"'
+        with contextlib.suppress(*_ERRORS):
+            self.con.execute(f"DROP TABLE IF EXISTS {quoted}")
 
     def _run(self, sql: str, what: str, kind: str, subject: str, strict: bool = True) -> bool:
         """Have SQLite define ``sql`` (a ``kind`` row); it may read only table ``subject``.
@@ -257,6 +270,8 @@ class Ddl:
         elif m["blob"] is not None:
             value = bytes.fromhex(m["blob"]) if len(m["blob"]) % 2 == 0 else None
         elif m["str"] is not None:
+            if "'" in m["str"].replace("''", ""):
+                return None  # not one string literal (a lone quote inside)
             value = m["str"].replace("''", "'")
         else:
             token = m["hex"] or m["num"]

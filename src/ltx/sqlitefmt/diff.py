@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
+from ltx.errors import DatabaseFormatError
 from ltx.sqlitefmt._locate import Tree
 from ltx.sqlitefmt._prune import (
     Side,
@@ -23,13 +24,20 @@ from ltx.sqlitefmt._prune import (
     owners_by_ptrmap,
     owners_nearby,
 )
+from ltx.sqlitefmt.btree import iter_cells
 from ltx.sqlitefmt.page import BTreePage
 from ltx.sqlitefmt.pager import PageFn, Pager
 from ltx.sqlitefmt.record import decode_record, sort_key
 from ltx.sqlitefmt.schema import Schema, Table, build_schema, read_entries
-from ltx.sqlitefmt.walk import Key, Row, iter_rows, row_key, row_values
+from ltx.sqlitefmt.walk import Key, Row, layout, row_key, row_values
 
 __all__ = ["RowChange", "SchemaChange", "DatabaseDiff", "diff_database", "diff_rows", "diff_schema"]
+
+#: Column defaults a diff may fill in beyond the values its records store. A record
+#: stores each value it has (a byte at least), so only defaults (ALTER TABLE ADD
+#: COLUMN, or a hostile schema declaring 2,000 columns over one-field records) can
+#: make decoded rows outgrow the database; past this and past the stored values, refuse.
+MAX_FILLED_DEFAULTS = 500_000
 
 
 @attrs.frozen(slots=True)
@@ -181,16 +189,21 @@ class _Rows:
         self.found: dict[str, tuple[dict[Key, bytes], dict[Key, bytes]]] = {}
         #: per pruned table, on each side: the pages those rows were read from
         self.pages: dict[str, tuple[set[int], set[int]]] = {}
+        self.stored = 0  # values decoded from records
+        self.filled = 0  # values taken from column defaults
 
     def changes(self) -> list[RowChange]:
         """Every row change, by table name then key."""
-        # Full comparisons first: the overflow pages they read are then accounted for.
-        full = {n: self._compare_full(n) for n in self.names if n not in self.pruned}
+        # Full reads first: the overflow pages they read are then accounted for.
+        for name in self.names:
+            if name not in self.pruned:
+                ta, tb = self.tables[name]
+                self.found[name] = (self._all(self.side_a, ta), self._all(self.side_b, tb))
         if self.pruned:
             self._prune()
         out: list[RowChange] = []
         for name in self.names:
-            out.extend(full[name] if name in full else self._compare_found(name))
+            out.extend(self._compare_found(name, name in self.pruned))
         return out
 
     def _trees(self, side: Side) -> list[Tree]:
@@ -276,16 +289,26 @@ class _Rows:
         fields = decode_record(payload, side.pager.encoding)
         rowid = key[0] if not table.without_rowid else None
         assert rowid is None or isinstance(rowid, int)
-        return row_values(table, fields, rowid)
+        row = row_values(table, fields, rowid)
+        self.stored += len(fields)
+        self.filled += max(len(row) - len(fields), 0)
+        if self.filled > MAX_FILLED_DEFAULTS and self.filled > self.stored:
+            raise DatabaseFormatError(
+                f"table {name!r}: its rows would take {self.filled} values from column "
+                f"defaults for {self.stored} stored (declares {len(table.columns)} columns)"
+            )
+        return row
 
-    def _compare_found(self, name: str) -> list[RowChange]:
+    def _compare_found(self, name: str, pruned: bool) -> list[RowChange]:
+        """Changes between the rows found on each side; equal records are equal rows only
+        when both sides decode them alike (``pruned``: same layout)."""
         rows_a, rows_b = self.found[name]
         out = []
         keys = rows_a.keys() | rows_b.keys()
         rowid = not self.side_a.schema.table(name).without_rowid  # keys are (int,): plain order
         for key in sorted(keys) if rowid else sorted(keys, key=_key_order):
             pa, pb = rows_a.get(key), rows_b.get(key)
-            if pa == pb:
+            if pruned and pa == pb:
                 continue
             before = self._decode(self.side_a, name, key, pa)
             change = _change(name, key, before, self._decode(self.side_b, name, key, pb))
@@ -293,27 +316,32 @@ class _Rows:
                 out.append(change)
         return out
 
-    def _compare_full(self, name: str) -> list[RowChange]:
-        ta, tb = self.tables[name]
-        rows_a = dict(self._all_rows(self.side_a, ta))
-        rows_b = dict(self._all_rows(self.side_b, tb))
-        out = []
-        for key in sorted(rows_a.keys() | rows_b.keys(), key=_key_order):
-            change = _change(name, key, rows_a.get(key), rows_b.get(key))
-            if change is not None:
-                out.append(change)
-        return out
-
-    def _all_rows(self, side: Side, table: Table | None) -> list[tuple[Key, Row]]:
+    def _all(self, side: Side, table: Table | None) -> dict[Key, bytes]:
+        """key -> record of every row of ``table`` (the records, not decoded rows: a
+        record is never larger than its share of the database)."""
         if table is None or not table.has_rows:
-            return []
-        caching, side.pager.caching = side.pager.caching, False
-        side.pager.overflow_seen = side.explained
+            return {}
+        pager = side.pager
+        caching, pager.caching = pager.caching, False
+        pager.overflow_seen = side.explained
+        out: dict[Key, bytes] = {}
+        cols = layout(table)
         try:
-            return list(iter_rows(side.pager, table, side.schema))
+            for pgno, cell in iter_cells(pager, table.root, table=not table.without_rowid):
+                payload = cell.local if cell.size == len(cell.local) else pager.payload(cell, pgno)
+                if not table.without_rowid:
+                    out[(cell.rowid,)] = payload
+                    continue
+                fields = decode_record(payload, pager.encoding, pgno)
+                if len(fields) < len(table.primary_key):
+                    raise DatabaseFormatError(
+                        f"{table.name}: record shorter than its key", pgno=pgno
+                    )
+                out[row_key(table, row_values(cols, fields, None), None)] = payload
         finally:
-            side.pager.caching = caching
-            side.pager.overflow_seen = None
+            pager.caching = caching
+            pager.overflow_seen = None
+        return out
 
 
 def _find(schema: Schema, name: str) -> Table | None:

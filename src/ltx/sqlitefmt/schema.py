@@ -174,14 +174,53 @@ def read_entries(pager: Pager) -> tuple[list[SchemaEntry], frozenset[int]]:
 def build_schema(
     header: DatabaseHeader, entries: Sequence[SchemaEntry], pages: frozenset[int] = frozenset()
 ) -> Schema:
-    """Describe every table and index named by ``entries``."""
+    """Describe every table and index named by ``entries``.
+
+    Each table is described with its indexes, then dropped from the scratch database,
+    so memory holds one definition at a time however many the schema has.
+    """
+    _check_roots(entries)
+    tables: dict[int, Table] = {}
+    indexes: dict[int, Index] = {}
+    of_table: dict[str, list[tuple[int, SchemaEntry]]] = {}
+    for i, e in enumerate(entries):
+        if e.type == "index":
+            of_table.setdefault(e.tbl_name.casefold(), []).append((i, e))
     ddl = Ddl()
     try:
-        tables = [_table(ddl, e) for e in entries if e.type == "table"]
-        indexes = [_index(ddl, e) for e in entries if e.type == "index"]
+        for i, e in enumerate(entries):
+            if e.type == "table":
+                tables[i] = _table(ddl, e)
+                for j, ix in of_table.pop(e.name.casefold(), []):
+                    indexes[j] = _index(ddl, ix)
+                ddl.forget(e.name)
+        for j, ix in (x for rest in of_table.values() for x in rest):
+            indexes[j] = _index(ddl, ix)  # of no table: undescribable
     finally:
         ddl.close()
-    return Schema(header, tuple(entries), tuple(tables), tuple(indexes), pages)
+    return Schema(
+        header,
+        tuple(entries),
+        tuple(tables[i] for i in sorted(tables)),
+        tuple(indexes[j] for j in sorted(indexes)),
+        pages,
+    )
+
+
+def _check_roots(entries: Sequence[SchemaEntry]) -> None:
+    """Each b-tree has one owner (SQLite's integrity_check: "2nd reference to page")."""
+    owner: dict[int, SchemaEntry] = {}
+    for e in entries:
+        if e.rootpage == 0:
+            continue
+        first = owner.setdefault(e.rootpage, e)
+        if e.rootpage == 1 or first is not e:
+            claims = "sqlite_schema" if e.rootpage == 1 else f"{first.type} {first.name!r}"
+            raise DatabaseFormatError(
+                f"sqlite_schema row {e.type} {e.name!r} claims root page {e.rootpage}, "
+                f"already the root of {claims}",
+                pgno=e.rootpage,
+            )
 
 
 def read_schema(page: PageFn | Pager) -> Schema:

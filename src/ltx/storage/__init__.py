@@ -11,7 +11,7 @@ from ltx.storage._open import open_store
 from ltx.storage._registry import REFUSED, SCHEMES, available_schemes, register_scheme
 from ltx.storage._retry import RetryPolicy
 from ltx.storage._store import Store
-from ltx.storage._url import StoreTarget, parse_url, reject_misspelled
+from ltx.storage._url import StoreTarget, parse_url, redact, reject_misspelled
 from ltx.storage._workers import Job, Workers
 
 __all__ = [
@@ -34,5 +34,6 @@ __all__ = [
     "available_schemes",
     "open_store",
     "parse_url",
+    "redact",
     "register_scheme",
 ]

@@ -19,6 +19,8 @@ __all__ = [
     "page_sizes",
     "pages",
     "replay",
+    "run_sql_transaction",
+    "sql_workloads",
 ]
 
 

@@ -35,6 +35,8 @@ __all__ = [
     "ltx_files",
     "histories",
     "replay",
+    "run_sql_transaction",
+    "sql_workloads",
 ]
 
 ALL_PAGE_SIZES = (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
@@ -218,3 +220,44 @@ def replay(models: Sequence[LTXFileModel]) -> tuple[int, dict[int, bytes]]:
         for p in [p for p in db if p > commit]:
             del db[p]
     return commit, db
+
+
+SQLOp = tuple[str, int, int]
+"""One statement of a workload: ("insert" | "update" | "delete" | "vacuum", key, size)."""
+
+
+@st.composite
+def sql_workloads(
+    draw: st.DrawFn, *, max_txns: int = 8, max_ops: int = 6, max_size: int = 3000
+) -> list[list[SQLOp]]:
+    """Transactions of inserts, updates and deletes on one table ``t(k, v)``, with
+    blobs up to ``max_size`` bytes (so pages spill and the database grows and shrinks),
+    now and then a VACUUM; run them with ``run_sql_workload``."""
+    op = st.tuples(
+        st.sampled_from(["insert", "insert", "update", "delete"]),
+        st.integers(0, 40),
+        st.integers(0, max_size),
+    )
+    txn = st.lists(op, min_size=1, max_size=max_ops)
+    vacuum = st.just([("vacuum", 0, 0)])
+    return draw(st.lists(st.one_of(txn, txn, txn, vacuum), min_size=1, max_size=max_txns))
+
+
+def run_sql_transaction(conn: object, ops: Sequence[SQLOp]) -> None:
+    """Run one workload transaction on a DB-API connection in autocommit mode
+    (stdlib ``sqlite3`` with ``isolation_level=None``, or apsw)."""
+    cur = conn.cursor()  # type: ignore[attr-defined]
+    cur.execute("CREATE TABLE IF NOT EXISTS t(k INTEGER PRIMARY KEY, v BLOB)")
+    if ops and ops[0][0] == "vacuum":
+        cur.execute("VACUUM")
+        return
+    cur.execute("BEGIN IMMEDIATE")
+    for kind, key, size in ops:
+        blob = bytes([key % 251]) * size
+        if kind == "insert":
+            cur.execute("INSERT OR REPLACE INTO t VALUES (?, ?)", (key, blob))
+        elif kind == "update":
+            cur.execute("UPDATE t SET v = ? WHERE k = ?", (blob[::-1] + b"u", key))
+        else:
+            cur.execute("DELETE FROM t WHERE k = ?", (key,))
+    cur.execute("COMMIT")

@@ -1,0 +1,117 @@
+"""One capture: what the WAL holds past the replica's position, as one level-0 file.
+
+Litestream's rules: only committed transactions count; a run of them becomes one file
+at the next TXID (WAL offset, size and salts in its header); a WAL restart we did not
+cause, a foreign checkpoint or downtime makes the next file a snapshot of the whole
+database. Pages the database grew by without writing them come from the db file.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from ltx.codec import lock_pgno
+from ltx.sqlitefmt.wal import ReadAt, WALHeader, WALPosition, WALScan, resume_position, scan_wal
+
+from ._source import Database
+
+__all__ = ["Capture", "Position", "capture"]
+
+
+@attrs.frozen
+class Position:
+    """Where the replica stands in the database's WAL after its newest level-0 file.
+
+    ``wal`` is None when the next file must be a snapshot. ``restarted_to`` names the
+    salts of a WAL that continues from its first frame exactly where ``wal`` ends (we saw
+    the one restart that followed our own full checkpoint); ``seq`` is the checkpoint
+    sequence of the WAL at ``wal``.
+    """
+
+    txid: int
+    wal: WALPosition | None
+    commit: int = 0
+    page_size: int = 0
+    restarted_to: tuple[int, int] | None = None
+    seq: int = 0
+
+
+@attrs.frozen
+class Capture:
+    """One level-0 file to write: pages, Commit, the WAL range, and the position after."""
+
+    txid: int
+    pages: dict[int, bytes]
+    commit: int
+    page_size: int
+    wal: tuple[int, int, int, int]
+    snapshot: bool
+    reason: str
+    end: Position
+    transactions: int
+
+
+def _why_snapshot(pos: Position | None, hdr: WALHeader | None, read: ReadAt) -> str | WALPosition:
+    """The reason the next file must be a snapshot, or where reading resumes."""
+    if pos is None or pos.txid == 0:
+        return "first sync"
+    if pos.wal is None:
+        return "position unknown"
+    if hdr is None:
+        return "WAL missing"
+    if hdr.page_size != pos.page_size:
+        return f"page size changed to {hdr.page_size}"
+    if hdr.salts == (pos.wal.salt1, pos.wal.salt2):
+        start = resume_position(hdr, read, pos.wal.offset)
+        if start is None or (pos.wal.checksum1, pos.wal.checksum2) not in (
+            (0, 0),
+            (start.checksum1, start.checksum2),
+        ):
+            return "WAL no longer holds the replica's position"
+        return start
+    if pos.restarted_to == hdr.salts:
+        return WALPosition.start(hdr)
+    return "WAL restarted by a checkpoint we did not run"
+
+
+def _snapshot(db: Database, hdr: WALHeader | None, scan: WALScan | None, txid: int) -> Capture:
+    page_size = hdr.page_size if hdr is not None else db.db_page_size()
+    commit = scan.commit if scan is not None and scan.commit else db.db_size() // page_size
+    lock = lock_pgno(page_size)
+    wal_pages = scan.pages if scan is not None else {}
+    pages = {
+        p: wal_pages.get(p) or db.read_db((p - 1) * page_size, page_size)
+        for p in range(1, commit + 1)
+        if p != lock
+    }
+    if scan is not None and hdr is not None:
+        wal = (scan.start.offset, scan.wal_size, *hdr.salts)
+        end = Position(txid, scan.end, commit, page_size, seq=hdr.checkpoint_seq)
+    else:
+        wal, end = (0, 0, 0, 0), Position(txid, None, commit, page_size)
+    n = scan.transactions if scan is not None else 0
+    return Capture(txid, pages, commit, page_size, wal, True, "", end, n)
+
+
+def capture(db: Database, pos: Position | None, *, max_bytes: int | None = None) -> Capture | None:
+    """Read the WAL past ``pos`` under a short read transaction: the next level-0 file,
+    or None when no transaction committed since."""
+    txid = (pos.txid if pos is not None else 0) + 1
+    with db.reading(), db.wal() as (hdr, read):
+        start = _why_snapshot(pos, hdr, read)
+        bound = db.published_frames(hdr) if hdr is not None else None
+        if isinstance(start, str):
+            scan = scan_wal(hdr, read, max_frames=bound) if hdr is not None else None
+            return attrs.evolve(_snapshot(db, hdr, scan, txid), reason=start)
+        assert hdr is not None and pos is not None
+        scan = scan_wal(hdr, read, start, max_bytes=max_bytes, max_frames=bound)
+        if not scan.transactions:
+            return None
+        pages = dict(scan.pages)
+        lock = lock_pgno(hdr.page_size)
+        for p in range(pos.commit + 1, scan.commit + 1):
+            if p not in pages and p != lock:
+                pages[p] = db.read_db((p - 1) * hdr.page_size, hdr.page_size)
+    end = Position(txid, scan.end, scan.commit, hdr.page_size, seq=hdr.checkpoint_seq)
+    wal = (scan.start.offset, scan.wal_size, *hdr.salts)
+    return Capture(txid, pages, scan.commit, hdr.page_size, wal, False, "", end, scan.transactions)

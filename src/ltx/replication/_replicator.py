@@ -1,0 +1,332 @@
+"""``Replicator``: a live SQLite database streamed to replicas as Litestream 0.5 does.
+
+Each ``sync`` captures what committed since the last one into one level-0 file at the
+next TXID and creates it on every target; then the checkpoint policy runs. ``start``
+runs syncs in a thread every ``sync_interval`` seconds and right after each commit of
+an attached apsw connection. Every step is a plain method so tests can drive it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import attrs
+
+from ltx.errors import LeaseLostError, LTXError
+from ltx.replica import Replica
+from ltx.replica import open as open_replica
+from ltx.sqlitefmt.wal import WAL_HEADER_SIZE, frame_size
+
+from ._capture import Capture, Position, capture
+from ._lease import DEFAULT_TTL, Leases
+from ._source import Connect, Database, stdlib_connect
+from ._targets import Targets
+
+__all__ = ["Replicator", "Synced", "replicate"]
+
+TRUNCATE_PAGES = 121359
+"""Litestream's ``truncate-page-n``: past this many WAL pages, the WAL file is cut."""
+MIN_CHECKPOINT_PAGES = 1000
+"""Litestream's ``min-checkpoint-page-count``: a PASSIVE checkpoint past this many."""
+MAX_SYNC_BYTES = 64 << 20
+"""Litestream's ``max-sync-wal-bytes``: one level-0 file covers at most about this much."""
+
+
+@attrs.frozen
+class Synced:
+    """One level-0 file written by a sync."""
+
+    txid: int
+    snapshot: bool
+    reason: str
+    pages: int
+    commit: int
+    transactions: int
+
+
+class Replicator:
+    """Replicates the WAL database at ``db_path`` to every URL (or ``Replica``) given."""
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str],
+        *targets: str | Replica,
+        sync_interval: float = 1.0,
+        checkpoint_interval: float = 60.0,
+        min_checkpoint_pages: int = MIN_CHECKPOINT_PAGES,
+        truncate_pages: int = TRUNCATE_PAGES,
+        max_sync_bytes: int = MAX_SYNC_BYTES,
+        connect: Connect = stdlib_connect,
+        clock: Callable[[], float] = time.time,
+        on_error: Callable[[BaseException], None] | None = None,
+        replica_options: dict[str, Any] | None = None,
+        lease: bool = True,
+        lease_ttl: float = DEFAULT_TTL,
+        owner: str | None = None,
+        on_lease_lost: Callable[[LeaseLostError], None] | None = None,
+        on_sync: Callable[[Synced], None] | None = None,
+    ) -> None:
+        if not targets:
+            raise LTXError("a Replicator needs at least one replica URL")
+        self.db_path = os.fspath(db_path)
+        self._target_specs = targets
+        self._replica_options = replica_options or {}
+        self.sync_interval = sync_interval
+        self.checkpoint_interval = checkpoint_interval
+        self.min_checkpoint_pages = min_checkpoint_pages
+        self.truncate_pages = truncate_pages
+        self.max_sync_bytes = max_sync_bytes
+        self._connect = connect
+        self.clock = clock
+        self.on_error = on_error
+        self.db: Database | None = None
+        self.targets: Targets | None = None
+        self.position: Position | None = None
+        self.last: Synced | None = None
+        self.files_written = 0
+        self._batch: list[Synced] = []
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_checkpoint = clock()
+        self._synced_since_checkpoint = False
+        self.last_error: BaseException | None = None
+        self.use_lease = lease
+        self.lease_ttl = lease_ttl
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.on_lease_lost = on_lease_lost
+        self.on_sync = on_sync
+        self.leases = Leases(self.owner, lease_ttl)
+
+    def __repr__(self) -> str:
+        pos = self.position.txid if self.position else None
+        return f"<Replicator {self.db_path} txid={pos}>"
+
+    # -- life -------------------------------------------------------------------
+
+    def open(self) -> Replicator:
+        """Open the database and the replicas and find the replica's position (no thread)."""
+        with self._lock:
+            if self.db is not None:
+                return self
+            replicas = [
+                t if isinstance(t, Replica) else open_replica(t, **self._replica_options)
+                for t in self._target_specs
+            ]
+            self.db = Database(self.db_path, self._connect)
+            try:
+                if self.use_lease:
+                    self.leases.acquire([r.store for r in replicas])
+                self.targets = Targets(replicas)
+                self.position = self.targets.align()
+            except BaseException:
+                self.leases.release()
+                self.db.close()
+                self.db = None
+                raise
+        return self
+
+    def start(self) -> Replicator:
+        """Open, sync once, and keep syncing in a background thread."""
+        self.open()
+        self.sync()
+        if self._thread is None:
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self._run, name="ltx-replicator", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread, run a final sync, close the database connections."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        with self._lock:
+            if self.db is None:
+                return
+            try:
+                if not self.leases.lost:
+                    self.sync()
+            finally:
+                self.leases.release()
+                self.db.close()
+                self.db = None
+
+    def __enter__(self) -> Replicator:
+        return self.start()
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def attach(self, conn: Any) -> None:
+        """Sync right after each commit of an apsw connection (through its WAL hook,
+        which also turns off that connection's own autocheckpoint: we checkpoint)."""
+
+        def hook(_conn: Any, _name: str, _frames: int) -> int:
+            self._wake.set()
+            return 0
+
+        conn.set_wal_hook(hook)
+
+    def notify(self) -> None:
+        """Ask the background thread to sync now (after a commit, say)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        delay = self.sync_interval
+        while not self._stopping.is_set():
+            self._wake.wait(delay)
+            self._wake.clear()
+            if self._stopping.is_set():
+                break
+            try:
+                self._keep_lease()
+                self.sync()
+                delay = self.sync_interval
+            except LeaseLostError as exc:
+                self.last_error = exc
+                return  # never write again; the app was told
+            except Exception as exc:
+                self.last_error = exc
+                if self.on_error is not None:
+                    self.on_error(exc)
+                delay = min(max(delay * 2, self.sync_interval), 300.0)
+
+    # -- steps ------------------------------------------------------------------
+
+    def sync(self) -> list[Synced]:
+        """Finish any pending upload, then write a level-0 file per capture until the WAL
+        holds nothing new, then checkpoint when the policy says so."""
+        with self._lock:
+            self._batch = []
+            self._sync_all()
+            self._maybe_checkpoint()
+            return self._batch
+
+    def _sync_all(self) -> None:
+        db, targets = self._opened()
+        if self.leases.lost:
+            raise LeaseLostError("the write lease was lost; this replicator writes no more")
+        targets.flush()
+        if db.wal_missing():
+            db.bump()  # a WAL to hold a position in (the app's next write would make one)
+        while True:
+            cap = capture(db, self.position, max_bytes=self.max_sync_bytes)
+            if cap is None:
+                return
+            self._write(targets, cap)
+            if cap.end.wal is None:
+                return  # the WAL vanished under us: the next sync starts over
+
+    def _write(self, targets: Targets, cap: Capture) -> Synced:
+        self._keep_lease(force=True)
+        targets.write(cap, int(self.clock() * 1000))
+        self.position = cap.end  # the file is ours now: a failed upload is retried as is
+        targets.flush()
+        self._synced_since_checkpoint = True
+        s = Synced(cap.txid, cap.snapshot, cap.reason, len(cap.pages), cap.commit, cap.transactions)
+        self._batch.append(s)
+        self.last, self.files_written = s, self.files_written + 1
+        if self.on_sync is not None:
+            self.on_sync(s)
+        return s
+
+    def _keep_lease(self, *, force: bool = False) -> None:
+        """Renew the leases when a third of the TTL is left (or before any write when it
+        is already gone); on loss, stop writing and tell the app."""
+        if not self.use_lease:
+            return
+        try:
+            self.leases.keep(margin=self.lease_ttl * (2 / 3 if not force else 1 / 3))
+        except LeaseLostError as exc:
+            if self.on_lease_lost is not None:
+                self.on_lease_lost(exc)
+            raise
+
+    def _opened(self) -> tuple[Database, Targets]:
+        if self.db is None or self.targets is None:
+            self.open()
+        assert self.db is not None and self.targets is not None
+        return self.db, self.targets
+
+    def _wal_pages(self) -> int:
+        pos = self.position
+        if pos is None or pos.wal is None or not pos.page_size:
+            return 0
+        return (pos.wal.offset - WAL_HEADER_SIZE) // frame_size(pos.page_size)
+
+    def _maybe_checkpoint(self) -> None:
+        """Litestream's thresholds: past ``min_checkpoint_pages`` synced WAL pages, or
+        ``checkpoint_interval`` seconds after the last one when data was synced since."""
+        pages = self._wal_pages()
+        due = self._synced_since_checkpoint and (
+            self.clock() - self._last_checkpoint >= self.checkpoint_interval
+        )
+        if pages >= self.min_checkpoint_pages or (pages and due):
+            self.checkpoint()
+
+    def checkpoint(self) -> bool:
+        """A PASSIVE checkpoint sealed by SQLite's write lock, then the write that
+        restarts the WAL (cut to its new size): True when the whole WAL was copied."""
+        with self._lock:
+            db, _ = self._opened()
+            with db.writes_held() as held:
+                if not held:
+                    return False
+                self._sync_all()
+                busy, log, copied = db.checkpoint("PASSIVE")
+                pos = self.position
+                full = (
+                    busy == 0
+                    and log == copied
+                    and pos is not None
+                    and pos.wal is not None
+                    and pos.wal.offset == WAL_HEADER_SIZE + log * frame_size(pos.page_size)
+                )
+            self._last_checkpoint = self.clock()
+            self._synced_since_checkpoint = False
+            if full and pos is not None:
+                self._restart_wal(db, pos)
+                self._sync_all()
+            return full
+
+    def _restart_wal(self, db: Database, pos: Position) -> None:
+        """After our full checkpoint at ``pos``: the write that restarts the WAL. If the
+        header then shows exactly one restart, the new WAL continues our position from
+        its first frame; if not (a reader kept the old WAL, or more happened), the next
+        sync decides as for any WAL it finds."""
+        db.bump()
+        with db.wal() as (hdr, _read):
+            if hdr is None or pos.wal is None or hdr.checkpoint_seq != pos.seq + 1:
+                return
+            if hdr.salts != (pos.wal.salt1, pos.wal.salt2):
+                self.position = attrs.evolve(pos, restarted_to=hdr.salts)
+
+
+def replicate(
+    db_path: str | os.PathLike[str],
+    *urls: str,
+    stop: threading.Event | None = None,
+    **options: Any,
+) -> None:
+    """Replicate ``db_path`` to ``urls`` in the foreground until ``stop`` is set (or
+    KeyboardInterrupt), then sync a last time."""
+    stop = stop or threading.Event()
+    with Replicator(db_path, *urls, **options):
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass

@@ -1,0 +1,100 @@
+"""The replicas a replicator writes: one position, the same TXIDs and bytes on each.
+
+A file is encoded once and created (if absent) on every target. A target left behind
+(a crash between two uploads) first gets the files it misses, copied byte for byte
+from the one ahead; when they are gone, every target gets a snapshot instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ltx.codec import HEADER_SIZE, Header
+from ltx.errors import ConflictError, NotFoundError
+from ltx.replica import Replica
+from ltx.sqlitefmt.wal import WALPosition
+
+from ._capture import Capture, Position
+
+__all__ = ["Targets"]
+
+
+class Targets:
+    """One or more replicas kept at one position."""
+
+    def __init__(self, replicas: Sequence[Replica]) -> None:
+        self.replicas = list(replicas)
+        self.pending: tuple[int, bytes, int, int] | None = None  # txid, data, ts, page size
+
+    def align(self) -> Position:
+        """List every target, copy missing level-0 files to those behind, and return the
+        position the newest level-0 file records (``wal`` None: snapshot next)."""
+        for r in self.replicas:
+            r.refresh()
+        top = max(self.replicas, key=lambda r: r.position or 0)
+        txid = top.position or 0
+        newest = max(top.store.list_level(0), key=lambda f: f.max_txid, default=None)
+        for r in self.replicas:
+            if (r.position or 0) < txid and not self._copy(top, r, txid):
+                return Position(txid, None)
+        if newest is None or newest.max_txid != txid:
+            return Position(txid, None)
+        head = Header.from_bytes(top.store.read_range(newest.path, 0, HEADER_SIZE))
+        wal = None
+        if head.wal_size or head.wal_offset:
+            end = head.wal_offset + head.wal_size
+            wal = WALPosition(end, head.wal_salt1, head.wal_salt2, 0, 0)
+        return Position(txid, wal, head.commit, head.page_size)
+
+    def _copy(self, src: Replica, dst: Replica, upto: int) -> bool:
+        """Copy src's level-0 files past dst's position; False when one is missing."""
+        have = {f.max_txid: f for f in src.store.list_level(0) if f.min_txid == f.max_txid}
+        for txid in range((dst.position or 0) + 1, upto + 1):
+            if txid not in have:
+                return False
+            try:
+                data = src.store.read(have[txid].path)
+            except NotFoundError:
+                return False
+            head = Header.from_bytes(data[:HEADER_SIZE])
+            self._put_one(dst, txid, data, head.timestamp, head.page_size)
+        return True
+
+    def write(self, cap: Capture, timestamp_ms: int) -> None:
+        """Encode ``cap`` once as the pending upload (``flush`` creates it everywhere)."""
+        lead = self.replicas[0].writer
+        txid, data = lead.prepare(
+            cap.pages,
+            cap.commit,
+            timestamp_ms,
+            page_size=cap.page_size,
+            txid=cap.txid,
+            wal=cap.wal,
+        )
+        self.pending = (txid, data, timestamp_ms, cap.page_size)
+
+    def flush(self) -> None:
+        """Finish the pending upload on every target that lacks it."""
+        if self.pending is None:
+            return
+        txid, data, ts, page_size = self.pending
+        for r in self.replicas:
+            if (r.position or 0) < txid:
+                self._put_one(r, txid, data, ts, page_size)
+        self.pending = None
+
+    @staticmethod
+    def _put_one(r: Replica, txid: int, data: bytes, ts: int, page_size: int) -> None:
+        """Create file ``txid``; one already there with our bytes (an earlier attempt
+        that landed) counts as written, any other is another writer's: ConflictError."""
+        try:
+            r.writer.put(txid, data, ts, page_size)
+        except ConflictError:
+            path = r.store.file_path(0, txid, txid)
+            try:
+                same = r.store.read(path) == data
+            except NotFoundError:
+                same = False
+            if not same:
+                raise
+            r.writer.position, r.writer.page_size = txid, page_size

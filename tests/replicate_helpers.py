@@ -1,0 +1,43 @@
+"""Shared pieces of the replicator tests: an app database and its truth per TXID."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import ltx
+from ltx.codec import lock_pgno
+
+
+def app_db(path: Path, *, page_size: int = 4096, autocheckpoint: int = 0) -> sqlite3.Connection:
+    """A WAL database as an app opens it (autocommit, its own autocheckpoint setting)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA page_size={page_size}")
+    conn.execute("PRAGMA journal_mode=wal")
+    conn.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
+    conn.execute("CREATE TABLE IF NOT EXISTS t(k INTEGER PRIMARY KEY, v BLOB)")
+    return conn
+
+
+def image(conn: sqlite3.Connection) -> bytes:
+    """The database as the app sees it now, page for page."""
+    return conn.serialize()
+
+
+def replica_image(url: str, txid: int, **options: object) -> bytes:
+    """The database ``ltx.open`` reads at ``txid`` (the lock page as zeros)."""
+    view = ltx.open(url, **options).view(txid)  # type: ignore[arg-type]
+    lock = lock_pgno(view.page_size)
+    return b"".join(
+        bytes(view.page_size) if p == lock else view.page(p) for p in range(1, view.page_count + 1)
+    )
+
+
+def same_db(a: bytes, b: bytes) -> bool:
+    """Equal images, ignoring the header's file change counter and version-valid-for
+    (bytes 24..27 and 92..99), which a restore may rewrite."""
+
+    def norm(x: bytes) -> bytes:
+        return x[:24] + bytes(4) + x[28:92] + bytes(8) + x[100:]
+
+    return norm(a) == norm(b)
