@@ -305,7 +305,8 @@ class _Rows:
         rows_a, rows_b = self.found[name]
         out = []
         keys = rows_a.keys() | rows_b.keys()
-        rowid = not self.side_a.schema.table(name).without_rowid  # keys are (int,): plain order
+        tables = [t for t in self.tables[name] if t is not None]
+        rowid = not any(t.without_rowid for t in tables)  # keys are (int,): plain order
         for key in sorted(keys) if rowid else sorted(keys, key=_key_order):
             pa, pb = rows_a.get(key), rows_b.get(key)
             if pruned and pa == pb:
