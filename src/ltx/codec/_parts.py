@@ -157,6 +157,7 @@ class PartDecoder:
         if part.last:
             self._tail()
         self.done = True
+        self._blob = b""  # the part's bytes are not needed past this point: memory stays bounded
 
     def _batch(self, pgnos: list[int], chunks: list[bytes], page_size: int) -> PageBatch:
         """Join the batch's prefixes and pages (the checksummed stream) and CRC it at once."""
