@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ltx.codec import HEADER_SIZE, Header
-from ltx.errors import ConflictError, NotFoundError
+from ltx.errors import ConflictError, FormatError, NotFoundError
 from ltx.replica import Replica
 from ltx.sqlitefmt.wal import WALPosition
 
@@ -39,7 +39,10 @@ class Targets:
                 return Position(txid, None)
         if newest is None or newest.max_txid != txid:
             return Position(txid, None)
-        head = Header.from_bytes(top.store.read_range(newest.path, 0, HEADER_SIZE))
+        try:
+            head = Header.from_bytes(top.store.read_range(newest.path, 0, HEADER_SIZE))
+        except FormatError as exc:  # stop: never write past a file we cannot read
+            raise exc.at(newest.path) from None
         wal = None
         if head.wal_size or head.wal_offset:
             end = head.wal_offset + head.wal_size
