@@ -3,11 +3,13 @@
 Each ``sync`` captures what committed since the last one into one level-0 file at the
 next TXID and creates it on every target; then the checkpoint policy runs. ``start``
 runs syncs in a thread every ``sync_interval`` seconds and right after each commit of
-an attached apsw connection. Every step is a plain method so tests can drive it.
+an attached apsw connection, and between syncs the compaction levels (``levels=``).
+Every step is a plain method so tests can drive it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 import threading
@@ -19,13 +21,16 @@ from typing import Any
 
 import attrs
 
+from ltx.compaction import LevelsConfig, Step
 from ltx.errors import LeaseLostError, LTXError
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
 from ltx.sqlitefmt.wal import WAL_HEADER_SIZE, frame_size
+from ltx.times import UTC
 
 from ._capture import Capture, Position, capture
 from ._lease import DEFAULT_TTL, Leases
+from ._levels import Schedule, levels_option
 from ._source import Connect, Database, stdlib_connect
 from ._targets import Targets
 
@@ -72,6 +77,7 @@ class Replicator:
         owner: str | None = None,
         on_lease_lost: Callable[[LeaseLostError], None] | None = None,
         on_sync: Callable[[Synced], None] | None = None,
+        levels: LevelsConfig | bool | None = None,
     ) -> None:
         if not targets:
             raise LTXError("a Replicator needs at least one replica URL")
@@ -105,6 +111,8 @@ class Replicator:
         self.on_lease_lost = on_lease_lost
         self.on_sync = on_sync
         self.leases = Leases(self.owner, lease_ttl)
+        self.levels = levels_option(levels)
+        self._schedule = Schedule(self.levels, clock) if self.levels else None
 
     def __repr__(self) -> str:
         pos = self.position.txid if self.position else None
@@ -195,6 +203,7 @@ class Replicator:
                 self._keep_lease()
                 self.sync()
                 delay = self.sync_interval
+                self.compact_if_due()
             except LeaseLostError as exc:
                 self.last_error = exc
                 return  # never write again; the app was told
@@ -203,6 +212,29 @@ class Replicator:
                 if self.on_error is not None:
                     self.on_error(exc)
                 delay = min(max(delay * 2, self.sync_interval), 300.0)
+
+    # -- compaction ---------------------------------------------------------------
+
+    def compact_if_due(self) -> list[Step]:
+        """``compact`` once per window of the shortest interval (see ``_levels``)."""
+        when = self._schedule.due() if self._schedule is not None else None
+        return self.compact(when) if when is not None else []
+
+    def compact(self, now: dt.datetime | None = None) -> list[Step]:
+        """Litestream's compaction, snapshots and retention on every target (the
+        planner and executor of ``ltx.compaction``, through ``Replica.compact``); the
+        steps planned for the first target. Nothing when levels are off."""
+        if self.levels is None:
+            return []
+        when = now or dt.datetime.fromtimestamp(self.clock(), UTC)
+        with self._lock:
+            _, targets = self._opened()
+            if self.leases.lost:
+                raise LeaseLostError("the write lease was lost; this replicator writes no more")
+            self._keep_lease(force=True)
+            targets.flush()
+            steps = [r.compact(self.levels, now=when) for r in targets.replicas]
+        return steps[0]
 
     # -- steps ------------------------------------------------------------------
 
