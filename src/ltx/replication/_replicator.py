@@ -32,6 +32,7 @@ from ._capture import Capture, Position, capture
 from ._lease import DEFAULT_TTL, Leases
 from ._levels import Schedule, levels_option
 from ._source import Connect, Database, stdlib_connect
+from ._stage import remove_stale
 from ._targets import Targets
 
 __all__ = ["Replicator", "Synced", "replicate"]
@@ -133,7 +134,8 @@ class Replicator:
             try:
                 if self.use_lease:
                     self.leases.acquire([r.store for r in replicas])
-                self.targets = Targets(replicas)
+                self.targets = Targets(replicas, self.db_path)
+                remove_stale(self.db_path)
                 self.position = self.targets.align()
             except BaseException:
                 self.leases.release()
@@ -166,6 +168,8 @@ class Replicator:
                 if not self.leases.lost:
                     self.sync()
             finally:
+                if self.targets is not None:
+                    self.targets.discard()
                 self.leases.release()
                 self.db.close()
                 self.db = None
@@ -255,16 +259,21 @@ class Replicator:
         if db.wal_missing():
             db.bump()  # a WAL to hold a position in (the app's next write would make one)
         while True:
-            cap = capture(db, self.position, max_bytes=self.max_sync_bytes)
-            if cap is None:
-                return
+            with db.reading():  # a snapshot's pages are read while it is encoded
+                cap = capture(db, self.position, max_bytes=self.max_sync_bytes)
+                if cap is None:
+                    return
+                targets.write(cap, int(self.clock() * 1000))
             self._write(targets, cap)
             if cap.end.wal is None:
                 return  # the WAL vanished under us: the next sync starts over
 
     def _write(self, targets: Targets, cap: Capture) -> Synced:
-        self._keep_lease(force=True)
-        targets.write(cap, int(self.clock() * 1000))
+        try:
+            self._keep_lease(force=True)
+        except BaseException:
+            targets.discard()
+            raise
         self.position = cap.end  # the file is ours now: a failed upload is retried as is
         targets.flush()
         self._synced_since_checkpoint = True

@@ -7,14 +7,18 @@ from the one ahead; when they are gone, every target gets a snapshot instead.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from ltx.codec import HEADER_SIZE, Header
 from ltx.errors import ConflictError, NotFoundError
 from ltx.replica import Replica
 from ltx.sqlitefmt.wal import WALPosition
 
-from ._capture import Capture, Position
+from ._capture import Capture, DbPages, Position
+from ._stage import stage
 
 __all__ = ["Targets"]
 
@@ -22,9 +26,11 @@ __all__ = ["Targets"]
 class Targets:
     """One or more replicas kept at one position."""
 
-    def __init__(self, replicas: Sequence[Replica]) -> None:
+    def __init__(self, replicas: Sequence[Replica], db_path: str) -> None:
         self.replicas = list(replicas)
-        self.pending: tuple[int, bytes, int, int] | None = None  # txid, data, ts, page size
+        self.db_path = db_path
+        # txid, bytes (or the staged file of a snapshot), timestamp, page size
+        self.pending: tuple[int, bytes | Path, int, int] | None = None
 
     def align(self) -> Position:
         """List every target, copy missing level-0 files to those behind, and return the
@@ -61,16 +67,25 @@ class Targets:
         return True
 
     def write(self, cap: Capture, timestamp_ms: int) -> None:
-        """Encode ``cap`` once as the pending upload (``flush`` creates it everywhere)."""
+        """Encode ``cap`` once as the pending upload (``flush`` creates it everywhere): in
+        memory, or a snapshot streamed to a file staged beside the database."""
         lead = self.replicas[0].writer
-        txid, data = lead.prepare(
-            cap.pages,
-            cap.commit,
-            timestamp_ms,
-            page_size=cap.page_size,
-            txid=cap.txid,
-            wal=cap.wal,
-        )
+        data: bytes | Path
+        if isinstance(cap.pages, DbPages):
+            header = lead.next_header(
+                cap.commit, timestamp_ms, cap.page_size, txid=cap.txid, wal=cap.wal, whole=True
+            )
+            txid, data = cap.txid, stage(self.db_path, header, cap.pages, len(cap.pages))
+        else:
+            txid, data = lead.prepare(
+                cap.pages,
+                cap.commit,
+                timestamp_ms,
+                page_size=cap.page_size,
+                txid=cap.txid,
+                wal=cap.wal,
+            )
+        self.discard()
         self.pending = (txid, data, timestamp_ms, cap.page_size)
 
     def flush(self) -> None:
@@ -81,10 +96,17 @@ class Targets:
         for r in self.replicas:
             if (r.position or 0) < txid:
                 self._put_one(r, txid, data, ts, page_size)
+        self.discard()
+
+    def discard(self) -> None:
+        """Forget the pending upload (and remove its staged file)."""
+        if self.pending is not None and isinstance(self.pending[1], Path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.pending[1])
         self.pending = None
 
     @staticmethod
-    def _put_one(r: Replica, txid: int, data: bytes, ts: int, page_size: int) -> None:
+    def _put_one(r: Replica, txid: int, data: bytes | Path, ts: int, page_size: int) -> None:
         """Create file ``txid``; one already there with our bytes (an earlier attempt
         that landed) counts as written, any other is another writer's: ConflictError."""
         try:
@@ -92,7 +114,7 @@ class Targets:
         except ConflictError:
             path = r.store.file_path(0, txid, txid)
             try:
-                same = r.store.read(path) == data
+                same = r.store._holds(path, data if isinstance(data, bytes) else os.fspath(data))
             except NotFoundError:
                 same = False
             if not same:

@@ -1,0 +1,61 @@
+"""Snapshots staged on local disk: encoded page by page into a temp file beside the
+database (bounded memory), after checking the folder has room for the worst case.
+
+The upload then reads the file (``Store.write`` takes a path); a crash leaves a stale
+file that the next replicator on this database removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from ltx.codec import Encoder, Header
+from ltx.errors import NoSpaceError
+
+__all__ = ["remove_stale", "room_needed", "stage"]
+
+
+def _prefix(db_path: str) -> str:
+    return f".{os.path.basename(db_path)}-ltx-stage-"
+
+
+def room_needed(pages: int, page_size: int) -> int:
+    """Bytes an LTX file of ``pages`` pages may take at most: LZ4's worst case per page
+    (it may grow incompressible data by 1/255) plus frame headers, index and trailer."""
+    return pages * (page_size + page_size // 255 + 64) + (64 << 10)
+
+
+def stage(db_path: str, header: Header, pages: Iterable[tuple[int, bytes]], count: int) -> Path:
+    """Encode ``count`` ascending ``pages`` under ``header`` into a temp file beside
+    ``db_path``; NoSpaceError (naming the folder) before writing when it lacks room."""
+    folder = os.path.dirname(os.path.abspath(db_path))
+    needed = room_needed(count, header.page_size)
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise NoSpaceError(folder, needed=needed, free=free)
+    fd, tmp = tempfile.mkstemp(prefix=_prefix(db_path), suffix=".ltx", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            enc = Encoder(out, header)
+            for pgno, data in pages:
+                enc.write_page(pgno, data)
+            enc.close()
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return Path(tmp)
+
+
+def remove_stale(db_path: str) -> None:
+    """Remove staged files a killed replicator of this database left behind."""
+    folder = os.path.dirname(os.path.abspath(db_path))
+    prefix = _prefix(db_path)
+    for name in os.listdir(folder):
+        if name.startswith(prefix) and name.endswith(".ltx"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, name))
