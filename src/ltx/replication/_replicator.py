@@ -35,7 +35,7 @@ from ._source import Connect, Database, stdlib_connect
 from ._stage import remove_stale
 from ._targets import Targets
 
-__all__ = ["Replicator", "Synced", "replicate"]
+__all__ = ["Replicator", "Synced"]
 
 TRUNCATE_PAGES = 121359
 """Litestream's ``truncate-page-n``: past this many WAL pages, the WAL file is cut."""
@@ -114,6 +114,7 @@ class Replicator:
         self.leases = Leases(self.owner, lease_ttl)
         self.levels = levels_option(levels)
         self._schedule = Schedule(self.levels, clock) if self.levels else None
+        self._compacting = False
 
     def __repr__(self) -> str:
         pos = self.position.txid if self.position else None
@@ -207,6 +208,7 @@ class Replicator:
                 self._keep_lease()
                 self.sync()
                 delay = self.sync_interval
+                self._compacting = True  # a failed compaction does not slow the syncs
                 self.compact_if_due()
             except LeaseLostError as exc:
                 self.last_error = exc
@@ -215,7 +217,9 @@ class Replicator:
                 self.last_error = exc
                 if self.on_error is not None:
                     self.on_error(exc)
-                delay = min(max(delay * 2, self.sync_interval), 300.0)
+                if not self._compacting:
+                    delay = min(max(delay * 2, self.sync_interval), 300.0)
+            self._compacting = False
 
     # -- compaction ---------------------------------------------------------------
 
@@ -225,9 +229,8 @@ class Replicator:
         return self.compact(when) if when is not None else []
 
     def compact(self, now: dt.datetime | None = None) -> list[Step]:
-        """Litestream's compaction, snapshots and retention on every target (the
-        planner and executor of ``ltx.compaction``, through ``Replica.compact``); the
-        steps planned for the first target. Nothing when levels are off."""
+        """Litestream's compaction, snapshots and retention on every target through
+        ``Replica.compact``; the steps planned for the first. Nothing when levels are off."""
         if self.levels is None:
             return []
         when = now or dt.datetime.fromtimestamp(self.clock(), UTC)
@@ -259,6 +262,7 @@ class Replicator:
         if db.wal_missing():
             db.bump()  # a WAL to hold a position in (the app's next write would make one)
         while True:
+            self._keep_lease(force=True)
             with db.reading():  # a snapshot's pages are read while it is encoded
                 cap = capture(db, self.position, max_bytes=self.max_sync_bytes)
                 if cap is None:
@@ -269,11 +273,6 @@ class Replicator:
                 return  # the WAL vanished under us: the next sync starts over
 
     def _write(self, targets: Targets, cap: Capture) -> Synced:
-        try:
-            self._keep_lease(force=True)
-        except BaseException:
-            targets.discard()
-            raise
         self.position = cap.end  # the file is ours now: a failed upload is retried as is
         targets.flush()
         self._synced_since_checkpoint = True
@@ -354,20 +353,3 @@ class Replicator:
                 return
             if hdr.salts != (pos.wal.salt1, pos.wal.salt2):
                 self.position = attrs.evolve(pos, restarted_to=hdr.salts)
-
-
-def replicate(
-    db_path: str | os.PathLike[str],
-    *urls: str,
-    stop: threading.Event | None = None,
-    **options: Any,
-) -> None:
-    """Replicate ``db_path`` to ``urls`` in the foreground until ``stop`` is set (or
-    KeyboardInterrupt), then sync a last time."""
-    stop = stop or threading.Event()
-    with Replicator(db_path, *urls, **options):
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
