@@ -98,3 +98,20 @@ def test_levels_off_and_invalid(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="levels"):
         Replicator(tmp_path / "app.db", url, levels="daily")  # type: ignore[arg-type]
     assert Replicator(tmp_path / "app.db", url).levels == LevelsConfig.default()
+
+
+def test_schedule_windows() -> None:
+    """Compaction runs at once, then once per window of the shortest interval (the
+    level-0 retention check's 15 s with Litestream's defaults), aligned to the clock."""
+    from ltx.replication._levels import Schedule
+
+    clock = Clock()
+    clock.now = 999_999_997.0  # 7 s into a 15 s window (the epoch is a boundary)
+    sched = Schedule(LevelsConfig.default(), clock)
+    assert sched.due() is not None and sched.due() is None
+    clock.now = 1_000_000_004.9
+    assert sched.due() is None
+    clock.now = 1_000_000_005.0  # the window's boundary
+    assert sched.due() is not None and sched.next == 1_000_000_020.0
+    fast = Schedule(SHORT, clock)
+    assert fast.due() is not None and fast.next == clock.now + 1

@@ -13,7 +13,10 @@ from ltx.compaction import LevelsConfig, truncate
 from ltx.errors import UsageError
 from ltx.times import UTC
 
-__all__ = ["Schedule", "levels_option"]
+__all__ = ["L0_RETENTION_CHECK", "Schedule", "levels_option"]
+
+L0_RETENTION_CHECK = dt.timedelta(seconds=15)
+"""Litestream's ``l0-retention-check-interval``: level-0 retention runs at least this often."""
 
 
 def levels_option(value: LevelsConfig | bool | None) -> LevelsConfig | None:
@@ -28,12 +31,13 @@ def levels_option(value: LevelsConfig | bool | None) -> LevelsConfig | None:
 
 
 class Schedule:
-    """The next compaction window: ``now`` truncated to the shortest interval, plus it."""
+    """The next compaction window: ``now`` truncated to the shortest interval (level,
+    snapshot or the level-0 retention check), plus it; the first run is at once."""
 
     def __init__(self, levels: LevelsConfig, clock: Callable[[], float]) -> None:
         self.levels = levels
         self.clock = clock
-        self.step = min((*levels.intervals, levels.snapshot_interval))
+        self.step = min((*levels.intervals, levels.snapshot_interval, L0_RETENTION_CHECK))
         self.next: float | None = None
 
     def due(self) -> dt.datetime | None:
