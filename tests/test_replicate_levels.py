@@ -115,3 +115,28 @@ def test_schedule_windows() -> None:
     assert sched.due() is not None and sched.next == 1_000_000_020.0
     fast = Schedule(SHORT, clock)
     assert fast.due() is not None and fast.next == clock.now + 1
+
+
+def test_failed_compaction_is_reported_and_syncs_go_on(tmp_path: Path) -> None:
+    """A compaction that fails goes to ``on_error``; the thread keeps syncing."""
+    app = app_db(tmp_path / "app.db")
+    url = (tmp_path / "replica").as_uri()
+    errors: list[BaseException] = []
+    rep = Replicator(tmp_path / "app.db", url, sync_interval=0.05, levels=SHORT)
+    rep.on_error = errors.append
+
+    def broken(now: object = None) -> list[object]:
+        raise UsageError("compaction broke")
+
+    rep.compact = broken  # type: ignore[assignment,method-assign]
+    with rep:
+        deadline = time.monotonic() + 20
+        for i in range(5):
+            run_sql_transaction(app, [("insert", i, 100)])
+            while rep.files_written < i + 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+        truth = image(app)
+    assert errors and all("compaction broke" in str(e) for e in errors)
+    assert rep.position is not None
+    assert same_db(replica_image(url, rep.position.txid), truth)
+    assert rep.files_written >= 6
