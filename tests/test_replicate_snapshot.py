@@ -91,3 +91,29 @@ def test_stale_staged_file_is_removed(tmp_path: Path) -> None:
     stale.write_bytes(b"x" * 100)
     Replicator(db, url, levels=False).open().stop()
     assert not stale.exists()
+
+
+def test_target_behind_gets_large_files_through_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A target that lacks files another has gets them byte for byte; files past
+    ``COPY_IN_MEMORY`` go through a staged file beside the database, removed after."""
+    from ltx.replication import _targets
+
+    db = tmp_path / "app.db"
+    a, b = (tmp_path / "a").as_uri(), (tmp_path / "b").as_uri()
+    app = app_db(db)
+    rep = Replicator(db, a, levels=False).open()
+    for i in range(3):
+        run_sql_transaction(app, [("insert", i, 2000)])
+        rep.sync()
+    rep.stop()
+    monkeypatch.setattr(_targets, "COPY_IN_MEMORY", 0)
+    both = Replicator(db, a, b, levels=False).open()
+    both.stop()
+    ra, rb = ltx.open(a), ltx.open(b)
+    fa, fb = ra.refresh(), rb.refresh()
+    assert [f.sort_key for f in fa] == [f.sort_key for f in fb] and len(fa) >= 3
+    for f, g in zip(fa, fb):
+        assert ra.store.read(f.path) == rb.store.read(g.path)
+    assert [n for n in os.listdir(tmp_path) if "ltx-stage" in n] == []

@@ -13,11 +13,12 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from ltx.codec import Encoder, Header
 from ltx.errors import NoSpaceError
 
-__all__ = ["remove_stale", "room_needed", "stage"]
+__all__ = ["download", "remove_stale", "room_needed", "stage"]
 
 
 def _prefix(db_path: str) -> str:
@@ -33,12 +34,7 @@ def room_needed(pages: int, page_size: int) -> int:
 def stage(db_path: str, header: Header, pages: Iterable[tuple[int, bytes]], count: int) -> Path:
     """Encode ``count`` ascending ``pages`` under ``header`` into a temp file beside
     ``db_path``; NoSpaceError (naming the folder) before writing when it lacks room."""
-    folder = os.path.dirname(os.path.abspath(db_path))
-    needed = room_needed(count, header.page_size)
-    free = shutil.disk_usage(folder).free
-    if free < needed:
-        raise NoSpaceError(folder, needed=needed, free=free)
-    fd, tmp = tempfile.mkstemp(prefix=_prefix(db_path), suffix=".ltx", dir=folder)
+    fd, tmp = _room(db_path, room_needed(count, header.page_size))
     try:
         with os.fdopen(fd, "wb") as out:
             enc = Encoder(out, header)
@@ -49,6 +45,29 @@ def stage(db_path: str, header: Header, pages: Iterable[tuple[int, bytes]], coun
         os.unlink(tmp)
         raise
     return Path(tmp)
+
+
+def download(db_path: str, src: BinaryIO, size: int) -> Path:
+    """Copy ``size`` bytes of ``src`` (another replica's file) into a temp file beside
+    ``db_path`` in 1 MiB pieces; NoSpaceError first when the folder lacks room."""
+    fd, tmp = _room(db_path, size)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return Path(tmp)
+
+
+def _room(db_path: str, needed: int) -> tuple[int, str]:
+    """A new temp file beside ``db_path`` (fd, path) once the folder has ``needed`` bytes
+    free; NoSpaceError naming the folder otherwise."""
+    folder = os.path.dirname(os.path.abspath(db_path))
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise NoSpaceError(folder, needed=needed, free=free)
+    return tempfile.mkstemp(prefix=_prefix(db_path), suffix=".ltx", dir=folder)
 
 
 def remove_stale(db_path: str) -> None:

@@ -12,15 +12,18 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ltx.codec import HEADER_SIZE, Header
+from ltx.codec import HEADER_SIZE, FileInfo, Header
 from ltx.errors import ConflictError, NotFoundError
 from ltx.replica import Replica
 from ltx.sqlitefmt.wal import WALPosition
 
 from ._capture import Capture, DbPages, Position
-from ._stage import stage
+from ._stage import download, stage
 
-__all__ = ["Targets"]
+__all__ = ["COPY_IN_MEMORY", "Targets"]
+
+COPY_IN_MEMORY = 8 << 20
+"""A file another target lacks is copied through memory up to this size, else via disk."""
 
 
 class Targets:
@@ -59,12 +62,24 @@ class Targets:
             if txid not in have:
                 return False
             try:
-                data = src.store.read(have[txid].path)
+                data = self._fetch(src, have[txid])
             except NotFoundError:
                 return False
-            head = Header.from_bytes(data[:HEADER_SIZE])
-            self._put_one(dst, txid, data, head.timestamp, head.page_size)
+            try:
+                head = Header.from_bytes(_head(data))
+                self._put_one(dst, txid, data, head.timestamp, head.page_size)
+            finally:
+                if isinstance(data, Path):
+                    os.unlink(data)
         return True
+
+    def _fetch(self, src: Replica, f: FileInfo) -> bytes | Path:
+        """A file of ``src`` in memory, or staged beside the database when it is large
+        (a full level-0 file holds the whole database)."""
+        if f.size <= COPY_IN_MEMORY:
+            return src.store.read(f.path)
+        with src.store.open_reader(f) as fp:
+            return download(self.db_path, fp, f.size)
 
     def write(self, cap: Capture, timestamp_ms: int) -> None:
         """Encode ``cap`` once as the pending upload (``flush`` creates it everywhere): in
@@ -120,3 +135,11 @@ class Targets:
             if not same:
                 raise
             r.writer.position, r.writer.page_size = txid, page_size
+
+
+def _head(data: bytes | Path) -> bytes:
+    """The header bytes of an LTX file in memory or on local disk."""
+    if isinstance(data, bytes):
+        return data[:HEADER_SIZE]
+    with open(data, "rb") as fp:
+        return fp.read(HEADER_SIZE)
