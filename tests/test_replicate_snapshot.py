@@ -114,6 +114,6 @@ def test_target_behind_gets_large_files_through_disk(
     ra, rb = ltx.open(a), ltx.open(b)
     fa, fb = ra.refresh(), rb.refresh()
     assert [f.sort_key for f in fa] == [f.sort_key for f in fb] and len(fa) >= 3
-    for f, g in zip(fa, fb):
+    for f, g in zip(fa, fb, strict=True):
         assert ra.store.read(f.path) == rb.store.read(g.path)
     assert [n for n in os.listdir(tmp_path) if "ltx-stage" in n] == []
