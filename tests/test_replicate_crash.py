@@ -67,9 +67,12 @@ def test_kills_lose_nothing(tmp_path: Path) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
 
+    spawned: list[subprocess.Popen[bytes]] = []
+
     def spawn(code: str, *args: str, out: Path) -> subprocess.Popen[bytes]:
         with open(out, "ab") as fh:
-            return subprocess.Popen([sys.executable, "-c", code, *args], stdout=fh)
+            spawned.append(subprocess.Popen([sys.executable, "-c", code, *args], stdout=fh))
+        return spawned[-1]
 
     def ready(n: int) -> None:
         """Wait for the n-th replicator to have started (imports take a while)."""
@@ -78,32 +81,38 @@ def test_kills_lose_nothing(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "replicator did not start"
             time.sleep(0.05)
 
-    next_key, starts = 0, 1
-    app = spawn(APP, str(db), "0", out=out_dir / "app.log")
-    rep = spawn(REPLICATOR, str(db), url, out=out_dir / "rep.log")
-    ready(starts)
-    for i in range(KILLS):
-        time.sleep(rnd.uniform(0.02, 0.3))
-        victim = rep if i % 2 == 0 else app
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-        if victim is app:
-            keys = [int(x) for x in (out_dir / "app.log").read_text().split()]
-            seen.update(keys)
-            next_key = max(keys, default=next_key) + 1
-            app = spawn(APP, str(db), str(next_key + 10_000 * (i + 1)), out=out_dir / "app.log")
-        else:
-            rep = spawn(REPLICATOR, str(db), url, out=out_dir / "rep.log")
-            starts += 1
-            ready(starts)
-        now = _l0(url)
-        assert all(now[t] == h for t, h in files.items() if t in now), "a file changed bytes"
-        files.update(now)
-    app.send_signal(signal.SIGKILL)
-    app.wait()
-    rep.send_signal(signal.SIGKILL)
-    rep.wait()
-    seen.update(int(x) for x in (out_dir / "app.log").read_text().split())
+    try:
+        next_key, starts = 0, 1
+        app = spawn(APP, str(db), "0", out=out_dir / "app.log")
+        rep = spawn(REPLICATOR, str(db), url, out=out_dir / "rep.log")
+        ready(starts)
+        for i in range(KILLS):
+            time.sleep(rnd.uniform(0.02, 0.3))
+            victim = rep if i % 2 == 0 else app
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            if victim is app:
+                keys = [int(x) for x in (out_dir / "app.log").read_text().split()]
+                seen.update(keys)
+                next_key = max(keys, default=next_key) + 1
+                app = spawn(APP, str(db), str(next_key + 10_000 * (i + 1)), out=out_dir / "app.log")
+            else:
+                rep = spawn(REPLICATOR, str(db), url, out=out_dir / "rep.log")
+                starts += 1
+                ready(starts)
+            now = _l0(url)
+            assert all(now[t] == h for t, h in files.items() if t in now), "a file changed bytes"
+            files.update(now)
+        app.send_signal(signal.SIGKILL)
+        app.wait()
+        rep.send_signal(signal.SIGKILL)
+        rep.wait()
+        seen.update(int(x) for x in (out_dir / "app.log").read_text().split())
+    finally:  # a failure must not leave a writer and a replicator running
+        for proc in spawned:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     with Replicator(db, url, owner="crash-test", levels=False) as last:
         last.sync()
     final = _l0(url)

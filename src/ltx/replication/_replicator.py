@@ -246,8 +246,8 @@ class Replicator:
     # -- steps ------------------------------------------------------------------
 
     def sync(self) -> list[Synced]:
-        """Finish any pending upload, then write a level-0 file per capture until the WAL
-        holds nothing new, then checkpoint when the policy says so."""
+        """Finish any pending upload, then write what the WAL holds as level-0 files (one
+        per ``max_sync_bytes``), then checkpoint when the policy says so."""
         with self._lock:
             self._batch = []
             self._sync_all()
@@ -271,6 +271,8 @@ class Replicator:
             self._write(targets, cap)
             if cap.end.wal is None:
                 return  # the WAL vanished under us: the next sync starts over
+            if cap.wal[1] < self.max_sync_bytes:
+                return  # all it held when read; chasing a busy writer would never end
 
     def _write(self, targets: Targets, cap: Capture) -> Synced:
         self.position = cap.end  # the file is ours now: a failed upload is retried as is

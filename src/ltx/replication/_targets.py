@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ltx.codec import HEADER_SIZE, FileInfo, Header
-from ltx.errors import ConflictError, NotFoundError
+from ltx.errors import ConflictError, FormatError, NotFoundError
 from ltx.replica import Replica
 from ltx.sqlitefmt.wal import WALPosition
 
@@ -48,7 +48,10 @@ class Targets:
                 return Position(txid, None)
         if newest is None or newest.max_txid != txid:
             return Position(txid, None)
-        head = Header.from_bytes(top.store.read_range(newest.path, 0, HEADER_SIZE))
+        try:
+            head = Header.from_bytes(top.store.read_range(newest.path, 0, HEADER_SIZE))
+        except FormatError as exc:  # stop: never write past a file we cannot read
+            raise exc.at(newest.path) from None
         wal = None
         if head.wal_size or head.wal_offset:
             end = head.wal_offset + head.wal_size
