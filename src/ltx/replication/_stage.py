@@ -1,5 +1,6 @@
 """Snapshots staged on local disk: encoded page by page into a temp file beside the
-database (bounded memory), after checking the folder has room for the worst case.
+database (the system temp folder when that folder is read-only), in bounded memory,
+after checking the folder has room for the worst case.
 
 The upload then reads the file (``Store.write`` takes a path); a crash leaves a stale
 file that the next replicator on this database removes.
@@ -61,20 +62,31 @@ def download(db_path: str, src: BinaryIO, size: int) -> Path:
 
 
 def _room(db_path: str, needed: int) -> tuple[int, str]:
-    """A new temp file beside ``db_path`` (fd, path) once the folder has ``needed`` bytes
-    free; NoSpaceError naming the folder otherwise."""
-    folder = os.path.dirname(os.path.abspath(db_path))
-    free = shutil.disk_usage(folder).free
-    if free < needed:
-        raise NoSpaceError(folder, needed=needed, free=free)
-    return tempfile.mkstemp(prefix=_prefix(db_path), suffix=".ltx", dir=folder)
+    """A new temp file (fd, path) beside ``db_path``, or in the system temp folder when
+    the database's folder is read-only, once that folder has ``needed`` bytes free;
+    NoSpaceError naming the folder otherwise."""
+    for folder in _folders(db_path):
+        free = shutil.disk_usage(folder).free
+        if free < needed:
+            raise NoSpaceError(folder, needed=needed, free=free)
+        try:
+            return tempfile.mkstemp(prefix=_prefix(db_path), suffix=".ltx", dir=folder)
+        except PermissionError:
+            if folder == tempfile.gettempdir():
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _folders(db_path: str) -> list[str]:
+    """Where files are staged: beside the database, else the system temp folder."""
+    return [os.path.dirname(os.path.abspath(db_path)), tempfile.gettempdir()]
 
 
 def remove_stale(db_path: str) -> None:
     """Remove staged files a killed replicator of this database left behind."""
-    folder = os.path.dirname(os.path.abspath(db_path))
     prefix = _prefix(db_path)
-    for name in os.listdir(folder):
-        if name.startswith(prefix) and name.endswith(".ltx"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(folder, name))
+    for folder in _folders(db_path):
+        for name in os.listdir(folder):
+            if name.startswith(prefix) and name.endswith(".ltx"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, name))
