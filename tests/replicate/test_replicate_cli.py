@@ -53,10 +53,11 @@ def test_exec_runs_the_app_and_stops_with_it(tmp_path: Path) -> None:
         "[c.execute('INSERT INTO t VALUES (?, ?)', (i, b'y')) for i in range(20)]"
     )
     cmd = f'{sys.executable} -c "{script}"'
-    proc = _start([str(db), url, "-exec", cmd, "-sync-interval", "0.1"])
+    proc = _start([str(db), url, "-exec", cmd, "-sync-interval", "0.1", "--no-compact"])
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "stopped" in out
+    assert {f.level for f in ltx.open(url).refresh()} == {0}  # --no-compact
     ltx.open(url).restore(tmp_path / "out.db")
     conn = sqlite3.connect(tmp_path / "out.db")
     assert conn.execute("SELECT count(*) FROM t").fetchone() == (20,)

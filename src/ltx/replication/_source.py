@@ -58,6 +58,7 @@ class Database:
             )
         self._fd = os.open(self.path, os.O_RDONLY)
         self._shm = -1
+        self._reading = False
         try:
             self._open_connections(connect)
         except Exception as exc:  # sqlite3 or apsw: SQLite could not open it for us
@@ -97,12 +98,17 @@ class Database:
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
         """A short read transaction: the WAL cannot restart and no checkpoint can copy
-        frames past our snapshot into the db file while we read."""
+        frames past our snapshot into the db file while we read. Nested: one transaction."""
+        if self._reading:  # nested: the outer transaction already holds the snapshot
+            yield
+            return
         self.reader.execute("BEGIN")
+        self._reading = True
         try:
             _query(self.reader, "SELECT count(*) FROM sqlite_master")
             yield
         finally:
+            self._reading = False
             self.reader.execute("COMMIT")
 
     def db_size(self) -> int:
