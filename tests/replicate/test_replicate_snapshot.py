@@ -16,8 +16,7 @@ from ltx.errors import NoSpaceError
 from ltx.replication import Replicator
 from ltx.testing import run_sql_transaction
 from tests.fuzz.hostile import measure
-
-from .replicate_helpers import app_db, image, replica_image, same_db
+from tests.replicate.replicate_helpers import app_db, image, replica_image, same_db
 
 MIB = 1 << 20
 

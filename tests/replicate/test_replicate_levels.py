@@ -15,8 +15,7 @@ from ltx.replication import Replicator
 from ltx.testing import run_sql_transaction
 from tests.conftest import needs_litestream
 from tests.litestream_harness import restore
-
-from .replicate_helpers import app_db, image, replica_image, same_db
+from tests.replicate.replicate_helpers import app_db, image, replica_image, same_db
 
 SHORT = LevelsConfig([dt.timedelta(seconds=1)], l0_retention=dt.timedelta(seconds=2))
 
