@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 from _common import REPO, run_measured, warm_bytecode
+from tests.changes.test_diff_util import append_images
 from tests.litestream_harness import LITESTREAM, restore
-from tests.test_diff_util import append_images
 
 import ltx
 
@@ -69,7 +69,7 @@ import json, sys, time
 sys.path.insert(0, sys.argv[2])
 import ltx
 from ltx.changes import diff
-from tests.test_diff_util import CountingSource
+from tests.changes.test_diff_util import CountingSource
 
 source = CountingSource(ltx.open(sys.argv[1]))
 t0 = time.perf_counter()

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from _common import S3_ENV, clean_env, s3_client
 from _proxy import DelayProxy
-from tests.fleet_helpers import _images, write_replica
+from tests.fleet.fleet_helpers import _images, write_replica
 from tests.servers import moto_server
 
 import ltx

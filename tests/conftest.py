@@ -51,6 +51,10 @@ def recorded_replicas(tmp_path_factory):
     return get
 
 
+# Ray workers run this venv's Python: under `uv run` (the README's test command) Ray's uv
+# hook would rebuild the project in a copied working dir per worker and never start them.
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+
 # gcsfs probes bucket types over gRPC (60 s timeouts against the emulator) unless told not to.
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 

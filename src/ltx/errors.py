@@ -23,6 +23,7 @@ __all__ = [
     "LegacyFormatError",
     "UsageError",
     "OutputExistsError",
+    "NoSpaceError",
     "StorageError",
     "NotFoundError",
     "AccessDeniedError",
@@ -197,6 +198,18 @@ class UsageError(LTXError, ValueError):
 
 class OutputExistsError(LTXError, FileExistsError):
     """A local output (restore target) exists and overwriting was not asked for."""
+
+
+class NoSpaceError(LTXError, OSError):
+    """Too little free space in a local folder for a file we must stage there; ``path``
+    names the folder, ``needed`` and ``free`` are bytes."""
+
+    def __init__(self, path: str, *, needed: int, free: int):
+        self.path, self.needed, self.free = path, needed, free
+        super().__init__(f"{path}: {needed} bytes needed to stage a snapshot, {free} free")
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class StorageError(LTXError, OSError):

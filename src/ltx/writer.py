@@ -89,18 +89,33 @@ class Writer:
         the WAL range a file came from. A snapshot (pages 1..Commit) may change the
         page size, as a database rebuilt with another page size does."""
         items = sorted(pages.items() if isinstance(pages, Mapping) else pages)
-        pos = self._position()
         size = page_size or self.page_size or (len(items[0][1]) if items else 0)
         whole = len(items) >= commit - (commit >= lock_pgno(size))
-        if self.page_size is not None and size != self.page_size and not whole:
-            raise UsageError(f"page size {size} differs from the replica's {self.page_size}")
+        header = self.next_header(commit, timestamp_ms, size, txid=txid, wal=wal, whole=whole)
+        return header.max_txid, encode_pages(header, items)
+
+    def next_header(
+        self,
+        commit: int,
+        timestamp_ms: int,
+        page_size: int,
+        *,
+        txid: int | None = None,
+        wal: tuple[int, int, int, int] = (0, 0, 0, 0),
+        whole: bool = False,
+    ) -> Header:
+        """The header of the next level-0 file (see ``prepare``); ``whole`` says it holds
+        every page, so it may change the page size. For callers that stream the pages."""
+        pos = self._position()
+        if self.page_size is not None and page_size != self.page_size and not whole:
+            raise UsageError(f"page size {page_size} differs from the replica's {self.page_size}")
         txid = pos + 1 if txid is None else txid
         if txid <= pos:
             raise UsageError(f"TXID {txid:016x} is not past the replica's {pos:016x}")
         offset, wal_size, salt1, salt2 = wal
-        header = Header(
+        return Header(
             flags=HEADER_FLAG_NO_CHECKSUM,
-            page_size=size,
+            page_size=page_size,
             commit=commit,
             min_txid=txid,
             max_txid=txid,
@@ -110,10 +125,12 @@ class Writer:
             wal_salt1=salt1,
             wal_salt2=salt2,
         )
-        return txid, encode_pages(header, items)
 
-    def put(self, txid: int, data: bytes, timestamp_ms: int, page_size: int) -> FileInfo:
-        """Create level-0 file ``txid`` from ``prepare``'s bytes, only if it is absent.
+    def put(
+        self, txid: int, data: bytes | os.PathLike[str], timestamp_ms: int, page_size: int
+    ) -> FileInfo:
+        """Create level-0 file ``txid`` from ``prepare``'s bytes (or a local file holding
+        such bytes), only if it is absent.
 
         Raises ConflictError, writing nothing, when another writer got there first.
         """

@@ -26,10 +26,10 @@ from ltx.codec import SNAPSHOT_LEVEL, decode
 from ltx.compaction.executor import merge_files
 from ltx.errors import LTXError
 from ltx.sqlitefmt import Pager, diff_database, iter_index, iter_rows, read_schema
+from tests.changes.test_diff_util import append_images
 from tests.fuzz import mutators as M
 from tests.helpers import sqlite_history, write_tracked_replica
-from tests.test_diff_util import append_images
-from tests.test_sqlitefmt_util import pages_of
+from tests.sqlitefmt.test_sqlitefmt_util import pages_of
 
 _SCHEMAS = (
     "CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT, b BLOB, c REAL);"

@@ -59,7 +59,7 @@ _TAILS = (64, 1 << 16)
 
 def seed_files() -> list[bytes]:
     """The real Litestream 0.5.17 files, the Go vectors, legacy-frame and checksummed files."""
-    from tests.test_codec_vectors import REAL_L0_HEX, V2_HEX, V3_HEX
+    from tests.codec.test_codec_vectors import REAL_L0_HEX, V2_HEX, V3_HEX
 
     found = [p.read_bytes() for p in sorted(FIXTURES.glob("**/*.ltx"))]
     found += [bytes.fromhex(h) for h in (REAL_L0_HEX, V2_HEX, V3_HEX)]

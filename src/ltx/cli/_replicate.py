@@ -41,6 +41,12 @@ def add_replicate(sub: argparse._SubParsersAction[Any], common: Any) -> None:
         "-exec", "--exec", dest="exec_cmd", metavar="CMD", help="run CMD as a child; stop with it"
     )
     r.add_argument("--no-lease", action="store_true", help="do not take the replicas' write lease")
+    r.add_argument(
+        "--no-compact",
+        action="store_true",
+        help="write level 0 only: no compaction levels, snapshots or L0 retention "
+        "(default: Litestream's, L1 30s, L2 5m, L3 1h, daily snapshot)",
+    )
     common(r, url=False)
 
 
@@ -79,6 +85,7 @@ def cmd_replicate(args: argparse.Namespace, out: Output) -> int:
         *args.urls,
         sync_interval=args.sync_interval,
         lease=not args.no_lease,
+        levels=False if args.no_compact else None,
         on_sync=synced,
         on_error=failed,
         on_lease_lost=failed,

@@ -8,6 +8,7 @@ local pool. Dask reschedules the tasks of a worker that dies; Ray retries them
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,10 @@ class RayExecutor(cf.Executor):
     the future is Ray's own ``ObjectRef.future()``."""
 
     def __init__(self, address: str | None = None, *, max_retries: int = 3, **init: Any) -> None:
+        # Workers run this interpreter's environment (ltx must be installed where they run).
+        # Under `uv run`, Ray's uv hook would rebuild the uv project in a copied working dir
+        # on each worker instead, which fails offline and leaves every task pending.
+        os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
         try:
             import ray
         except ImportError:

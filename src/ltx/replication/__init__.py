@@ -9,7 +9,8 @@ foreground.
 from __future__ import annotations
 
 from ltx.replication._capture import Capture, Position, capture
-from ltx.replication._replicator import Replicator, Synced, replicate
+from ltx.replication._foreground import replicate
+from ltx.replication._replicator import Replicator, Synced
 from ltx.replication._source import Database, stdlib_connect
 
 __all__ = [

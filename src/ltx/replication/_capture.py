@@ -8,6 +8,8 @@ database. Pages the database grew by without writing them come from the db file.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 import attrs
 
 from ltx.codec import lock_pgno
@@ -15,7 +17,7 @@ from ltx.sqlitefmt.wal import ReadAt, WALHeader, WALPosition, WALScan, resume_po
 
 from ._source import Database
 
-__all__ = ["Capture", "Position", "capture"]
+__all__ = ["Capture", "DbPages", "Position", "capture"]
 
 
 @attrs.frozen
@@ -37,11 +39,33 @@ class Position:
 
 
 @attrs.frozen
+class DbPages:
+    """Pages 1..Commit of a snapshot, read one by one as iterated (ascending): the WAL's
+    newest copies, the rest from the db file. So a snapshot is never held in memory;
+    iterate only inside the read transaction of the capture (``Database.reading``)."""
+
+    db: Database
+    wal_pages: Mapping[int, bytes]
+    commit: int
+    page_size: int
+
+    def __len__(self) -> int:
+        return self.commit - (self.commit >= lock_pgno(self.page_size))
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        lock, size = lock_pgno(self.page_size), self.page_size
+        for p in range(1, self.commit + 1):
+            if p != lock:
+                yield p, self.wal_pages.get(p) or self.db.read_db((p - 1) * size, size)
+
+
+@attrs.frozen
 class Capture:
-    """One level-0 file to write: pages, Commit, the WAL range, and the position after."""
+    """One level-0 file to write: pages (a ``DbPages`` for a snapshot), Commit, the WAL
+    range, and the position after."""
 
     txid: int
-    pages: dict[int, bytes]
+    pages: dict[int, bytes] | DbPages
     commit: int
     page_size: int
     wal: tuple[int, int, int, int]
@@ -77,13 +101,7 @@ def _why_snapshot(pos: Position | None, hdr: WALHeader | None, read: ReadAt) -> 
 def _snapshot(db: Database, hdr: WALHeader | None, scan: WALScan | None, txid: int) -> Capture:
     page_size = hdr.page_size if hdr is not None else db.db_page_size()
     commit = scan.commit if scan is not None and scan.commit else db.db_size() // page_size
-    lock = lock_pgno(page_size)
-    wal_pages = scan.pages if scan is not None else {}
-    pages = {
-        p: wal_pages.get(p) or db.read_db((p - 1) * page_size, page_size)
-        for p in range(1, commit + 1)
-        if p != lock
-    }
+    pages = DbPages(db, scan.pages if scan is not None else {}, commit, page_size)
     if scan is not None and hdr is not None:
         wal = (scan.start.offset, scan.wal_size, *hdr.salts)
         end = Position(txid, scan.end, commit, page_size, seq=hdr.checkpoint_seq)
@@ -95,7 +113,8 @@ def _snapshot(db: Database, hdr: WALHeader | None, scan: WALScan | None, txid: i
 
 def capture(db: Database, pos: Position | None, *, max_bytes: int | None = None) -> Capture | None:
     """Read the WAL past ``pos`` under a short read transaction: the next level-0 file,
-    or None when no transaction committed since."""
+    or None when no transaction committed since. A snapshot's pages are read when
+    iterated: call this inside ``db.reading()`` and encode them before it ends."""
     txid = (pos.txid if pos is not None else 0) + 1
     with db.reading(), db.wal() as (hdr, read):
         start = _why_snapshot(pos, hdr, read)

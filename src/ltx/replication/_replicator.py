@@ -3,11 +3,13 @@
 Each ``sync`` captures what committed since the last one into one level-0 file at the
 next TXID and creates it on every target; then the checkpoint policy runs. ``start``
 runs syncs in a thread every ``sync_interval`` seconds and right after each commit of
-an attached apsw connection. Every step is a plain method so tests can drive it.
+an attached apsw connection, and between syncs the compaction levels (``levels=``).
+Every step is a plain method so tests can drive it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 import threading
@@ -19,17 +21,21 @@ from typing import Any
 
 import attrs
 
+from ltx.compaction import LevelsConfig, Step
 from ltx.errors import LeaseLostError, LTXError
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
 from ltx.sqlitefmt.wal import WAL_HEADER_SIZE, frame_size
+from ltx.times import UTC
 
 from ._capture import Capture, Position, capture
 from ._lease import DEFAULT_TTL, Leases
+from ._levels import Schedule, levels_option
 from ._source import Connect, Database, stdlib_connect
+from ._stage import remove_stale
 from ._targets import Targets
 
-__all__ = ["Replicator", "Synced", "replicate"]
+__all__ = ["Replicator", "Synced"]
 
 TRUNCATE_PAGES = 121359
 """Litestream's ``truncate-page-n``: past this many WAL pages, the WAL file is cut."""
@@ -72,6 +78,7 @@ class Replicator:
         owner: str | None = None,
         on_lease_lost: Callable[[LeaseLostError], None] | None = None,
         on_sync: Callable[[Synced], None] | None = None,
+        levels: LevelsConfig | bool | None = None,
     ) -> None:
         if not targets:
             raise LTXError("a Replicator needs at least one replica URL")
@@ -105,6 +112,9 @@ class Replicator:
         self.on_lease_lost = on_lease_lost
         self.on_sync = on_sync
         self.leases = Leases(self.owner, lease_ttl)
+        self.levels = levels_option(levels)
+        self._schedule = Schedule(self.levels, clock) if self.levels else None
+        self._compacting = False
 
     def __repr__(self) -> str:
         pos = self.position.txid if self.position else None
@@ -125,7 +135,8 @@ class Replicator:
             try:
                 if self.use_lease:
                     self.leases.acquire([r.store for r in replicas])
-                self.targets = Targets(replicas)
+                self.targets = Targets(replicas, self.db_path)
+                remove_stale(self.db_path)
                 self.position = self.targets.align()
             except BaseException:
                 self.leases.release()
@@ -158,6 +169,8 @@ class Replicator:
                 if not self.leases.lost:
                     self.sync()
             finally:
+                if self.targets is not None:
+                    self.targets.discard()
                 self.leases.release()
                 self.db.close()
                 self.db = None
@@ -195,6 +208,8 @@ class Replicator:
                 self._keep_lease()
                 self.sync()
                 delay = self.sync_interval
+                self._compacting = True  # a failed compaction does not slow the syncs
+                self.compact_if_due()
             except LeaseLostError as exc:
                 self.last_error = exc
                 return  # never write again; the app was told
@@ -202,13 +217,37 @@ class Replicator:
                 self.last_error = exc
                 if self.on_error is not None:
                     self.on_error(exc)
-                delay = min(max(delay * 2, self.sync_interval), 300.0)
+                if not self._compacting:
+                    delay = min(max(delay * 2, self.sync_interval), 300.0)
+            self._compacting = False
+
+    # -- compaction ---------------------------------------------------------------
+
+    def compact_if_due(self) -> list[Step]:
+        """``compact`` once per window of the shortest interval (see ``_levels``)."""
+        when = self._schedule.due() if self._schedule is not None else None
+        return self.compact(when) if when is not None else []
+
+    def compact(self, now: dt.datetime | None = None) -> list[Step]:
+        """Litestream's compaction, snapshots and retention on every target through
+        ``Replica.compact``; the steps planned for the first. Nothing when levels are off."""
+        if self.levels is None:
+            return []
+        when = now or dt.datetime.fromtimestamp(self.clock(), UTC)
+        with self._lock:
+            _, targets = self._opened()
+            if self.leases.lost:
+                raise LeaseLostError("the write lease was lost; this replicator writes no more")
+            self._keep_lease(force=True)
+            targets.flush()
+            steps = [r.compact(self.levels, now=when) for r in targets.replicas]
+        return steps[0]
 
     # -- steps ------------------------------------------------------------------
 
     def sync(self) -> list[Synced]:
-        """Finish any pending upload, then write a level-0 file per capture until the WAL
-        holds nothing new, then checkpoint when the policy says so."""
+        """Finish any pending upload, then write what the WAL holds as level-0 files (one
+        per ``max_sync_bytes``), then checkpoint when the policy says so."""
         with self._lock:
             self._batch = []
             self._sync_all()
@@ -223,16 +262,19 @@ class Replicator:
         if db.wal_missing():
             db.bump()  # a WAL to hold a position in (the app's next write would make one)
         while True:
-            cap = capture(db, self.position, max_bytes=self.max_sync_bytes)
-            if cap is None:
-                return
+            self._keep_lease(force=True)
+            with db.reading():  # a snapshot's pages are read while it is encoded
+                cap = capture(db, self.position, max_bytes=self.max_sync_bytes)
+                if cap is None:
+                    return
+                targets.write(cap, int(self.clock() * 1000))
             self._write(targets, cap)
             if cap.end.wal is None:
                 return  # the WAL vanished under us: the next sync starts over
+            if cap.wal[1] < self.max_sync_bytes:
+                return  # all it held when read; chasing a busy writer would never end
 
     def _write(self, targets: Targets, cap: Capture) -> Synced:
-        self._keep_lease(force=True)
-        targets.write(cap, int(self.clock() * 1000))
         self.position = cap.end  # the file is ours now: a failed upload is retried as is
         targets.flush()
         self._synced_since_checkpoint = True
@@ -313,20 +355,3 @@ class Replicator:
                 return
             if hdr.salts != (pos.wal.salt1, pos.wal.salt2):
                 self.position = attrs.evolve(pos, restarted_to=hdr.salts)
-
-
-def replicate(
-    db_path: str | os.PathLike[str],
-    *urls: str,
-    stop: threading.Event | None = None,
-    **options: Any,
-) -> None:
-    """Replicate ``db_path`` to ``urls`` in the foreground until ``stop`` is set (or
-    KeyboardInterrupt), then sync a last time."""
-    stop = stop or threading.Event()
-    with Replicator(db_path, *urls, **options):
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass

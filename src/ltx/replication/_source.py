@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ltx.errors import DatabaseFormatError, NotFoundError, UsageError
+from ltx.errors import DatabaseFormatError, NotFoundError, StorageError, UsageError
 from ltx.sqlitefmt.header import MAGIC, decode_page_size
 from ltx.sqlitefmt.wal import WAL_HEADER_SIZE, WALHeader
 
@@ -58,6 +58,22 @@ class Database:
             )
         self._fd = os.open(self.path, os.O_RDONLY)
         self._shm = -1
+        self._reading = False
+        try:
+            self._open_connections(connect)
+        except Exception as exc:  # sqlite3 or apsw: SQLite could not open it for us
+            self.close()
+            raise StorageError(
+                f"SQLite cannot open it ({exc}); a replicator needs to read and write it "
+                "and to create its -wal and -shm files in its folder",
+                url=self.path,
+            ) from exc
+        if str(_query(self.reader, "PRAGMA journal_mode")[0]).lower() != "wal":
+            self.close()
+            raise UsageError(f"{self.path}: not in WAL mode")
+
+    def _open_connections(self, connect: Connect) -> None:
+        """Our two connections, the -shm made and kept open, no autocheckpoint."""
         self.reader = connect(self.path)
         self.barrier = connect(self.path)
         for conn in (self.reader, self.barrier):
@@ -67,9 +83,6 @@ class Database:
             self._shm = os.open(self.path + "-shm", os.O_RDONLY)
             _query(conn, "PRAGMA wal_autocheckpoint=0")
         _query(self.barrier, "PRAGMA journal_size_limit=0")
-        if str(_query(self.reader, "PRAGMA journal_mode")[0]).lower() != "wal":
-            self.close()
-            raise UsageError(f"{self.path}: not in WAL mode")
 
     def close(self) -> None:
         """Connections first, then the db descriptor (see the module docstring)."""
@@ -85,12 +98,17 @@ class Database:
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
         """A short read transaction: the WAL cannot restart and no checkpoint can copy
-        frames past our snapshot into the db file while we read."""
+        frames past our snapshot into the db file while we read. Nested: one transaction."""
+        if self._reading:  # nested: the outer transaction already holds the snapshot
+            yield
+            return
         self.reader.execute("BEGIN")
+        self._reading = True
         try:
             _query(self.reader, "SELECT count(*) FROM sqlite_master")
             yield
         finally:
+            self._reading = False
             self.reader.execute("COMMIT")
 
     def db_size(self) -> int:

@@ -7,24 +7,33 @@ from the one ahead; when they are gone, every target gets a snapshot instead.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
-from ltx.codec import HEADER_SIZE, Header
-from ltx.errors import ConflictError, NotFoundError
+from ltx.codec import HEADER_SIZE, FileInfo, Header
+from ltx.errors import ConflictError, FormatError, NotFoundError
 from ltx.replica import Replica
 from ltx.sqlitefmt.wal import WALPosition
 
-from ._capture import Capture, Position
+from ._capture import Capture, DbPages, Position
+from ._stage import download, stage
 
-__all__ = ["Targets"]
+__all__ = ["COPY_IN_MEMORY", "Targets"]
+
+COPY_IN_MEMORY = 8 << 20
+"""A file another target lacks is copied through memory up to this size, else via disk."""
 
 
 class Targets:
     """One or more replicas kept at one position."""
 
-    def __init__(self, replicas: Sequence[Replica]) -> None:
+    def __init__(self, replicas: Sequence[Replica], db_path: str) -> None:
         self.replicas = list(replicas)
-        self.pending: tuple[int, bytes, int, int] | None = None  # txid, data, ts, page size
+        self.db_path = db_path
+        # txid, bytes (or the staged file of a snapshot), timestamp, page size
+        self.pending: tuple[int, bytes | Path, int, int] | None = None
 
     def align(self) -> Position:
         """List every target, copy missing level-0 files to those behind, and return the
@@ -39,7 +48,10 @@ class Targets:
                 return Position(txid, None)
         if newest is None or newest.max_txid != txid:
             return Position(txid, None)
-        head = Header.from_bytes(top.store.read_range(newest.path, 0, HEADER_SIZE))
+        try:
+            head = Header.from_bytes(top.store.read_range(newest.path, 0, HEADER_SIZE))
+        except FormatError as exc:  # stop: never write past a file we cannot read
+            raise exc.at(newest.path) from None
         wal = None
         if head.wal_size or head.wal_offset:
             end = head.wal_offset + head.wal_size
@@ -53,24 +65,45 @@ class Targets:
             if txid not in have:
                 return False
             try:
-                data = src.store.read(have[txid].path)
+                data = self._fetch(src, have[txid])
             except NotFoundError:
                 return False
-            head = Header.from_bytes(data[:HEADER_SIZE])
-            self._put_one(dst, txid, data, head.timestamp, head.page_size)
+            try:
+                head = Header.from_bytes(_head(data))
+                self._put_one(dst, txid, data, head.timestamp, head.page_size)
+            finally:
+                if isinstance(data, Path):
+                    os.unlink(data)
         return True
 
+    def _fetch(self, src: Replica, f: FileInfo) -> bytes | Path:
+        """A file of ``src`` in memory, or staged beside the database when it is large
+        (a full level-0 file holds the whole database)."""
+        if f.size <= COPY_IN_MEMORY:
+            return src.store.read(f.path)
+        with src.store.open_reader(f) as fp:
+            return download(self.db_path, fp, f.size)
+
     def write(self, cap: Capture, timestamp_ms: int) -> None:
-        """Encode ``cap`` once as the pending upload (``flush`` creates it everywhere)."""
+        """Encode ``cap`` once as the pending upload (``flush`` creates it everywhere): in
+        memory, or a snapshot streamed to a file staged beside the database."""
         lead = self.replicas[0].writer
-        txid, data = lead.prepare(
-            cap.pages,
-            cap.commit,
-            timestamp_ms,
-            page_size=cap.page_size,
-            txid=cap.txid,
-            wal=cap.wal,
-        )
+        data: bytes | Path
+        if isinstance(cap.pages, DbPages):
+            header = lead.next_header(
+                cap.commit, timestamp_ms, cap.page_size, txid=cap.txid, wal=cap.wal, whole=True
+            )
+            txid, data = cap.txid, stage(self.db_path, header, cap.pages, len(cap.pages))
+        else:
+            txid, data = lead.prepare(
+                cap.pages,
+                cap.commit,
+                timestamp_ms,
+                page_size=cap.page_size,
+                txid=cap.txid,
+                wal=cap.wal,
+            )
+        self.discard()
         self.pending = (txid, data, timestamp_ms, cap.page_size)
 
     def flush(self) -> None:
@@ -81,10 +114,17 @@ class Targets:
         for r in self.replicas:
             if (r.position or 0) < txid:
                 self._put_one(r, txid, data, ts, page_size)
+        self.discard()
+
+    def discard(self) -> None:
+        """Forget the pending upload (and remove its staged file)."""
+        if self.pending is not None and isinstance(self.pending[1], Path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.pending[1])
         self.pending = None
 
     @staticmethod
-    def _put_one(r: Replica, txid: int, data: bytes, ts: int, page_size: int) -> None:
+    def _put_one(r: Replica, txid: int, data: bytes | Path, ts: int, page_size: int) -> None:
         """Create file ``txid``; one already there with our bytes (an earlier attempt
         that landed) counts as written, any other is another writer's: ConflictError."""
         try:
@@ -92,9 +132,17 @@ class Targets:
         except ConflictError:
             path = r.store.file_path(0, txid, txid)
             try:
-                same = r.store.read(path) == data
+                same = r.store._holds(path, data if isinstance(data, bytes) else os.fspath(data))
             except NotFoundError:
                 same = False
             if not same:
                 raise
             r.writer.position, r.writer.page_size = txid, page_size
+
+
+def _head(data: bytes | Path) -> bytes:
+    """The header bytes of an LTX file in memory or on local disk."""
+    if isinstance(data, bytes):
+        return data[:HEADER_SIZE]
+    with open(data, "rb") as fp:
+        return fp.read(HEADER_SIZE)

@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 # The SQLite file-format rules every other module imports (LTX, 0.3 snapshots, WAL,
-# diffs); tests/test_house.py fails if one of them is restated elsewhere.
+# diffs); tests/house/test_house.py fails if one of them is restated elsewhere.
 HEADER_SIZE = 100
 MAGIC = b"SQLite format 3\x00"
 MIN_PAGE_SIZE = 512
