@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import ltx
-from ltx.changes import EMPTY, _diff, _sql, diff
+from ltx.changes import EMPTY, _sql, _wide, diff
 from tests.changes.test_diff_util import append_images, oracle_of
 from tests.sqlitefmt.test_sqlitefmt_util import actual_changes, expected_changes
 
@@ -51,8 +51,8 @@ def written(request, tmp_path_factory):
 @pytest.fixture
 def always_wide(monkeypatch):
     """Every diff that can go through SQLite does; counts how many did."""
-    monkeypatch.setattr(_diff, "_WIDE_MIN", 0)
-    monkeypatch.setattr(_diff, "_WIDE_SHARE", 0.0)
+    monkeypatch.setattr(_wide, "_WIDE_MIN", 0)
+    monkeypatch.setattr(_wide, "_WIDE_SHARE", 0.0)
     used = []
     real = _sql.iter_row_changes
 
@@ -80,8 +80,8 @@ def test_every_pair_through_sqlite_matches_sqlite3(written, always_wide):
 def test_the_walk_and_sqlite_agree_on_every_field(written, monkeypatch):
     replica, images = written
     walked = {(x, y): list(diff(replica, x, y).rows()) for x in images for y in images}
-    monkeypatch.setattr(_diff, "_WIDE_MIN", 0)
-    monkeypatch.setattr(_diff, "_WIDE_SHARE", 0.0)
+    monkeypatch.setattr(_wide, "_WIDE_MIN", 0)
+    monkeypatch.setattr(_wide, "_WIDE_SHARE", 0.0)
     for (x, y), rows in walked.items():
         assert list(diff(replica, x, y).rows()) == rows, (x, y)
 
@@ -135,8 +135,8 @@ def test_a_stream_cut_short_resumes_without_gaps_or_repeats(written, monkeypatch
     from ltx.errors import NotFoundError
 
     replica, _ = written
-    monkeypatch.setattr(_diff, "_WIDE_MIN", 0)
-    monkeypatch.setattr(_diff, "_WIDE_SHARE", 0.0)
+    monkeypatch.setattr(_wide, "_WIDE_MIN", 0)
+    monkeypatch.setattr(_wide, "_WIDE_SHARE", 0.0)
     want = list(diff(replica, 1, 4).rows())
     assert len(want) > 10
     real = _sql.iter_row_changes

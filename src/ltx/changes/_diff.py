@@ -12,13 +12,10 @@ to the changed pages, the interior pages above them and their overflow chains.
 from __future__ import annotations
 
 import datetime as dt
-import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol, TypeVar, cast
 
-import attrs
-
-from ltx.changes import _sql
+from ltx.changes import _pages, _sql, _wide
 from ltx.errors import NotFoundError, UsageError
 from ltx.resolve import RestorePoint
 from ltx.sqlitefmt import (
@@ -26,14 +23,11 @@ from ltx.sqlitefmt import (
     Pager,
     RowChange,
     SchemaChange,
-    Table,
     diff_database,
     diff_schema,
     read_schema,
 )
 from ltx.sqlitefmt.header import lock_pgno
-from ltx.sqlitefmt.schema import Schema
-from ltx.storage import ObjectStore, Workers
 from ltx.view import PageMapLike, View
 
 __all__ = ["EMPTY", "Diff", "DiffSource", "Point", "diff"]
@@ -41,12 +35,7 @@ __all__ = ["EMPTY", "Diff", "DiffSource", "Point", "diff"]
 #: The point before the first transaction: an empty database (``diff(source, EMPTY, b)``).
 EMPTY = 0
 _REPLANS = 3  # how often a diff re-plans when compaction deletes files under it
-_CHUNK = 256  # pages compared per batch of parallel reads (bounds bytes in flight)
-_BATCH = 4096  # pages per side read at once through ``read_pages`` (16 MiB of 4 KiB pages)
-_AHEAD = 256  # pages a SQLite scan of one side reads ahead on a miss
 _T = TypeVar("_T")
-_WIDE_MIN = 256  # a diff of at least this many pages ...
-_WIDE_SHARE = 0.2  # ... and this share of the database compares rows through SQLite
 
 
 class DiffSource(Protocol):
@@ -70,26 +59,6 @@ class DiffSource(Protocol):
 Point = int | View | PageMapLike
 
 
-class _Memo:
-    """Pages read while comparing, kept up to ``room`` bytes so the row walk reads none twice."""
-
-    __slots__ = ("a", "b", "room", "same")
-
-    def __init__(self, room: int) -> None:
-        self.a: dict[int, bytes] = {}
-        self.b: dict[int, bytes] = {}
-        self.same: dict[int, bytes] = {}
-        self.room = room
-
-    def keep(self, pgno: int, x: bytes, y: bytes) -> None:
-        if x == y and self.room >= len(x):
-            self.same[pgno] = x
-            self.room -= len(x)
-        elif x != y and self.room >= len(x) + len(y):
-            self.a[pgno], self.b[pgno] = x, y
-            self.room -= len(x) + len(y)
-
-
 class Diff:
     """The difference between two points of a replica, A (``a``) and B (``b``).
 
@@ -107,7 +76,7 @@ class Diff:
         self.a = a
         self.b = b
         self.pages: tuple[int, ...] = ()
-        self._memo = _Memo(memo_bytes)
+        self._memo = _pages.Memo(memo_bytes)
         self._result: DatabaseDiff | None = None
         self._tables: frozenset[str] | None = None
 
@@ -193,7 +162,7 @@ class Diff:
         pm, other = (self.a, self.b) if side == "a" else (self.b, self.a)
         if pm is None:
             assert other is not None
-            return _empty_database(self.source.read_page(other, 1))
+            return _pages.empty_database(self.source.read_page(other, 1))
         source = self.source
 
         def page(pgno: int) -> bytes:
@@ -203,33 +172,6 @@ class Diff:
             if pgno > pm.commit:
                 return b""  # not a page of this side: sqlitefmt reports it as corrupt
             return source.read_page(pm, pgno)
-
-        return page
-
-    def _ahead_fn(self, side: str) -> Callable[[int], bytes]:
-        """``_page_fn`` that reads ahead for scans: a page in neither the memo nor the
-        window brings the next ``_AHEAD`` such pages with it (``read_pages``: adjacent
-        frames in one request), so a SQLite table scan does not read page by page."""
-        base = self._page_fn(side)
-        pm = self.a if side == "a" else self.b
-        batch = getattr(self.source, "read_pages", None)
-        if batch is None or pm is None:
-            return base
-        memo = self._memo
-        own = memo.a if side == "a" else memo.b
-        window: dict[int, bytes] = {}
-
-        def page(pgno: int) -> bytes:
-            got = own.get(pgno) or memo.same.get(pgno) or window.get(pgno)
-            if got is not None:
-                return got
-            if not 1 <= pgno <= pm.commit:
-                return base(pgno)
-            stop = min(pgno + _AHEAD, pm.commit + 1)
-            want = [p for p in range(pgno, stop) if p not in own and p not in memo.same]
-            window.clear()
-            window.update(zip(want, batch(pm, want), strict=True))
-            return window[pgno]
 
         return page
 
@@ -246,22 +188,15 @@ class Diff:
                 return DatabaseDiff(tuple(diff_schema(plan.sa, plan.sb)), rows)
         return diff_database(self._page_fn("a"), self._page_fn("b"), self.pages)
 
-    def _wide_plan(self) -> _Wide | None:
-        """The SQLite way, when many pages changed and every table can go that way (same
-        layout on both sides, rowid tables); None to walk the pages instead."""
-        a, b = self.a, self.b
-        if a is None or b is None or a.page_size != b.page_size or not _sql.available():
-            return None
-        if len(self.pages) < max(_WIDE_MIN, _WIDE_SHARE * max(a.commit, b.commit)):
-            return None
-        page_a, page_b = self._ahead_fn("a"), self._ahead_fn("b")
-        sa, sb = read_schema(Pager(page_a)), read_schema(Pager(page_b))
-        names = sorted({t.name for s in (sa, sb) for t in s.tables if t.has_rows})
-        pairs = [(_table(sa, n), _table(sb, n)) for n in names]
-        if not all(_sql.eligible(ta, tb) for ta, tb in pairs):
-            return None
-        tables = [ta for ta, _ in pairs if ta is not None]
-        return _Wide(page_a, page_b, a.page_size, (a.commit, b.commit), tables, sa, sb)
+    def _wide_plan(self) -> _wide.Wide | None:
+        """The SQLite way when it fits (see ``_wide.plan``); None to walk the pages instead."""
+        return _wide.plan(self.a, self.b, len(self.pages), self._ahead_fn)
+
+    def _ahead_fn(self, side: str) -> Callable[[int], bytes]:
+        """``_page_fn`` that reads ahead for scans (see ``_wide.read_ahead``)."""
+        pm = self.a if side == "a" else self.b
+        own = self._memo.a if side == "a" else self._memo.b
+        return _wide.read_ahead(self._page_fn(side), self.source, pm, own, self._memo.same)
 
     def _stream(self) -> Iterator[RowChange]:
         """Row changes without holding them: streamed from SQLite on the wide path
@@ -299,31 +234,6 @@ class Diff:
 
             self._tables = self._retry(names)
         return self._tables
-
-
-@attrs.frozen
-class _Wide:
-    """What the SQLite way needs: both sides' pages and schemas, and the tables."""
-
-    page_a: Callable[[int], bytes]
-    page_b: Callable[[int], bytes]
-    page_size: int
-    pages: tuple[int, int]
-    tables: list[Table]
-    sa: Schema
-    sb: Schema
-
-    def changes(self, after: tuple[str, int] | None = None) -> Iterator[RowChange]:
-        return _sql.iter_row_changes(
-            self.page_a, self.page_b, self.page_size, self.pages, self.tables, after=after
-        )
-
-
-def _table(schema: Schema, name: str) -> Table | None:
-    try:
-        return schema.table(name)
-    except KeyError:
-        return None
 
 
 _KINDS = ("table", "index", "view", "trigger")
@@ -385,78 +295,5 @@ def _changed_pages(d: Diff, workers: int) -> tuple[int, ...]:
         suspects = [p for p in range(1, common + 1) if p != lock]
     else:
         suspects = [p for p in range(1, common + 1) if not same(b, p)]
-    differ = _compare(d.source, a, b, suspects, d._memo, workers)
+    differ = _pages.compare(d.source, a, b, suspects, d._memo, workers)
     return (*differ, *range(common + 1, top + 1))
-
-
-def _compare(
-    source: DiffSource,
-    a: PageMapLike,
-    b: PageMapLike,
-    pgnos: Sequence[int],
-    memo: _Memo,
-    workers: int,
-) -> list[int]:
-    """The pages of ``pgnos`` whose bytes differ, read in parallel batches; keeps the bytes.
-
-    A source with ``read_pages`` (a Replica) reads each batch at once, adjacent frames in
-    one request; otherwise ``workers`` threads read page by page.
-    """
-    batch = getattr(source, "read_pages", None)
-    pairs = _batched(batch, a, b, pgnos) if batch else _each(source, a, b, pgnos, workers)
-    out: list[int] = []
-    for pgno, x, y in pairs:
-        memo.keep(pgno, x, y)
-        if x != y:
-            out.append(pgno)
-    return out
-
-
-def _batched(
-    batch: Callable[[PageMapLike, Sequence[int]], list[bytes]],
-    a: PageMapLike,
-    b: PageMapLike,
-    pgnos: Sequence[int],
-) -> Iterator[tuple[int, bytes, bytes]]:
-    for i in range(0, len(pgnos), _BATCH):
-        chunk = pgnos[i : i + _BATCH]
-        yield from zip(chunk, batch(a, chunk), batch(b, chunk), strict=True)
-
-
-def _each(
-    source: DiffSource, a: PageMapLike, b: PageMapLike, pgnos: Sequence[int], workers: int
-) -> Iterator[tuple[int, bytes, bytes]]:
-    def pair(pgno: int) -> tuple[int, bytes, bytes]:
-        return pgno, source.read_page(a, pgno), source.read_page(b, pgno)
-
-    store = getattr(source, "store", None)
-    shared = store.workers if isinstance(store, ObjectStore) else None
-    pool = shared or Workers(workers)
-    try:
-        for i in range(0, len(pgnos), _CHUNK):
-            yield from pool.map(pair, pgnos[i : i + _CHUNK], workers)
-    finally:
-        if shared is None:
-            pool.close()
-
-
-def _empty_database(page1: bytes) -> Callable[[int], bytes]:
-    """``page(pgno)`` of an empty database shaped like the one whose page 1 is given
-    (same page size, reserved bytes, encoding and auto-vacuum), so sqlitefmt can diff
-    against "nothing": one page holding the header and an empty ``sqlite_schema``."""
-    ps = len(page1)
-    page = bytearray(ps)
-    page[:100] = page1[:100]
-    struct.pack_into(">IIII", page, 24, 1, 1, 0, 0)  # change counter, pages, freelist
-    struct.pack_into(">I", page, 40, 0)  # schema cookie
-    struct.pack_into(">I", page, 92, 1)  # version-valid-for = change counter
-    if int.from_bytes(page1[52:56], "big"):
-        struct.pack_into(">I", page, 52, 1)  # auto-vacuum: largest root page
-    content = (ps - page1[20]) & 0xFFFF  # 65536 is written as 0
-    struct.pack_into(">BHHHB", page, 100, 0x0D, 0, 0, content, 0)
-    first = bytes(page)
-
-    def empty(pgno: int) -> bytes:
-        return first if pgno == 1 else b""
-
-    return empty
