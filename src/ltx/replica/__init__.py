@@ -12,7 +12,7 @@ import datetime as dt
 import os
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +20,17 @@ from ltx.changes import Diff, Point, TxChanges
 from ltx.changes import changes as change_feed
 from ltx.changes import diff as diff_points
 from ltx.codec import FileInfo, Header, check_txid
-from ltx.compaction import LevelsConfig, Step, plan_compaction, run_steps
 from ltx.errors import FormatError, NotFoundError, UsageError
+from ltx.replica._write import TimeLike, Writing
 from ltx.resolve import PageCache, Plan, RestorePoint
 from ltx.sources import Kind, LTXSource, Source, choose_source
 from ltx.storage import RetryPolicy, Store, open_store, reject_misspelled
 from ltx.times import UTC, parse_time, rfc3339_ns
 from ltx.verify import Report, verify_replica
 from ltx.view import PageMapLike, View
-from ltx.writer import Pages, Writer
+from ltx.writer import Writer
 
 __all__ = ["open", "Replica", "View", "TimeLike"]
-
-TimeLike = dt.datetime | str | int | float
 
 
 def open(
@@ -90,7 +88,7 @@ def _txid(value: object) -> int | None:
     return None if value is None else check_txid(value)
 
 
-class Replica:
+class Replica(Writing):
     """A Litestream replica: list files, read pages at any TXID or time, restore, write.
 
     Reading goes through the root's ``Source`` (LTX, 0.3 or mixed; see ``ltx.sources``),
@@ -313,68 +311,3 @@ class Replica:
         when None). Options of ``ltx.changes.changes``: ``follow``, ``poll``, ``tables``,
         ``stop``, ``max_idle``; resuming from the last TXID yielded loses nothing."""
         return change_feed(self, since, **options)
-
-    # -- writing ------------------------------------------------------------------
-
-    def _stamp(self, timestamp: TimeLike | None) -> int:
-        when = self._target(timestamp) or self.clock()
-        return int(when.timestamp() * 1000)
-
-    def append(
-        self,
-        pages: Pages,
-        commit: int,
-        timestamp: TimeLike | None = None,
-        *,
-        page_size: int | None = None,
-    ) -> FileInfo:
-        """Write the next level-0 file (TXID = position + 1) holding ``pages``.
-
-        ``commit`` is the database size in pages after the transaction. Raises
-        ConflictError, writing nothing, when another writer took that TXID (see
-        ``Store.conditional_create`` for where that check is atomic).
-        """
-        info = self.writer.append(pages, commit, self._stamp(timestamp), page_size=page_size)
-        self._added(info)
-        return info
-
-    def write_snapshot(
-        self, source: str | os.PathLike[str] | View, *, timestamp: TimeLike | None = None
-    ) -> FileInfo:
-        """Write a level-9 snapshot from a SQLite file (at the replica's position) or a View."""
-        info = self.writer.write_snapshot(source, self._stamp(timestamp))
-        self._added(info)
-        return info
-
-    def _added(self, written: FileInfo) -> None:
-        """A file we wrote joins the kept listing (no new LIST); the kind is chosen again."""
-        self._ltx.add(written)
-        with self._lock:
-            self._source = None
-
-    def compact(
-        self,
-        config: LevelsConfig | None = None,
-        *,
-        now: TimeLike | None = None,
-        dry_run: bool = False,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> list[Step]:
-        """Plan Litestream's compaction and retention at ``now`` and run it (unless dry_run)."""
-        when = self._target(now) or self.clock()
-        steps = plan_compaction(config or LevelsConfig.default(), self.refresh(), when)
-        if not dry_run and steps:
-
-            def snapshot_inputs(txid: int) -> Iterable[FileInfo]:
-                self.refresh()
-                return self.plan(txid).files
-
-            run_steps(
-                self.store,
-                steps,
-                snapshot_inputs=snapshot_inputs,
-                now_ms=self._stamp(None),
-                progress=progress,
-            )
-            self.refresh()
-        return steps
