@@ -16,7 +16,7 @@ from ltx.sqlitefmt._locate import Locator, Tree
 from ltx.sqlitefmt.btree import iter_pages, open_page
 from ltx.sqlitefmt.page import INTERIOR_INDEX, INTERIOR_TABLE, LEAF_INDEX, LEAF_TABLE, BTreePage
 from ltx.sqlitefmt.pager import Pager
-from ltx.sqlitefmt.schema import Schema
+from ltx.sqlitefmt.schema import Schema, Table
 
 __all__ = [
     "Owner",
@@ -27,6 +27,7 @@ __all__ = [
     "find_owners",
     "owners_by_ptrmap",
     "owners_nearby",
+    "prunable",
 ]
 
 _TABLE_KINDS = (INTERIOR_TABLE, LEAF_TABLE)
@@ -303,3 +304,16 @@ def _chain_head(pager: Pager, pgno: int) -> tuple[int, int] | None:
             return None
         seen.add(parent)
         pgno = parent
+
+
+def prunable(ta: Table | None, tb: Table | None) -> bool:
+    """Whether a table's row diff may be pruned to the changed pages: it holds rows on
+    both sides, with the same layout, and keys this reader can order (built-in collations)."""
+    return (
+        ta is not None
+        and tb is not None
+        and ta.has_rows
+        and tb.has_rows
+        and ta.layout == tb.layout
+        and ta.decidable
+    )

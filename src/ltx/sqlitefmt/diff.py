@@ -23,6 +23,7 @@ from ltx.sqlitefmt._prune import (
     note_children,
     owners_by_ptrmap,
     owners_nearby,
+    prunable,
 )
 from ltx.sqlitefmt.btree import iter_cells
 from ltx.sqlitefmt.page import BTreePage
@@ -136,17 +137,6 @@ def _same_schema(
     return sb, seen
 
 
-def _prunable(ta: Table | None, tb: Table | None) -> bool:
-    return (
-        ta is not None
-        and tb is not None
-        and ta.has_rows
-        and tb.has_rows
-        and ta.layout == tb.layout
-        and ta.decidable
-    )
-
-
 def _key_order(key: Key) -> tuple[tuple[int, object], ...]:
     return tuple(sort_key(v) for v in key)
 
@@ -184,7 +174,7 @@ class _Rows:
         }
         self.names = sorted(names)
         self.tables = {n: (_find(sa, n), _find(sb, n)) for n in self.names}
-        self.pruned = [n for n in self.names if compatible and _prunable(*self.tables[n])]
+        self.pruned = [n for n in self.names if compatible and prunable(*self.tables[n])]
         #: per pruned table, on each side: key -> payload of the rows that may differ
         self.found: dict[str, tuple[dict[Key, bytes], dict[Key, bytes]]] = {}
         #: per pruned table, on each side: the pages those rows were read from
