@@ -25,11 +25,11 @@ from ltx.legacy._plan import plan_at, plan_latest
 from tests.legacy_harness import (
     db_pages,
     integrity_ok,
-    legacy_litestream,
     legacy_restore,
     load_fixture,
     local_listing,
     local_opener,
+    need_legacy_litestream,
     record_legacy_replica,
 )
 
@@ -38,12 +38,7 @@ pytestmark = pytest.mark.interop
 
 @pytest.fixture(scope="module", autouse=True)
 def legacy_binary() -> str:
-    try:
-        return legacy_litestream()
-    except Exception as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the legacy interop tests: {exc}")
-        pytest.skip(f"litestream 0.3.13 not installable: {exc}")
+    return need_legacy_litestream()
 
 
 def _plan(replica: Path, t: int | None) -> LegacyPlan:

