@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from _common import REPO, run_measured, warm_bytecode
-from tests.changes.test_diff_util import append_images
+from tests.changes.test_diff_util import append_images, big_table_db
 from tests.litestream_harness import LITESTREAM, restore
 
 import ltx
@@ -41,16 +41,7 @@ SQLDIFF_BINARY = shutil.which("sqldiff")
 def make_base(path: Path, mib: int) -> int:
     """The base database: about ``mib`` MiB in one transaction; returns its row count."""
     rows = (mib << 20) // 240
-    con = sqlite3.connect(path, isolation_level=None)
-    con.execute(f"PRAGMA page_size={PS}")
-    con.execute("PRAGMA journal_mode=DELETE")
-    con.executescript(
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB, n INT, s TEXT);"
-        "CREATE INDEX t_s ON t(s);"
-        "BEGIN; WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<"
-        f"{rows}) INSERT INTO t SELECT x, randomblob(200), x, 'row ' || x FROM c; COMMIT;"
-    )
-    con.close()
+    big_table_db(path, rows, PS)
     return rows
 
 

@@ -40,6 +40,7 @@ from tests.changes.test_diff_util import (
     CountingSource,
     append_images,
     apply_json,
+    big_table_db,
     changed_pages,
     expected_changes,
     oracle_of,
@@ -237,16 +238,7 @@ def test_the_protocol_is_what_a_replica_has(written):
 
 
 def _big(path: Path, rows: int, page_size: int = 4096) -> bytes:
-    con = sqlite3.connect(path, isolation_level=None)
-    con.execute(f"PRAGMA page_size={page_size}")
-    con.execute("PRAGMA journal_mode=DELETE")
-    con.executescript(
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB, n INT, s TEXT);"
-        "CREATE INDEX t_s ON t(s);"
-        "BEGIN; WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<"
-        f"{rows}) INSERT INTO t SELECT x, randomblob(200), x, 'row ' || x FROM c; COMMIT;"
-    )
-    con.close()
+    big_table_db(path, rows, page_size)
     return path.read_bytes()
 
 

@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - the test extra always has it
 __all__ = [
     "CountingSource",
     "append_images",
+    "big_table_db",
     "apply_json",
     "changed_pages",
     "expected_changes",
@@ -215,3 +216,17 @@ def test_file_changes_counts_one_sided_pages(tmp_path):
     con.close()
     assert file_changes(None, a) == {1, 2} == file_changes(a, None)
     assert file_changes(a, a) == set()
+
+
+def big_table_db(path: Path, rows: int, page_size: int = 4096) -> None:
+    """A rowid table ``t`` (with an index) of ``rows`` ~240-byte rows, in one transaction."""
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute(f"PRAGMA page_size={page_size}")
+    con.execute("PRAGMA journal_mode=DELETE")
+    con.executescript(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB, n INT, s TEXT);"
+        "CREATE INDEX t_s ON t(s);"
+        "BEGIN; WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<"
+        f"{rows}) INSERT INTO t SELECT x, randomblob(200), x, 'row ' || x FROM c; COMMIT;"
+    )
+    con.close()
