@@ -176,6 +176,42 @@ def test_parallel_restore_with_level0_files_on_top(tmp_path, small_parts):
     assert len(small_parts) == 1  # the level-0 file, small, streamed
 
 
+@pytest.fixture
+def in_processes(monkeypatch, small_parts):
+    """Decode every split file in worker processes started with the default method; the
+    list holds one entry per restore that went to the pool."""
+    import ltx.restore._split
+
+    monkeypatch.setattr(ltx.restore, "PROCESSES_ABOVE", 0)
+    calls = []
+    real = ltx.restore._split.decode_in_processes
+
+    def counting(tasks, *a, **kw):
+        calls.append(kw["context"].get_start_method())
+        return real(tasks, *a, **kw)
+
+    monkeypatch.setattr(ltx.restore._split, "decode_in_processes", counting)
+    return calls
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_restore_in_processes_is_byte_identical(tmp_path, monkeypatch, in_processes, method):
+    import multiprocessing
+
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} start method here")
+    monkeypatch.setattr(ltx.restore, "default_context", lambda: multiprocessing.get_context(method))
+    url, _path, pages = _snapshot_replica(tmp_path, flags=0)
+    r = ltx.open(url)
+    change = {3: b"x" * PS} | {p: bytes([p]) * PS for p in range(61, 71)}
+    r.append(change, 70)
+    out = tmp_path / "out.db"
+    ltx.open(url).restore(out)
+    want = pages | change
+    assert out.read_bytes() == b"".join(want[p] for p in range(1, 71))
+    assert in_processes == [method]
+
+
 def _outcome(url, out):
     try:
         ltx.open(url).restore(out, overwrite=True)
@@ -191,7 +227,7 @@ def _outcome(url, out):
 )
 @given(st.data())
 def test_a_flipped_byte_raises_what_the_serial_restore_raises(
-    tmp_path, monkeypatch, small_parts, data
+    tmp_path, monkeypatch, in_processes, data
 ):
     if not (tmp_path / "rep").exists():
         _snapshot_replica(tmp_path, flags=0)
@@ -204,11 +240,41 @@ def test_a_flipped_byte_raises_what_the_serial_restore_raises(
     raw[at] ^= data.draw(st.integers(1, 255), label="mask")
     path.write_bytes(raw)
     url = (tmp_path / "rep").as_uri()
-    parallel = _outcome(url, tmp_path / "a.db")
+    with monkeypatch.context() as m:
+        m.setattr(ltx.restore, "PROCESSES_ABOVE", 1 << 40)
+        threads = _outcome(url, tmp_path / "a.db")
+    processes = _outcome(url, tmp_path / "c.db")  # PROCESSES_ABOVE 0: a pool per restore
     with monkeypatch.context() as m:
         m.setattr(ltx.restore, "SPLIT_ABOVE", 1 << 40)
         serial = _outcome(url, tmp_path / "b.db")
-    assert parallel == serial
+    assert threads == serial
+    assert processes == serial
+
+
+@pytest.mark.parametrize("where", ["header", "frame", "index", "trailer"])
+def test_a_flipped_byte_in_spawned_workers_raises_what_the_serial_restore_raises(
+    tmp_path, monkeypatch, in_processes, where
+):
+    import multiprocessing
+
+    monkeypatch.setattr(
+        ltx.restore, "default_context", lambda: multiprocessing.get_context("spawn")
+    )
+    _url, path, _pages = _snapshot_replica(tmp_path, flags=0)
+    raw = bytearray(path.read_bytes())
+    fi = read_file_index(lambda s, e: bytes(raw[s:e]), len(raw))
+    data_end = fi.index.offsets[-1] + fi.index.sizes[-1]
+    at = {"header": 30, "frame": fi.index.offsets[20] + 20, "index": data_end + 9}.get(
+        where, len(raw) - 12
+    )
+    raw[at] ^= 0x41
+    path.write_bytes(raw)
+    url = (tmp_path / "rep").as_uri()
+    processes = _outcome(url, tmp_path / "c.db")
+    monkeypatch.setattr(ltx.restore, "SPLIT_ABOVE", 1 << 40)
+    assert processes == _outcome(url, tmp_path / "b.db")
+    assert processes[0] is not None
+    assert in_processes == ["spawn"]
 
 
 @settings(max_examples=200)
