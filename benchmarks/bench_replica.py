@@ -24,6 +24,7 @@ adds --delays ms (default 0 and 20) to every HTTP request; both our code and
     listing, of the next one, and of one on a brand-new Replica (which lists first).
 
 Run: python benchmarks/bench_replica.py [--mib 256] [--lookups 200] [--delays 0,20]
+     [--s3-server moto|s3rver] [--restore-only] [--repeat N]
      [--no-lookups] [--no-direct]
 """
 
@@ -54,7 +55,7 @@ from _common import (
     warm_bytecode,
 )
 from _proxy import DelayProxy
-from tests.servers import moto_server
+from tests.servers import S3RVER_KEY, moto_server, s3rver_server
 
 import ltx
 from ltx.dbfile import image_pages, write_db_snapshot
@@ -253,7 +254,9 @@ def _min_median(xs: list[float]) -> str:
     return f"{min(xs):6.2f} / {statistics.median(xs):6.2f} s"
 
 
-def _in_process_rows(tmp: Path, url: str, env: dict[str, str], repeat: int) -> dict:
+def _in_process_rows(
+    tmp: Path, url: str, env: dict[str, str], repeat: int, s3env: dict[str, str]
+) -> dict:
     """Our restore timed in process vs the one-thread floor on the largest LTX file,
     alternating, ``repeat`` times each; the outputs are compared with the source pages."""
     biggest = max((tmp / "replica" / "ltx" / "9").glob("*.ltx"), key=lambda p: p.stat().st_size)
@@ -263,7 +266,7 @@ def _in_process_rows(tmp: Path, url: str, env: dict[str, str], repeat: int) -> d
         for p in (a, b):
             p.unlink(missing_ok=True)
         _, _, o = run_measured(
-            [sys.executable, "-c", IN_PROCESS_RESTORE, url, str(a), json.dumps(S3_ENV)], env
+            [sys.executable, "-c", IN_PROCESS_RESTORE, url, str(a), json.dumps(s3env)], env
         )
         _, _, f = run_measured([sys.executable, "-c", FLOOR, str(biggest), str(b)], env)
         ours.append(json.loads(o)["s"])
@@ -285,17 +288,31 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write every figure here")
     ap.add_argument("--repeat", type=int, default=1, help="restore runs per row (min / median)")
     ap.add_argument("--restore-only", action="store_true", help="only the restore rows")
+    ap.add_argument(
+        "--s3-server",
+        choices=["moto", "s3rver"],
+        default="moto",
+        help="local S3 server: moto (reads the whole object per ranged GET) or s3rver (npm, "
+        "installed into the test cache; serves ranges from the file)",
+    )
     args = ap.parse_args()
     delays = [float(d) for d in args.delays.split(",") if d.strip()]
     results: dict[str, object] = {"ltx": ltx.__file__}
     print(f"library: {ltx.__file__}")
 
-    with tempfile.TemporaryDirectory() as tmpdir, moto_server(Path(tmpdir)) as ep:
+    s3env = S3_ENV
+    if args.s3_server == "s3rver":
+        s3env = S3_ENV | {"AWS_ACCESS_KEY_ID": S3RVER_KEY, "AWS_SECRET_ACCESS_KEY": S3RVER_KEY}
+    server = moto_server if args.s3_server == "moto" else s3rver_server
+    print(f"S3 server: {args.s3_server}")
+    results["s3_server"] = args.s3_server
+
+    with tempfile.TemporaryDirectory() as tmpdir, server(Path(tmpdir)) as ep:
         tmp = Path(tmpdir)
         t0 = dt.datetime.now()
         file_url, rows = build(tmp, args.mib)
-        s3_client(ep).create_bucket(Bucket="bench")
-        copy_to_s3(file_url, f"s3://bench/db?endpoint={ep}&region=us-east-1")
+        s3_client(ep, s3env).create_bucket(Bucket="bench")
+        copy_to_s3(file_url, f"s3://bench/db?endpoint={ep}&region=us-east-1", s3env)
         snap = ltx.open(file_url).view()
         size, commit = snap.size, snap.page_count
         print(
@@ -303,7 +320,7 @@ def main() -> None:
             f"in {(dt.datetime.now() - t0).total_seconds():.0f} s"
         )
         results["db_mib"] = size / 2**20
-        env = clean_env(S3_ENV)
+        env = clean_env(s3env)
         ids = random.Random(3).sample(range(1, rows + 1), args.lookups)
         p1, p2 = max(1, commit // 3), max(1, (2 * commit) // 3)
 
@@ -322,7 +339,7 @@ def main() -> None:
                 r = _restore_row(tmp, url, env, proxy, delay, args.repeat)
                 results[f"restore {label}"] = r
                 print(_fmt_restore(label, r), flush=True)
-            inproc = _in_process_rows(tmp, file_url, env, args.repeat)
+            inproc = _in_process_rows(tmp, file_url, env, args.repeat, s3env)
             results["restore in process file"] = inproc
             ls = results["restore file"]["ls_all"]  # type: ignore[index]
             print(
@@ -348,7 +365,7 @@ def main() -> None:
                         "-c",
                         PROBE,
                         url,
-                        json.dumps(S3_ENV),
+                        json.dumps(s3env),
                         "read",
                         str(p1),
                         str(p2),
@@ -383,7 +400,7 @@ def main() -> None:
                             OURS_LOOKUP,
                             url,
                             json.dumps(ids),
-                            json.dumps(S3_ENV),
+                            json.dumps(s3env),
                         ],
                         env,
                     )
@@ -414,7 +431,7 @@ def main() -> None:
                 if delay is not None:
                     proxy.set_delay(delay)
                 _, _, o = run_measured(
-                    [sys.executable, "-c", PROBE, url, json.dumps(S3_ENV), "append", "1", "1", "1"],
+                    [sys.executable, "-c", PROBE, url, json.dumps(s3env), "append", "1", "1", "1"],
                     env,
                 )
                 got = json.loads(o)
