@@ -78,15 +78,19 @@ OURS_LOOKUP = (
     + TIMED_LOOKUPS
 )
 
-# Restore in a fresh process, timed from the call (no interpreter start, no imports).
+# Restore in a fresh process, timed from the call (no interpreter start, no imports);
+# also the largest peak RSS of its decoding worker processes, if any (ru_maxrss of the
+# children: a forked worker counts the pages it shares with its parent).
 IN_PROCESS_RESTORE = textwrap.dedent(
     """
-    import json, sys, time
+    import json, resource, sys, time
     import ltx, ltx.replica  # imports outside the timing (ltx imports lazily)
     url, out, env = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     t0 = time.perf_counter()
     ltx.open(url, env=env).restore(out)
-    print(json.dumps({"s": time.perf_counter() - t0}))
+    s = time.perf_counter() - t0
+    kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(json.dumps({"s": s, "workers_rss": kib // 1024}))
     """
 )
 
@@ -260,21 +264,30 @@ def _in_process_rows(
     """Our restore timed in process vs the one-thread floor on the largest LTX file,
     alternating, ``repeat`` times each; the outputs are compared with the source pages."""
     biggest = max((tmp / "replica" / "ltx" / "9").glob("*.ltx"), key=lambda p: p.stat().st_size)
-    ours, floor = [], []
+    ours, floor, rss, workers_rss = [], [], [], []
     for _ in range(repeat):
         a, b = tmp / "inproc.db", tmp / "floor.db"
         for p in (a, b):
             p.unlink(missing_ok=True)
-        _, _, o = run_measured(
+        _, peak, o = run_measured(
             [sys.executable, "-c", IN_PROCESS_RESTORE, url, str(a), json.dumps(s3env)], env
         )
+        rss.append(peak)
+        workers_rss.append(json.loads(o)["workers_rss"])
         _, _, f = run_measured([sys.executable, "-c", FLOOR, str(biggest), str(b)], env)
         ours.append(json.loads(o)["s"])
         floor.append(json.loads(f)["s"])
         identical = same_file(a, b)
         a.unlink()
         b.unlink()
-    return {"ours": ours, "floor": floor, "identical": identical, "floor_file": biggest.name}
+    return {
+        "ours": ours,
+        "floor": floor,
+        "identical": identical,
+        "floor_file": biggest.name,
+        "rss": max(rss),
+        "workers_rss": max(workers_rss),
+    }
 
 
 def main() -> None:
@@ -349,7 +362,8 @@ def main() -> None:
                 f"{min(inproc['ours']) / min(inproc['floor']):.2f} (min), "
                 f"{statistics.median(inproc['ours']) / statistics.median(inproc['floor']):.2f} "
                 f"(median) | ours in process / litestream CLI "
-                f"{min(inproc['ours']) / min(ls):.2f} (min) | identical: {inproc['identical']}",
+                f"{min(inproc['ours']) / min(ls):.2f} (min) | peak RSS {inproc['rss']} MiB, "
+                f"each worker <= {inproc['workers_rss']} MiB | identical: {inproc['identical']}",
                 flush=True,
             )
             if args.restore_only:

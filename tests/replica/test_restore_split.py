@@ -184,13 +184,13 @@ def in_processes(monkeypatch, small_parts):
 
     monkeypatch.setattr(ltx.restore, "PROCESSES_ABOVE", 0)
     calls = []
-    real = ltx.restore._split.decode_in_processes
+    real = ltx.restore._split.PartPool
 
-    def counting(tasks, *a, **kw):
-        calls.append(kw["context"].get_start_method())
-        return real(tasks, *a, **kw)
+    def counting(context, *a):
+        calls.append(context.get_start_method())
+        return real(context, *a)
 
-    monkeypatch.setattr(ltx.restore._split, "decode_in_processes", counting)
+    monkeypatch.setattr(ltx.restore._split, "PartPool", counting)
     return calls
 
 

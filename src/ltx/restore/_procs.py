@@ -4,8 +4,9 @@ Threads do not make decoding scale (``benchmarks/bench_gil.py``: the few microse
 Python per page hold the GIL), so a large restore from a local replica starts a pool of
 processes for this one call and shuts it down after. Each worker gets the files' page
 indexes once (the pool's initializer) and opens the output (the restore's temp file)
-once; a task is only (file, part, pages wanted): the worker reads the part itself,
-decodes it with ``PartDecoder`` and writes its pages at their offsets. The caller gets
+once. A task is (file, part, pages wanted) and the part's bytes, fetched by the caller
+on the store's pool, or for a local file its path: the worker reads the part itself.
+It decodes the part with ``PartDecoder`` and writes its pages at their offsets. The caller gets
 each part's ``PartSum`` and joins the checksums (``verify_parts``), as on threads. A part
 that fails a check returns None: the caller decodes that file serially, so errors stay
 those of a serial restore. The pool works with every start method (fork, forkserver,
@@ -17,8 +18,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 
 import attrs
@@ -27,18 +27,19 @@ from ltx.codec import FileIndex, FilePart, PartDecoder, PartSum
 from ltx.errors import FormatError
 from ltx.restore._write import write_batch
 
-__all__ = ["PartTask", "decode_in_processes", "default_context"]
+__all__ = ["PartDone", "PartPool", "PartTask", "default_context"]
 
 
 @attrs.frozen
 class PartTask:
-    """One part for a worker: the file (its local path and ordinal in the plan), the part,
-    and the pages it must write (None: every page of the part)."""
+    """One part for a worker: the file's ordinal in the plan and name, the part, its bytes
+    or the local path to read them from, and the pages it must write (None: all)."""
 
     ordinal: int
     seq: int
-    path: str
+    name: str
     part: FilePart
+    source: str | bytes
     wanted: frozenset[int] | None
 
 
@@ -67,18 +68,22 @@ def _start(indexes: dict[int, FileIndex], out: str) -> None:
     _worker = _Worker(indexes, out)
 
 
+def _read(task: PartTask) -> bytes:
+    if isinstance(task.source, bytes):
+        return task.source
+    with open(task.source, "rb", buffering=0) as f:
+        return os.pread(f.fileno(), task.part.end - task.part.start, task.part.start)
+
+
 def _run(task: PartTask) -> PartDone | None:
-    """In a worker: read, decode and write one part; None when the part fails a check."""
+    """In a worker: decode and write one part; None when the part fails a check."""
     if _worker is None:  # pragma: no cover - only a broken pool gets here
         raise RuntimeError("part task outside a restore worker")
     fi, part = _worker.indexes[task.ordinal], task.part
-    with open(task.path, "rb", buffering=0) as f:
-        blob = os.pread(f.fileno(), part.end - part.start, part.start)
     wanted = task.wanted
     if wanted is None:
         wanted = frozenset(fi.index.pgnos[part.lo : part.hi])
-    dec = PartDecoder(fi, part, blob, name=task.path)
-    del blob
+    dec = PartDecoder(fi, part, _read(task), name=task.name)
     written = 0
     try:
         for batch in dec:
@@ -89,45 +94,33 @@ def _run(task: PartTask) -> PartDone | None:
 
 
 def default_context() -> BaseContext:
-    """Fork where it is the platform's safe default (Linux: a worker starts in
-    milliseconds, the decoders need no import); spawn elsewhere (macOS, Windows)."""
+    """Fork on Linux (a worker starts in milliseconds with the decoders imported);
+    spawn elsewhere (macOS, Windows), where fork is unsafe or absent."""
     linux = sys.platform.startswith("linux")
     return multiprocessing.get_context("fork" if linux else "spawn")
 
 
-def decode_in_processes(
-    tasks: list[PartTask],
-    indexes: dict[int, FileIndex],
-    out: str,
-    *,
-    done: Callable[[PartTask, PartDone | None], None],
-    workers: int,
-    context: BaseContext,
-) -> None:
-    """Run ``tasks`` on a pool of ``workers`` processes made for this call, calling
-    ``done`` in this thread as each ends; at most two tasks per worker are queued, and
-    the first error cancels the rest and is raised."""
-    pool = ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start, initargs=(indexes, out)
-    )
-    pending: dict[Future[PartDone | None], PartTask] = {}
-    try:
-        queue = iter(tasks)
-        for task in queue:
-            pending[pool.submit(_run, task)] = task
-            if len(pending) >= 2 * workers:
-                _collect(pending, done, FIRST_COMPLETED)
-        _collect(pending, done, "ALL_COMPLETED")
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+class PartPool:
+    """``workers`` processes made for one restore, each holding ``indexes`` and the
+    output ``out`` open; ``decode`` runs one task there. Shut down on exit, queued tasks
+    cancelled."""
 
+    def __init__(
+        self, context: BaseContext, workers: int, indexes: dict[int, FileIndex], out: str
+    ) -> None:
+        self._pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_start, initargs=(indexes, out)
+        )
+        # Start the workers now, from this thread: with fork, before the decode threads
+        # exist; with spawn, their start overlaps the first reads.
+        self._pool.submit(int)
 
-def _collect(
-    pending: dict[Future[PartDone | None], PartTask],
-    done: Callable[[PartTask, PartDone | None], None],
-    when: str,
-) -> None:
-    finished, _ = wait(list(pending), return_when=when)
-    for fut in finished:
-        task = pending.pop(fut)
-        done(task, fut.result())
+    def decode(self, task: PartTask) -> PartDone | None:
+        """Decode and write ``task``'s part in a worker; None when it failed a check."""
+        return self._pool.submit(_run, task).result()
+
+    def __enter__(self) -> PartPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

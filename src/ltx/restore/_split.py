@@ -33,7 +33,7 @@ from ltx.codec import (
 )
 from ltx.errors import FormatError
 from ltx.resolve import PageMap
-from ltx.restore._procs import PartDone, PartTask, decode_in_processes
+from ltx.restore._procs import PartDone, PartPool, PartTask
 from ltx.restore._write import write_batch
 from ltx.storage import Job, Store, Workers
 
@@ -95,7 +95,7 @@ def decode_split(
     files that failed a check, for the caller to decode serially; other errors raise.
 
     ``processes`` (start method, workers, the output's path): decode in that many worker
-    processes where every file is local; otherwise on threads.
+    processes (local files are read there, others fetched here); None: on threads.
     """
     ordinals = sorted(winners)
     indexes = store.map(lambda o: _index(store, pm, o, file_index), ordinals)
@@ -118,19 +118,10 @@ def decode_split(
                 sums[ordinal][seq] = got.sum
                 written[ordinal] += got.written
 
-    local = {o: p for o in fis if (p := store.local_path(pm.files[o].path)) is not None}
-    if processes is not None and len(local) == len(fis):
-        context, workers, out = processes
-        tasks = [_task(j, winners[j.ordinal], local[j.ordinal]) for j in jobs]
-
-        def finished(task: PartTask, got: PartDone | None) -> None:
-            done(task.ordinal, task.seq, got)
-            if got is not None:
-                progress.add(got.written)
-
-        decode_in_processes(tasks, fis, out, done=finished, workers=workers, context=context)
-    else:
+    if processes is None:
         _on_threads(store, jobs, winners, fd, progress, done, failed, part=part, budget=budget)
+    else:
+        _in_processes(store, jobs, winners, progress, done, failed, processes, fis, part, budget)
     for o, got in sums.items():
         if o in failed:
             continue
@@ -144,11 +135,49 @@ def decode_split(
     return sorted(failed)
 
 
-def _task(job: _Job, wanted: set[int], path: str) -> PartTask:
+def _in_processes(
+    store: Store,
+    jobs: list[_Job],
+    winners: dict[int, set[int]],
+    progress: Progress,
+    done: Callable[[int, int, PartDone | None], None],
+    failed: set[int],
+    processes: tuple[BaseContext, int, str],
+    fis: dict[int, FileIndex],
+    part: int,
+    budget: int,
+) -> None:
+    """Decode parts in worker processes; local files are read by the workers, others on
+    the store's pool here and handed over."""
+    context, workers, out = processes
+    paths = {j.ordinal: j.path for j in jobs}
+    local = {o: p for o, path in paths.items() if (p := store.local_path(path)) is not None}
+
+    def fetch(job: _Job) -> bytes:
+        if job.ordinal in local:
+            return b""
+        return store.read_range(job.path, job.part.start, job.part.end)
+
+    with PartPool(context, workers, fis, out) as pool:
+
+        def decode(job: _Job, blob: bytes) -> None:
+            if job.ordinal in failed:
+                return
+            got = pool.decode(_task(job, winners[job.ordinal], local.get(job.ordinal, blob)))
+            done(job.ordinal, job.seq, got)
+            if got is not None:
+                progress.add(got.written)
+
+        slots = max(2, budget // part)
+        _pipeline(jobs, fetch, decode, slots=slots, workers=store.workers, threads=2 * workers)
+
+
+def _task(job: _Job, wanted: set[int], source: str | bytes) -> PartTask:
     """The process task for ``job``: the pages it must write, None when all of them."""
     pgnos = job.fi.index.pgnos[job.part.lo : job.part.hi]
     mine = frozenset(p for p in pgnos if p in wanted)
-    return PartTask(job.ordinal, job.seq, path, job.part, None if len(mine) == len(pgnos) else mine)
+    every = len(mine) == len(pgnos)
+    return PartTask(job.ordinal, job.seq, job.path, job.part, source, None if every else mine)
 
 
 def _on_threads(
@@ -184,7 +213,10 @@ def _on_threads(
             return
         done(job.ordinal, job.seq, PartDone(dec.summary(), count))
 
-    _pipeline(jobs, fetch, decode, slots=max(2, budget // part), workers=store.workers)
+    threads = os.cpu_count() or 1
+    _pipeline(
+        jobs, fetch, decode, slots=max(2, budget // part), workers=store.workers, threads=threads
+    )
 
 
 def _pipeline(
@@ -194,6 +226,7 @@ def _pipeline(
     *,
     slots: int,
     workers: Workers,
+    threads: int,
 ) -> None:
     """Fetch jobs on the store's pool and decode them on one thread per core, holding at
     most ``slots`` fetched parts at once; the first error stops new work and is raised."""
@@ -201,7 +234,7 @@ def _pipeline(
     stop = threading.Event()
     pending: list[Future[None]] = []
     fetches: list[Job[None]] = []
-    cpu = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="ltx-decode")
+    cpu = ThreadPoolExecutor(threads, thread_name_prefix="ltx-decode")
 
     def work(job: _Job, got: Future[bytes]) -> None:
         try:
