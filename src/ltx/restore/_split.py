@@ -174,10 +174,12 @@ def _in_processes(
 
 def _task(job: _Job, wanted: set[int], source: str | bytes) -> PartTask:
     """The process task for ``job``: the pages it must write, None when all of them."""
-    pgnos = job.fi.index.pgnos[job.part.lo : job.part.hi]
-    mine = frozenset(p for p in pgnos if p in wanted)
-    every = len(mine) == len(pgnos)
-    return PartTask(job.ordinal, job.seq, job.path, job.part, source, None if every else mine)
+    mine = None
+    if len(wanted) != len(job.fi.index):  # the file does not supply every page it holds
+        pgnos = job.fi.index.pgnos[job.part.lo : job.part.hi]
+        mine = frozenset(p for p in pgnos if p in wanted)
+        mine = None if len(mine) == len(pgnos) else mine
+    return PartTask(job.ordinal, job.seq, job.path, job.part, source, mine)
 
 
 def _on_threads(
