@@ -164,8 +164,10 @@ def test_parallel_restore_is_byte_identical(tmp_path, small_parts, flags):
     assert small_parts == []  # decoded in parts, no fallback
 
 
-def test_parallel_restore_with_level0_files_on_top(tmp_path, small_parts):
-    url, _path, pages = _snapshot_replica(tmp_path)
+def _restore_with_level0_on_top(tmp_path, flags=HEADER_FLAG_NO_CHECKSUM):
+    """A split snapshot with a small level-0 file over some of its pages, restored and
+    compared with the pages it must give."""
+    url, _path, pages = _snapshot_replica(tmp_path, flags=flags)
     r = ltx.open(url)
     change = {3: b"x" * PS} | {p: bytes([p]) * PS for p in range(61, 71)}
     r.append(change, 70)
@@ -173,6 +175,10 @@ def test_parallel_restore_with_level0_files_on_top(tmp_path, small_parts):
     ltx.open(url).restore(out)
     want = pages | change
     assert out.read_bytes() == b"".join(want[p] for p in range(1, 71))
+
+
+def test_parallel_restore_with_level0_files_on_top(tmp_path, small_parts):
+    _restore_with_level0_on_top(tmp_path)
     assert len(small_parts) == 1  # the level-0 file, small, streamed
 
 
@@ -201,14 +207,7 @@ def test_restore_in_processes_is_byte_identical(tmp_path, monkeypatch, in_proces
     if method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"no {method} start method here")
     monkeypatch.setattr(ltx.restore, "default_context", lambda: multiprocessing.get_context(method))
-    url, _path, pages = _snapshot_replica(tmp_path, flags=0)
-    r = ltx.open(url)
-    change = {3: b"x" * PS} | {p: bytes([p]) * PS for p in range(61, 71)}
-    r.append(change, 70)
-    out = tmp_path / "out.db"
-    ltx.open(url).restore(out)
-    want = pages | change
-    assert out.read_bytes() == b"".join(want[p] for p in range(1, 71))
+    _restore_with_level0_on_top(tmp_path, flags=0)
     assert in_processes == [method]
 
 
