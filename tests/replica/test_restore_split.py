@@ -211,6 +211,21 @@ def test_restore_in_processes_is_byte_identical(tmp_path, monkeypatch, in_proces
     assert in_processes == [method]
 
 
+def _restore_to(url, out):
+    ltx.open(url).restore(out)
+
+
+def test_a_daemonic_process_restores_on_threads(tmp_path, in_processes):
+    """A ``multiprocessing.Pool`` worker may not start children: no pool there."""
+    import multiprocessing
+
+    url, _path, pages = _snapshot_replica(tmp_path)
+    out = tmp_path / "out.db"
+    with multiprocessing.get_context("fork").Pool(1) as pool:  # inherits the patches
+        pool.apply(_restore_to, (url, str(out)))
+    assert out.read_bytes() == b"".join(pages[p] for p in sorted(pages))
+
+
 def _outcome(url, out):
     try:
         ltx.open(url).restore(out, overwrite=True)

@@ -7,6 +7,7 @@ the page map plus the read-ahead budget, not the database size.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
@@ -115,16 +116,18 @@ def restore_file(
 
     ``file_index`` returns a file's (cached) index, so large files are split without
     reading their index again; without it the index is read from the store.
-    ``processes``: large local files are decoded in worker processes started with this
+    ``processes``: files split in parts totalling over ``PROCESSES_ABOVE`` bytes are
+    decoded in a pool of worker processes made for this call, started with this
     ``multiprocessing`` context (default: fork on Linux, spawn elsewhere); False keeps
-    decoding on threads. One core: threads.
+    decoding on threads, as do one core and a daemonic process (which may not start
+    children, e.g. a ``multiprocessing.Pool`` worker).
     """
     total = pm.commit - (1 if lock_pgno(pm.page_size) <= pm.commit else 0)
     cores = os.cpu_count() or 1
     with database_output_at(path, overwrite=overwrite) as (fd, tmp):
         os.ftruncate(fd, pm.commit * pm.page_size)
         pool = None
-        if processes is not False and cores > 1:
+        if processes is not False and cores > 1 and not multiprocessing.current_process().daemon:
             context = processes if isinstance(processes, BaseContext) else default_context()
             pool = (context, cores, str(tmp))
         count = _copy_pages(store, pm, fd, Progress(total, progress), file_index, pool)
