@@ -408,3 +408,30 @@ def test_the_fast_index_decode_accepts_what_the_checked_loop_accepts(raw, data_e
             _page_index._decode_fast = real
 
     assert outcome(True) == outcome(False)
+
+
+@pytest.mark.parametrize(
+    ("spec_name", "file", "safe"),
+    [
+        (None, "/home/me/script.py", False),  # a script: maybe no __main__ guard
+        (None, None, True),  # interactive, python -c
+        ("ltx.__main__", "/x/ltx/__main__.py", True),  # python -m ltx: not imported again
+        ("tool.cli", "/x/tool/cli.py", False),  # python -m tool.cli: imported again
+    ],
+)
+def test_spawn_only_where_the_main_module_cannot_run_again(monkeypatch, spec_name, file, safe):
+    import importlib.machinery
+    import sys
+    import types
+
+    from ltx.restore._procs import default_context, spawn_is_safe
+
+    main = types.ModuleType("__main__")
+    main.__spec__ = None if spec_name is None else importlib.machinery.ModuleSpec(spec_name, None)
+    if file is not None:
+        main.__file__ = file
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert spawn_is_safe() is safe
+    monkeypatch.setattr(sys, "platform", "darwin")
+    context = default_context()
+    assert (context is not None and context.get_start_method() == "spawn") is safe

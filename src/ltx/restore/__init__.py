@@ -118,9 +118,10 @@ def restore_file(
     reading their index again; without it the index is read from the store.
     ``processes``: files split in parts totalling over ``PROCESSES_ABOVE`` bytes are
     decoded in a pool of worker processes made for this call, started with this
-    ``multiprocessing`` context (default: fork on Linux, spawn elsewhere); False keeps
-    decoding on threads, as do one core and a daemonic process (which may not start
-    children, e.g. a ``multiprocessing.Pool`` worker).
+    ``multiprocessing`` context (default: fork on Linux; spawn elsewhere when the main
+    module cannot run again in a worker, ``spawn_is_safe``); False keeps decoding on
+    threads, as do one core and a daemonic process (which may not start children, e.g.
+    a ``multiprocessing.Pool`` worker).
     """
     total = pm.commit - (1 if lock_pgno(pm.page_size) <= pm.commit else 0)
     cores = os.cpu_count() or 1
@@ -129,7 +130,7 @@ def restore_file(
         pool = None
         if processes is not False and cores > 1 and not multiprocessing.current_process().daemon:
             context = processes if isinstance(processes, BaseContext) else default_context()
-            pool = (context, cores, str(tmp))
+            pool = None if context is None else (context, cores, str(tmp))
         count = _copy_pages(store, pm, fd, Progress(total, progress), file_index, pool)
         if count != total:
             raise FormatError(f"plan covers {count} of {total} pages")

@@ -27,7 +27,7 @@ from ltx.codec import FileIndex, FilePart, PartDecoder, PartSum
 from ltx.errors import FormatError
 from ltx.restore._write import write_batch
 
-__all__ = ["PartDone", "PartPool", "PartTask", "default_context"]
+__all__ = ["PartDone", "PartPool", "PartTask", "default_context", "spawn_is_safe"]
 
 
 @attrs.frozen
@@ -93,11 +93,29 @@ def _run(task: PartTask) -> PartDone | None:
     return PartDone(dec.summary(), written)
 
 
-def default_context() -> BaseContext:
-    """Fork on Linux (a worker starts in milliseconds with the decoders imported);
-    spawn elsewhere (macOS, Windows), where fork is unsafe or absent."""
+def default_context() -> BaseContext | None:
+    """Fork on Linux (a worker starts in milliseconds with the decoders imported). Spawn
+    elsewhere (macOS, Windows: fork is unsafe or absent), but only where a spawned
+    worker cannot rerun the caller's script (``spawn_is_safe``); else None: threads."""
     linux = sys.platform.startswith("linux")
-    return multiprocessing.get_context("fork" if linux else "spawn")
+    method = "fork" if linux else "spawn" if spawn_is_safe() else None
+    return None if method is None else multiprocessing.get_context(method)
+
+
+def spawn_is_safe() -> bool:
+    """True when a spawned worker will not run the main module's top level again.
+
+    A spawned child imports the parent's main module (as ``__mp_main__``); a script that
+    restores at its top level, without the ``if __name__ == "__main__"`` guard, would
+    restore again in every worker. Safe: no main file (interactive, ``-c``) or a
+    package's ``__main__`` run with ``-m`` (which multiprocessing does not import).
+    Any other script may lack the guard; its caller can still pass a context.
+    """
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None:
+        return bool(spec.name == "__main__" or spec.name.endswith(".__main__"))
+    return getattr(main, "__file__", None) is None
 
 
 class PartPool:
