@@ -28,6 +28,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import lz4.block
+from _common import clean_env, warm_bytecode
 from fastcrc import crc64
 
 from ltx.codec import (
@@ -156,6 +157,9 @@ def main() -> None:
     ap.add_argument("--mib", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    warm_bytecode()  # spawned workers then import from caches, as an installed library does
+    for k in set(os.environ) - set(clean_env()):
+        del os.environ[k]  # PYTHONDONTWRITEBYTECODE would make each spawned worker compile
     probe_gil()
     scaling(args.mib, args.repeat)
 

@@ -367,6 +367,8 @@ def main() -> None:
                 flush=True,
             )
             if args.restore_only:
+                if args.json:
+                    args.json.write_text(json.dumps(results, indent=1, default=str))
                 return
 
             # -- page reads, history ----------------------------------------------------
