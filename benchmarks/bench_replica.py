@@ -8,8 +8,9 @@ adds --delays ms (default 0 and 20) to every HTTP request; both our code and
 ``litestream`` are pointed at the proxy's endpoint, and the proxy counts the requests.
 
   * restore: ``python -m ltx restore URL -o OUT`` vs ``litestream restore -o OUT URL``,
-    both as subprocesses: wall time, peak RSS (the child's VmHWM), HTTP requests, and
-    the outputs compared byte for byte;
+    both as subprocesses: wall time, peak RSS (the child's VmHWM), CPU time (user +
+    system of the child and its worker processes: less inflated than wall time on a
+    shared machine), HTTP requests, and the outputs compared byte for byte;
   * page reads (fresh process, our library only): ``history()`` on a new Replica,
     the first ``page_at`` (page index of the plan + one ranged read), another page of
     the same point (one ranged read), a warm ``page_at`` (cache hit, microseconds),
@@ -34,6 +35,7 @@ import argparse
 import datetime as dt
 import json
 import random
+import resource
 import sqlite3
 import statistics
 import sys
@@ -216,15 +218,18 @@ def _restore_row(
 ) -> dict:
     """``repeat`` alternating runs of our CLI and ``litestream restore``; minimum times."""
     ours, theirs, identical = [], [], True
+    cpu_ours, cpu_ls = [], []
     for _ in range(repeat):
         ours_out, theirs_out = tmp / "ours.db", tmp / "theirs.db"
-        n0 = proxy.requests
+        n0, c0 = proxy.requests, _children_cpu()
         t_ours, rss_ours, _ = run_measured([*ltx_cli(), "restore", url, "-o", str(ours_out)], env)
-        n1 = proxy.requests
+        n1, c1 = proxy.requests, _children_cpu()
         t_ls, rss_ls, _ = run_measured(["litestream", "restore", "-o", str(theirs_out), url], env)
-        n2 = proxy.requests
+        n2, c2 = proxy.requests, _children_cpu()
         ours.append(t_ours)
         theirs.append(t_ls)
+        cpu_ours.append(c1 - c0)
+        cpu_ls.append(c2 - c1)
         identical = identical and same_file(ours_out, theirs_out)
         ours_out.unlink()
         theirs_out.unlink()
@@ -240,7 +245,16 @@ def _restore_row(
         "ls_rss": rss_ls,
         "ls_req": n2 - n1 if delay is not None else None,
         "identical": identical,
+        "ours_cpu": statistics.median(cpu_ours),
+        "ls_cpu": statistics.median(cpu_ls),
     }
+
+
+def _children_cpu() -> float:
+    """User + system seconds of the children waited for so far (a restore's worker
+    processes roll up into it; the S3 server, still running, does not)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def _fmt_restore(label: str, r: dict) -> str:
@@ -250,6 +264,7 @@ def _fmt_restore(label: str, r: dict) -> str:
         f"litestream {r['ls_s']:6.2f} s {r['ls_rss']:4d} MiB {req(r['ls_req'])} | "
         f"ours/litestream time {r['ours_s'] / r['ls_s']:5.2f} (min), "
         f"{r['ours_median'] / r['ls_median']:5.2f} (median), RSS {r['ours_rss'] / r['ls_rss']:5.2f} | "
+        f"CPU (median) {r['ours_cpu']:.2f} / {r['ls_cpu']:.2f} s = {r['ours_cpu'] / r['ls_cpu']:.2f} | "
         f"identical: {r['identical']}"
     )
 
