@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import sqlite3
 import threading
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,22 +15,13 @@ import pytest
 import ltx
 from ltx.replication import Replicator
 from ltx.testing import run_sql_transaction
-from tests.backends import S3_ENV
 from tests.conftest import needs_litestream
 from tests.litestream_harness import restore
-from tests.replicate.replicate_helpers import app_db, image, replica_image, same_db
+from tests.replicate.replicate_helpers import app_db, image, replica_image, same_db, target
 
 pytestmark = [pytest.mark.interop, needs_litestream]
 
 Truth = dict[int, bytes]
-
-
-def _target(kind: str, request: Any, tmp_path: Path) -> tuple[str, dict[str, Any], dict[str, str]]:
-    if kind == "file":
-        return (tmp_path / "replica").as_uri(), {}, {}
-    ep = request.getfixturevalue("s3_endpoint")
-    url = f"s3://ltx-test/rep-{uuid.uuid4().hex[:10]}/db?endpoint={ep}&region=us-east-1"
-    return url, {"env": S3_ENV}, S3_ENV
 
 
 def _step(app: sqlite3.Connection, rep: Replicator, truth: Truth) -> None:
@@ -112,7 +102,7 @@ def _check(
 @pytest.mark.parametrize("kind", ["file", pytest.param("s3", marks=pytest.mark.servers)])
 @pytest.mark.parametrize("workload", sorted(WORKLOADS))
 def test_restore_every_txid(kind: str, workload: str, request: Any, tmp_path: Path) -> None:
-    url, kwargs, env = _target(kind, request, tmp_path)
+    url, kwargs, env = target(kind, request, tmp_path)
     db = tmp_path / "app.db"
     app = app_db(db, autocheckpoint=1000)
     truth: Truth = {}
@@ -128,7 +118,7 @@ def test_four_writers_and_restarts_under_load(kind: str, request: Any, tmp_path:
     """Four connections insert while the replicator runs in its thread and is stopped
     and started again twice; every TXID restores to an intact database whose rows only
     grow, and the last one holds every row the writers saw committed."""
-    url, kwargs, env = _target(kind, request, tmp_path)
+    url, kwargs, env = target(kind, request, tmp_path)
     db = tmp_path / "app.db"
     app_db(db).close()
     done: list[int] = []
