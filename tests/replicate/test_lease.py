@@ -5,15 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ltx.errors import LeaseHeldError, LeaseLostError, UsageError
+from ltx.replication import Replicator
 from ltx.storage import open_store
 from ltx.storage._lease import leaser_for
+from ltx.testing import run_sql_transaction
 from ltx.times import UTC
 from tests.backends import target_for
+from tests.replicate.replicate_helpers import app_db, image, replica_image, same_db, target
 
 BACKENDS = ["file", "memory", pytest.param("s3", marks=pytest.mark.servers)]
 
@@ -94,3 +99,35 @@ def test_schemes_without_atomics_refuse(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(type(store.backend), "conditional_create", False)
     with pytest.raises(UsageError, match="no atomic"):
         leaser_for(store, "me")
+
+
+@pytest.mark.parametrize("kind", ["file", pytest.param("s3", marks=pytest.mark.servers)])
+def test_expired_lease_is_taken_over_within_ttl_and_one_sync(
+    kind: str, request: Any, tmp_path: Path
+) -> None:
+    """A holder that dies without releasing (no renewal, no release) blocks a new
+    replicator until its lease expires, at most one TTL after its last renewal; the
+    first open after that expiry takes the lease and its first sync lands the next
+    TXID. So a dead holder costs at most TTL + one sync."""
+    url, opts, _ = target(kind, request, tmp_path)
+    db, ttl = tmp_path / "app.db", 1.0
+    app = app_db(db)
+    kw: dict[str, Any] = {"lease_ttl": ttl, "levels": False, "replica_options": opts}
+    dead = Replicator(db, url, owner="dead", **kw).open()
+    run_sql_transaction(app, [("insert", 1, 100)])
+    (last,) = dead.sync()  # its last write, under a lease renewed no later than now
+    renewed = dt.datetime.now(UTC)
+    assert dead.db is not None
+    dead.db.close()  # dies: no stop(), so nothing is renewed or released
+    run_sql_transaction(app, [("insert", 2, 100)])
+    heir = Replicator(db, url, owner="heir", **kw)
+    with pytest.raises(LeaseHeldError, match="dead") as err:
+        heir.open()
+    expires = err.value.expires_at
+    assert expires is not None and expires <= renewed + dt.timedelta(seconds=ttl)
+    time.sleep(max(0.0, (expires - dt.datetime.now(UTC)).total_seconds()) + 0.05)
+    heir.open()  # the first attempt past the expiry
+    (first,) = heir.sync()
+    assert first.txid == last.txid + 1 and not first.snapshot
+    heir.stop()
+    assert same_db(replica_image(url, first.txid, **opts), image(app))
