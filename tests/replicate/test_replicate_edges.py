@@ -10,7 +10,8 @@ import shutil
 import socket
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -100,24 +101,43 @@ def test_read_only_database_folder(tmp_path: Path) -> None:
     assert _rows(sqlite3.connect(db)) == rows
 
 
+@pytest.mark.parametrize("endpoint", ["closed", "silent"])
 def test_unreachable_endpoint_fails_within_the_retry_deadline(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, endpoint: str
 ) -> None:
-    """s3:// to a closed local port: the retry policy gives up (a typed StorageError
-    naming the endpoint), it does not hang."""
+    """s3:// to a closed local port, or to one that accepts connections and never
+    answers: the retry policy's deadline ends it (a typed StorageError naming the
+    endpoint); a silent endpoint's call is cut at the deadline, not held for the S3
+    client's read timeout, and nothing hangs."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    db = tmp_path / "app.db"
-    app_db(db)
-    url = f"s3://bucket/db?endpoint=http://127.0.0.1:{port}&region=us-east-1"
-    retry = RetryPolicy(attempts=50, max_delay=0.2, deadline=1.0)
-    rep = Replicator(db, url, sync_interval=3600, replica_options={"retry": retry})
-    with pytest.raises(StorageError, match=rf"127\.0\.0\.1:{port}"):
-        rep.open()
+        if endpoint == "silent":
+            s.listen(16)
+        db = tmp_path / "app.db"
+        app_db(db)
+        url = f"s3://bucket/db?endpoint=http://127.0.0.1:{port}&region=us-east-1"
+        retry = RetryPolicy(attempts=50, max_delay=0.2, deadline=1.0)
+        rep = Replicator(db, url, sync_interval=3600, replica_options={"retry": retry})
+        got: list[BaseException] = []
+        worker = threading.Thread(target=lambda: _catch(rep.open, got), daemon=True)
+        worker.start()
+        worker.join(120)
+        assert not worker.is_alive(), "Replicator.open() hung on an unreachable endpoint"
+    (err,) = got
+    assert isinstance(err, StorageError) and f"127.0.0.1:{port}" in str(err)
+    if endpoint == "silent":
+        assert "FSTimeoutError" in str(err)  # cut by the deadline, not a read timeout
     assert rep.db is None
+
+
+def _catch(fn: Callable[[], object], got: list[BaseException]) -> None:
+    try:
+        fn()
+    except BaseException as exc:
+        got.append(exc)
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
