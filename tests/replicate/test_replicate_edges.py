@@ -18,7 +18,7 @@ import pytest
 
 import ltx
 from ltx.codec import lock_pgno
-from ltx.errors import FormatError, StorageError
+from ltx.errors import AccessDeniedError, FormatError, StorageError
 from ltx.replication import Replicator
 from ltx.replication._capture import _snapshot
 from ltx.storage import RetryPolicy
@@ -99,6 +99,34 @@ def test_read_only_database_folder(tmp_path: Path) -> None:
         Replicator(db, url, sync_interval=3600).open()
     assert db.read_bytes() == before
     assert _rows(sqlite3.connect(db)) == rows
+
+
+@pytest.mark.parametrize("lease", [True, False])
+def test_read_only_replica(tmp_path: Path, lease: bool) -> None:
+    """A replica the replicator may not write to (every folder of it read-only): an
+    AccessDeniedError naming it (from the lease, or without one from the upload), no
+    file added, and the database untouched; writable again, the next replicator
+    continues at the next TXID with every commit."""
+    db, replica = tmp_path / "app.db", tmp_path / "replica"
+    app = app_db(db)
+    with Replicator(db, replica.as_uri(), sync_interval=3600) as rep:
+        run_sql_transaction(app, [("insert", 1, 300)])
+        rep.sync()
+    top = rep.last.txid if rep.last is not None else 0
+    run_sql_transaction(app, [("insert", 2, 300)])
+    rows = _rows(app)
+    files = sorted(p.relative_to(replica) for p in replica.rglob("*"))
+    with contextlib.ExitStack() as stack:
+        for folder in [replica, *[p for p in replica.rglob("*") if p.is_dir()]]:
+            stack.enter_context(_read_only(folder))
+        with pytest.raises(AccessDeniedError, match=re.escape(str(replica))):
+            Replicator(db, replica.as_uri(), sync_interval=3600, lease=lease).start()
+    assert sorted(p.relative_to(replica) for p in replica.rglob("*")) == files
+    assert _rows(app) == rows
+    with Replicator(db, replica.as_uri(), sync_interval=3600) as rep:
+        pass
+    assert rep.last is not None and rep.last.txid == top + 1 and not rep.last.snapshot
+    assert same_db(replica_image(replica.as_uri(), top + 1), image(app))
 
 
 @pytest.mark.parametrize("endpoint", ["closed", "silent"])
