@@ -161,3 +161,41 @@ def test_four_writers_and_restarts_under_load(kind: str, request: Any, tmp_path:
         assert prev <= rows
         prev = rows
     assert prev == set(done)
+
+
+@pytest.mark.parametrize("kind", ["file", pytest.param("s3", marks=pytest.mark.servers)])
+def test_page_size_change_while_stopped(kind: str, request: Any, tmp_path: Path) -> None:
+    """In WAL mode VACUUM keeps the page size; an app changes it by leaving WAL mode,
+    VACUUMing and coming back. Done while the replicator is stopped, the next start
+    writes a snapshot in the new page size at the next TXID, and every TXID (both page
+    sizes) restores with ``litestream restore -txid N`` as the app saw it."""
+    url, kwargs, env = target(kind, request, tmp_path)
+    db = tmp_path / "app.db"
+    app = app_db(db)
+    truth: Truth = {}
+    rep = Replicator(db, url, replica_options=kwargs).open()
+    for i in range(3):
+        run_sql_transaction(app, [("insert", i, 5000), ("update", 0, 100 * i)])
+        _step(app, rep, truth)
+    app.execute("PRAGMA page_size=8192")
+    app.execute("VACUUM")
+    assert app.execute("PRAGMA page_size").fetchone() == (4096,)  # WAL mode keeps it
+    _step(app, rep, truth)
+    rep.stop()
+    for sql in ("journal_mode=delete", "page_size=8192", "journal_mode=wal"):
+        app.execute(f"PRAGMA {sql}")
+        if sql.startswith("page_size"):
+            app.execute("VACUUM")
+    assert app.execute("PRAGMA page_size").fetchone() == (8192,)
+    run_sql_transaction(app, [("insert", 10, 3000)])
+    rep = Replicator(db, url, replica_options=kwargs).open()
+    top = max(truth)
+    (snap,) = rep.sync()
+    assert snap.txid == top + 1 and snap.snapshot, snap
+    truth[snap.txid] = image(app)
+    for i in range(2):
+        run_sql_transaction(app, [("update", 10, 200 + i), ("delete", i, 0)])
+        _step(app, rep, truth)
+    rep.stop()
+    _check(url, kwargs, env, truth, tmp_path)
+    assert ltx.open(url, **kwargs).view().page_size == 8192

@@ -12,7 +12,15 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ltx.codec import HEADER_SIZE, FileInfo, Header
+from ltx.codec import (
+    HEADER_FLAG_NO_CHECKSUM,
+    HEADER_SIZE,
+    SNAPSHOT_LEVEL,
+    Decoder,
+    FileInfo,
+    Header,
+    lock_pgno,
+)
 from ltx.errors import ConflictError, FormatError, NotFoundError
 from ltx.replica import Replica
 from ltx.sqlitefmt.wal import WALPosition
@@ -34,6 +42,8 @@ class Targets:
         self.db_path = db_path
         # txid, bytes (or the staged file of a snapshot), timestamp, page size
         self.pending: tuple[int, bytes | Path, int, int] | None = None
+        self.rebase = False  # the pending file changes the page size (see _snapshot_at)
+        self.page_size: int | None = None  # of the newest level-0 file (None: none yet)
 
     def align(self) -> Position:
         """List every target, copy missing level-0 files to those behind, and return the
@@ -45,18 +55,27 @@ class Targets:
         newest = max(top.store.list_level(0), key=lambda f: f.max_txid, default=None)
         for r in self.replicas:
             if (r.position or 0) < txid and not self._copy(top, r, txid):
-                return Position(txid, None)
+                return self._unknown(top, txid)
         if newest is None or newest.max_txid != txid:
-            return Position(txid, None)
+            return self._unknown(top, txid)
         try:
             head = Header.from_bytes(top.store.read_range(newest.path, 0, HEADER_SIZE))
         except FormatError as exc:  # stop: never write past a file we cannot read
             raise exc.at(newest.path) from None
+        self.page_size = head.page_size
         wal = None
         if head.wal_size or head.wal_offset:
             end = head.wal_offset + head.wal_size
             wal = WALPosition(end, head.wal_salt1, head.wal_salt2, 0, 0)
         return Position(txid, wal, head.commit, head.page_size)
+
+    def _unknown(self, top: Replica, txid: int) -> Position:
+        """A snapshot next, at ``txid`` + 1; the page size is the newest file's."""
+        files = [f for f in top.refresh() if f.max_txid == txid]
+        if files:
+            head = top.store.read_range(min(files, key=lambda f: f.level).path, 0, HEADER_SIZE)
+            self.page_size = Header.from_bytes(head).page_size
+        return Position(txid, None)
 
     def _copy(self, src: Replica, dst: Replica, upto: int) -> bool:
         """Copy src's level-0 files past dst's position; False when one is missing."""
@@ -105,6 +124,7 @@ class Targets:
             )
         self.discard()
         self.pending = (txid, data, timestamp_ms, cap.page_size)
+        self.rebase = isinstance(data, Path) and self.page_size not in (None, cap.page_size)
 
     def flush(self) -> None:
         """Finish the pending upload on every target that lacks it."""
@@ -114,7 +134,35 @@ class Targets:
         for r in self.replicas:
             if (r.position or 0) < txid:
                 self._put_one(r, txid, data, ts, page_size)
+        if self.rebase and isinstance(data, Path):
+            self._snapshot_at(txid, data, ts)
+        self.page_size = page_size
         self.discard()
+
+    def _snapshot_at(self, txid: int, staged: Path, ts: int) -> None:
+        """The page size changed with the full level-0 file ``staged``: the same pages as
+        a level-9 snapshot 1..``txid`` on every target, so restores from ``txid`` on start
+        there and never merge files of two page sizes (which Litestream refuses)."""
+        with open(staged, "rb") as fp:
+            head = Header.from_bytes(fp.read(HEADER_SIZE))
+        snap = Header(
+            flags=HEADER_FLAG_NO_CHECKSUM,
+            page_size=head.page_size,
+            commit=head.commit,
+            min_txid=1,
+            max_txid=txid,
+            timestamp=ts,
+        )
+        count = head.commit - (head.commit >= lock_pgno(head.page_size))
+        with open(staged, "rb") as fp:
+            pages = ((ph.pgno, data) for ph, data in Decoder(fp))
+            path = stage(self.db_path, snap, pages, count)
+        try:
+            for r in self.replicas:
+                r.store.write(SNAPSHOT_LEVEL, 1, txid, path, timestamp_ms=ts)
+                r.refresh()
+        finally:
+            os.unlink(path)
 
     def discard(self) -> None:
         """Forget the pending upload (and remove its staged file)."""
