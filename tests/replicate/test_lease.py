@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -131,3 +134,65 @@ def test_expired_lease_is_taken_over_within_ttl_and_one_sync(
     assert first.txid == last.txid + 1 and not first.snapshot
     heir.stop()
     assert same_db(replica_image(url, first.txid, **opts), image(app))
+
+
+PAUSED = """
+import sys, time
+from ltx.replication import Replicator
+r = Replicator(sys.argv[1], sys.argv[2], sync_interval=0.05, owner="paused", lease_ttl=1.0,
+               levels=False, on_lease_lost=lambda e: print("lost", flush=True)).start()
+print("ready", flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def _l0(url: str) -> dict[int, bytes]:
+    store = open_store(url)
+    return {f.max_txid: store.read(f.path) for f in store.list_level(0)}
+
+
+def test_paused_holder_lands_nothing_after_resume(tmp_path: Path) -> None:
+    """A replicator process stopped (SIGSTOP) past its TTL while the app writes; another
+    takes the lease and goes on. Resumed (SIGCONT), the first one finds its lease gone
+    and says so; every file it wrote before stays as it was and every file after the
+    takeover is the heir's, TXIDs contiguous."""
+    db, url = tmp_path / "app.db", (tmp_path / "replica").as_uri()
+    app = app_db(db)
+    log = tmp_path / "paused.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", PAUSED, str(db), url], stdout=out)
+    try:
+        deadline = time.monotonic() + 60
+        while "ready" not in log.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, "did not start"
+            time.sleep(0.05)
+        for i in range(5):
+            run_sql_transaction(app, [("insert", i, 300)])
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGSTOP)
+        before = _l0(url)
+        run_sql_transaction(app, [("insert", 10, 300)])
+        time.sleep(1.3)  # past the TTL of its last renewal
+        heir = Replicator(db, url, owner="heir", lease_ttl=1.0, levels=False).open()
+        ours = [s.txid for s in heir.sync()]
+        for i in range(3):
+            run_sql_transaction(app, [("insert", 20 + i, 300)])
+            ours += [s.txid for s in heir.sync()]
+        taken = _l0(url)
+        proc.send_signal(signal.SIGCONT)
+        while "lost" not in log.read_text():
+            assert time.monotonic() < deadline + 60 and proc.poll() is None, "never noticed"
+            time.sleep(0.05)
+        run_sql_transaction(app, [("insert", 30, 300)])
+        ours += [s.txid for s in heir.sync()]
+        heir.stop()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    final = _l0(url)
+    assert sorted(final) == list(range(1, max(final) + 1))
+    assert all(final[t] == data for t, data in taken.items())
+    assert set(final) - set(before) == set(ours)
+    assert same_db(replica_image(url, max(final)), image(app))
