@@ -3,6 +3,7 @@ wrote, equal the database as the app saw it after that sync; ``ltx.open`` agrees
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import sqlite3
 import threading
@@ -15,6 +16,7 @@ import pytest
 import ltx
 from ltx.replication import Replicator
 from ltx.testing import run_sql_transaction
+from ltx.times import UTC
 from tests.conftest import needs_litestream
 from tests.litestream_harness import restore
 from tests.replicate.replicate_helpers import app_db, image, replica_image, same_db, target
@@ -168,7 +170,8 @@ def test_page_size_change_while_stopped(kind: str, request: Any, tmp_path: Path)
     """In WAL mode VACUUM keeps the page size; an app changes it by leaving WAL mode,
     VACUUMing and coming back. Done while the replicator is stopped, the next start
     writes a snapshot in the new page size at the next TXID, and every TXID (both page
-    sizes) restores with ``litestream restore -txid N`` as the app saw it."""
+    sizes) restores with ``litestream restore -txid N`` as the app saw it; compaction
+    then runs, and the latest restores too."""
     url, kwargs, env = target(kind, request, tmp_path)
     db = tmp_path / "app.db"
     app = app_db(db)
@@ -199,3 +202,13 @@ def test_page_size_change_while_stopped(kind: str, request: Any, tmp_path: Path)
     rep.stop()
     _check(url, kwargs, env, truth, tmp_path)
     assert ltx.open(url, **kwargs).view().page_size == 8192
+    # compaction and retention go on: each level continues from a full file of the
+    # new page size, so none merges two page sizes
+    later = dt.datetime.now(UTC) + dt.timedelta(hours=2)
+    with Replicator(db, url, replica_options=kwargs, sync_interval=3600) as rep:
+        assert rep.compact(later)
+    out = tmp_path / "compacted.db"
+    proc = restore(url, out, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert same_db(out.read_bytes(), truth[max(truth)])
+    assert same_db(replica_image(url, max(truth), **kwargs), truth[max(truth)])

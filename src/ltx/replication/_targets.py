@@ -37,9 +37,10 @@ COPY_IN_MEMORY = 8 << 20
 class Targets:
     """One or more replicas kept at one position."""
 
-    def __init__(self, replicas: Sequence[Replica], db_path: str) -> None:
+    def __init__(self, replicas: Sequence[Replica], db_path: str, levels: int = 0) -> None:
         self.replicas = list(replicas)
         self.db_path = db_path
+        self.levels = levels  # compaction levels 1..levels in use (see _snapshot_at)
         # txid, bytes (or the staged file of a snapshot), timestamp, page size
         self.pending: tuple[int, bytes | Path, int, int] | None = None
         self.rebase = False  # the pending file changes the page size (see _snapshot_at)
@@ -141,28 +142,38 @@ class Targets:
 
     def _snapshot_at(self, txid: int, staged: Path, ts: int) -> None:
         """The page size changed with the full level-0 file ``staged``: the same pages as
-        a level-9 snapshot 1..``txid`` on every target, so restores from ``txid`` on start
-        there and never merge files of two page sizes (which Litestream refuses)."""
+        a level-9 snapshot 1..``txid`` and as the next file of each compaction level
+        (from its newest file on), on every target. So restores from ``txid`` on start
+        there, and no restore or compaction merges files of two page sizes (which
+        Litestream refuses); only files older than ``txid`` keep the old size."""
+        for r in self.replicas:
+            starts = {SNAPSHOT_LEVEL: 1}
+            for level in range(1, self.levels + 1):
+                starts[level] = max((f.max_txid for f in r.store.list_level(level)), default=0) + 1
+            for level, first in starts.items():
+                if first <= txid:
+                    path = self._restage(staged, first, txid, ts)
+                    try:
+                        r.store.write(level, first, txid, path, timestamp_ms=ts)
+                    finally:
+                        os.unlink(path)
+            r.refresh()
+
+    def _restage(self, staged: Path, first: int, txid: int, ts: int) -> Path:
+        """The full file ``staged`` again, as TXIDs ``first``..``txid``."""
         with open(staged, "rb") as fp:
             head = Header.from_bytes(fp.read(HEADER_SIZE))
-        snap = Header(
+        out = Header(
             flags=HEADER_FLAG_NO_CHECKSUM,
             page_size=head.page_size,
             commit=head.commit,
-            min_txid=1,
+            min_txid=first,
             max_txid=txid,
             timestamp=ts,
         )
         count = head.commit - (head.commit >= lock_pgno(head.page_size))
         with open(staged, "rb") as fp:
-            pages = ((ph.pgno, data) for ph, data in Decoder(fp))
-            path = stage(self.db_path, snap, pages, count)
-        try:
-            for r in self.replicas:
-                r.store.write(SNAPSHOT_LEVEL, 1, txid, path, timestamp_ms=ts)
-                r.refresh()
-        finally:
-            os.unlink(path)
+            return stage(self.db_path, out, ((ph.pgno, d) for ph, d in Decoder(fp)), count)
 
     def discard(self) -> None:
         """Forget the pending upload (and remove its staged file)."""
