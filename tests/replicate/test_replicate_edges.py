@@ -25,7 +25,9 @@ from ltx.storage import RetryPolicy
 from ltx.testing import run_sql_transaction
 from tests.conftest import needs_litestream
 from tests.litestream_harness import restore, vfs_query
-from tests.replicate.replicate_helpers import app_db, image, replica_image, same_db
+from tests.replicate.replicate_helpers import app_db, image, replica_image, same_db, target
+
+KINDS = ["file", pytest.param("s3", marks=pytest.mark.servers)]
 
 
 def _rows(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
@@ -216,13 +218,17 @@ def test_64k_pages(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.interop
 @needs_litestream
-def test_big_transaction_restores_with_litestream(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_big_transaction_restores_with_litestream(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """50 MiB in one commit is one level-0 file; ``litestream restore -txid N`` gives the
     database as it was at that commit."""
-    db, url = tmp_path / "app.db", (tmp_path / "replica").as_uri()
+    db = tmp_path / "app.db"
+    url, opts, env = target(kind, request, tmp_path)
     app = app_db(db)
     truth: dict[int, bytes] = {}
-    with Replicator(db, url, sync_interval=3600) as rep:
+    with Replicator(db, url, sync_interval=3600, replica_options=opts) as rep:
         truth[rep.position.txid] = image(app)  # type: ignore[union-attr]
         app.execute("BEGIN")
         for i in range(50):
@@ -240,7 +246,7 @@ def test_big_transaction_restores_with_litestream(tmp_path: Path) -> None:
             truth[s.txid] = image(app)
     for txid, want in truth.items():
         out = tmp_path / f"restored-{txid}.db"
-        proc = restore(url, out, txid=txid)
+        proc = restore(url, out, txid=txid, env=env)
         assert proc.returncode == 0, proc.stderr
         assert same_db(out.read_bytes(), want), f"litestream restore -txid {txid}"
 
@@ -281,18 +287,28 @@ def test_snapshot_of_a_database_over_1gib_skips_the_lock_page(page_size: int) ->
 
 @pytest.mark.interop
 @needs_litestream
-def test_litestream_vfs_reads_what_ltx_open_reads(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "kind", ["file", pytest.param("s3", marks=[pytest.mark.servers, pytest.mark.slow])]
+)
+def test_litestream_vfs_reads_what_ltx_open_reads(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On a replica our replicator wrote (a snapshot, increments, a restart), the real
     Litestream VFS and ``ltx.open()`` give the same query results at the latest TXID."""
-    db, url = tmp_path / "app.db", (tmp_path / "replica").as_uri()
+    db = tmp_path / "app.db"
+    url, opts, env = target(kind, request, tmp_path)
+    for k, v in env.items():  # the VFS subprocess takes the S3 keys from the environment
+        monkeypatch.setenv(k, v)
     app = app_db(db)
-    with Replicator(db, url, sync_interval=3600, min_checkpoint_pages=10) as rep:
+    with Replicator(
+        db, url, sync_interval=3600, min_checkpoint_pages=10, replica_options=opts
+    ) as rep:
         for i in range(30):
             run_sql_transaction(app, [("insert", i % 20, 100 + 97 * i), ("delete", i % 7, 0)])
             rep.sync()
-    latest = ltx.open(url).view().txid
+    latest = ltx.open(url, **opts).view().txid
     assert latest > 3
-    (tmp_path / "ours.db").write_bytes(replica_image(url, latest))
+    (tmp_path / "ours.db").write_bytes(replica_image(url, latest, **opts))
     ours = sqlite3.connect(tmp_path / "ours.db")
     sql = "SELECT k, hex(v) FROM t ORDER BY k"
     want = [tuple(r) for r in ours.execute(sql)]
