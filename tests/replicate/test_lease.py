@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import ltx
 from ltx.errors import LeaseHeldError, LeaseLostError, UsageError
 from ltx.replication import Replicator
 from ltx.storage import open_store
@@ -147,21 +149,25 @@ while True:
 """
 
 
-def _l0(url: str) -> dict[int, bytes]:
-    store = open_store(url)
+def _l0(url: str, opts: dict[str, Any]) -> dict[int, bytes]:
+    store = ltx.open(url, **opts).store
     return {f.max_txid: store.read(f.path) for f in store.list_level(0)}
 
 
-def test_paused_holder_lands_nothing_after_resume(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["file", pytest.param("s3", marks=pytest.mark.servers)])
+def test_paused_holder_lands_nothing_after_resume(kind: str, request: Any, tmp_path: Path) -> None:
     """A replicator process stopped (SIGSTOP) past its TTL while the app writes; another
     takes the lease and goes on. Resumed (SIGCONT), the first one finds its lease gone
     and says so; every file it wrote before stays as it was and every file after the
     takeover is the heir's, TXIDs contiguous."""
-    db, url = tmp_path / "app.db", (tmp_path / "replica").as_uri()
+    db = tmp_path / "app.db"
+    url, opts, env = target(kind, request, tmp_path)
     app = app_db(db)
     log = tmp_path / "paused.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-c", PAUSED, str(db), url], stdout=out)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", PAUSED, str(db), url], stdout=out, env={**os.environ, **env}
+        )
     try:
         deadline = time.monotonic() + 60
         while "ready" not in log.read_text():
@@ -171,15 +177,17 @@ def test_paused_holder_lands_nothing_after_resume(tmp_path: Path) -> None:
             run_sql_transaction(app, [("insert", i, 300)])
             time.sleep(0.1)
         proc.send_signal(signal.SIGSTOP)
-        before = _l0(url)
+        before = _l0(url, opts)
         run_sql_transaction(app, [("insert", 10, 300)])
         time.sleep(1.3)  # past the TTL of its last renewal
-        heir = Replicator(db, url, owner="heir", lease_ttl=1.0, levels=False).open()
+        heir = Replicator(
+            db, url, owner="heir", lease_ttl=1.0, levels=False, replica_options=opts
+        ).open()
         ours = [s.txid for s in heir.sync()]
         for i in range(3):
             run_sql_transaction(app, [("insert", 20 + i, 300)])
             ours += [s.txid for s in heir.sync()]
-        taken = _l0(url)
+        taken = _l0(url, opts)
         proc.send_signal(signal.SIGCONT)
         while "lost" not in log.read_text():
             assert time.monotonic() < deadline + 60 and proc.poll() is None, "never noticed"
@@ -191,8 +199,8 @@ def test_paused_holder_lands_nothing_after_resume(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    final = _l0(url)
+    final = _l0(url, opts)
     assert sorted(final) == list(range(1, max(final) + 1))
     assert all(final[t] == data for t, data in taken.items())
     assert set(final) - set(before) == set(ours)
-    assert same_db(replica_image(url, max(final)), image(app))
+    assert same_db(replica_image(url, max(final), **opts), image(app))
