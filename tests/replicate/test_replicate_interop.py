@@ -212,3 +212,56 @@ def test_page_size_change_while_stopped(kind: str, request: Any, tmp_path: Path)
     assert proc.returncode == 0, proc.stderr
     assert same_db(out.read_bytes(), truth[max(truth)])
     assert same_db(replica_image(url, max(truth), **kwargs), truth[max(truth)])
+
+
+def test_page_size_change_survives_a_crash_before_its_level0_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the snapshot files of a page-size change but before its level-0
+    file: the next replicator writes the next snapshot above them, and every TXID
+    restores with ``litestream restore -txid N`` (N itself from the level-9 snapshot)."""
+    from ltx.replication._targets import Targets
+
+    db, url = tmp_path / "app.db", (tmp_path / "replica").as_uri()
+    app = app_db(db)
+    truth: Truth = {}
+    rep = Replicator(db, url, owner="me").open()
+    for i in range(3):
+        run_sql_transaction(app, [("insert", i, 5000)])
+        _step(app, rep, truth)
+    rep.stop()
+    for sql in ("journal_mode=delete", "page_size=8192", "journal_mode=wal"):
+        app.execute(f"PRAGMA {sql}")
+        if sql.startswith("page_size"):
+            app.execute("VACUUM")
+    changed = max(truth) + 1
+    truth[changed] = image(app)
+    real = Targets._put_one
+
+    def dies(r: Any, txid: int, *a: Any) -> None:
+        if txid == changed:
+            raise KeyboardInterrupt("killed")
+        real(r, txid, *a)
+
+    monkeypatch.setattr(Targets, "_put_one", staticmethod(dies))
+    crashed = Replicator(db, url, owner="me").open()
+    with pytest.raises(KeyboardInterrupt):
+        crashed.sync()
+    assert crashed.db is not None
+    crashed.db.close()  # dead: nothing more from it
+    monkeypatch.setattr(Targets, "_put_one", staticmethod(real))
+    run_sql_transaction(app, [("insert", 10, 3000)])
+    rep = Replicator(db, url, owner="me").open()
+    (snap,) = rep.sync()
+    assert snap.txid == changed + 1 and snap.snapshot
+    truth[snap.txid] = image(app)
+    run_sql_transaction(app, [("update", 10, 100)])
+    _step(app, rep, truth)
+    rep.stop()
+    level0 = tmp_path / "replica" / "ltx" / "0"
+    assert not (level0 / f"{changed:016x}-{changed:016x}.ltx").exists()
+    for txid, want in sorted(truth.items()):
+        out = tmp_path / f"restored-{txid}.db"
+        proc = restore(url, out, txid=txid)
+        assert proc.returncode == 0, proc.stderr
+        assert same_db(out.read_bytes(), want), f"litestream restore -txid {txid}"

@@ -134,30 +134,29 @@ class Targets:
         txid, data, ts, page_size = self.pending
         for r in self.replicas:
             if (r.position or 0) < txid:
+                if self.rebase and isinstance(data, Path):
+                    self._snapshot_at(r, txid, data, ts)
                 self._put_one(r, txid, data, ts, page_size)
-        if self.rebase and isinstance(data, Path):
-            self._snapshot_at(txid, data, ts)
         self.page_size = page_size
         self.discard()
 
-    def _snapshot_at(self, txid: int, staged: Path, ts: int) -> None:
-        """The page size changed with the full level-0 file ``staged``: the same pages as
-        a level-9 snapshot 1..``txid`` and as the next file of each compaction level
-        (from its newest file on), on every target. So restores from ``txid`` on start
+    def _snapshot_at(self, r: Replica, txid: int, staged: Path, ts: int) -> None:
+        """The page size changed with the full level-0 file ``staged``: before it lands,
+        the same pages as a level-9 snapshot 1..``txid`` and as the next file of each
+        compaction level (from its newest file on). So restores from ``txid`` on start
         there, and no restore or compaction merges files of two page sizes (which
-        Litestream refuses); only files older than ``txid`` keep the old size."""
-        for r in self.replicas:
-            starts = {SNAPSHOT_LEVEL: 1}
-            for level in range(1, self.levels + 1):
-                starts[level] = max((f.max_txid for f in r.store.list_level(level)), default=0) + 1
-            for level, first in starts.items():
-                if first <= txid:
-                    path = self._restage(staged, first, txid, ts)
-                    try:
-                        r.store.write(level, first, txid, path, timestamp_ms=ts)
-                    finally:
-                        os.unlink(path)
-            r.refresh()
+        Litestream refuses). Written first, so a crash before the level-0 file leaves a
+        replica whose next file (a snapshot above ``txid``) follows them."""
+        starts = {SNAPSHOT_LEVEL: 1}
+        for level in range(1, self.levels + 1):
+            starts[level] = max((f.max_txid for f in r.store.list_level(level)), default=0) + 1
+        for level, first in starts.items():
+            if first <= txid:
+                path = self._restage(staged, first, txid, ts)
+                try:
+                    r.store.write(level, first, txid, path, timestamp_ms=ts)
+                finally:
+                    os.unlink(path)
 
     def _restage(self, staged: Path, first: int, txid: int, ts: int) -> Path:
         """The full file ``staged`` again, as TXIDs ``first``..``txid``."""
