@@ -165,6 +165,14 @@ def test_four_writers_and_restarts_under_load(kind: str, request: Any, tmp_path:
     assert prev == set(done)
 
 
+def _change_page_size(app: sqlite3.Connection, page_size: int) -> None:
+    """What an app must do to change the page size: leave WAL mode, VACUUM, come back."""
+    app.execute("PRAGMA journal_mode=delete")
+    app.execute(f"PRAGMA page_size={page_size}")
+    app.execute("VACUUM")
+    app.execute("PRAGMA journal_mode=wal")
+
+
 @pytest.mark.parametrize("kind", ["file", pytest.param("s3", marks=pytest.mark.servers)])
 def test_page_size_change_while_stopped(kind: str, request: Any, tmp_path: Path) -> None:
     """In WAL mode VACUUM keeps the page size; an app changes it by leaving WAL mode,
@@ -185,10 +193,7 @@ def test_page_size_change_while_stopped(kind: str, request: Any, tmp_path: Path)
     assert app.execute("PRAGMA page_size").fetchone() == (4096,)  # WAL mode keeps it
     _step(app, rep, truth)
     rep.stop()
-    for sql in ("journal_mode=delete", "page_size=8192", "journal_mode=wal"):
-        app.execute(f"PRAGMA {sql}")
-        if sql.startswith("page_size"):
-            app.execute("VACUUM")
+    _change_page_size(app, 8192)
     assert app.execute("PRAGMA page_size").fetchone() == (8192,)
     run_sql_transaction(app, [("insert", 10, 3000)])
     rep = Replicator(db, url, replica_options=kwargs).open()
@@ -230,10 +235,7 @@ def test_page_size_change_survives_a_crash_before_its_level0_file(
         run_sql_transaction(app, [("insert", i, 5000)])
         _step(app, rep, truth)
     rep.stop()
-    for sql in ("journal_mode=delete", "page_size=8192", "journal_mode=wal"):
-        app.execute(f"PRAGMA {sql}")
-        if sql.startswith("page_size"):
-            app.execute("VACUUM")
+    _change_page_size(app, 8192)
     changed = max(truth) + 1
     truth[changed] = image(app)
     real = Targets._put_one
