@@ -74,8 +74,13 @@ class Targets:
         """A snapshot next, at ``txid`` + 1; the page size is the newest file's."""
         files = [f for f in top.refresh() if f.max_txid == txid]
         if files:
-            head = top.store.read_range(min(files, key=lambda f: f.level).path, 0, HEADER_SIZE)
-            self.page_size = Header.from_bytes(head).page_size
+            path = min(files, key=lambda f: f.level).path
+            try:
+                self.page_size = Header.from_bytes(
+                    top.store.read_range(path, 0, HEADER_SIZE)
+                ).page_size
+            except FormatError as exc:  # as for the newest level-0 file: stop, naming it
+                raise exc.at(path) from None
         return Position(txid, None)
 
     def _copy(self, src: Replica, dst: Replica, upto: int) -> bool:
