@@ -1,16 +1,17 @@
-"""Parts of large local files decoded in worker processes, so decoding uses every core.
+"""Parts of large files decoded in worker processes, so decoding uses every core.
 
-Threads do not make decoding scale (``benchmarks/bench_gil.py``: the few microseconds of
-Python per page hold the GIL), so a large restore from a local replica starts a pool of
-processes for this one call and shuts it down after. Each worker gets the files' page
-indexes once (the pool's initializer) and opens the output (the restore's temp file)
-once. A task is (file, part, pages wanted) and the part's bytes, fetched by the caller
-on the store's pool, or for a local file its path: the worker reads the part itself.
-It decodes the part with ``PartDecoder`` and writes its pages at their offsets. The caller gets
-each part's ``PartSum`` and joins the checksums (``verify_parts``), as on threads. A part
-that fails a check returns None: the caller decodes that file serially, so errors stay
-those of a serial restore. The pool works with every start method (fork, forkserver,
-spawn): nothing reaches a worker but picklable values and this module's functions.
+Threads do not make decoding scale (``benchmarks/bench_gil.py``: the few microseconds
+of Python per page hold the GIL), so a large restore starts a pool of processes for
+this one call and shuts it down after. Each worker gets the files' page indexes once
+(the pool's initializer) and opens the output (the restore's temp file) once. A task
+is (file, part, pages wanted) and the part's bytes, fetched by the caller on the
+store's pool, or for a local file its path: the worker reads the part itself. It
+decodes the part with ``PartDecoder`` and writes its pages at their offsets. The
+caller gets each part's ``PartSum`` and joins the checksums (``verify_parts``), as on
+threads. A part that fails a check returns None: the caller decodes that file
+serially, so errors stay those of a serial restore. The pool works with every start
+method (fork, forkserver, spawn): nothing reaches a worker but picklable values and
+this module's functions.
 """
 
 from __future__ import annotations
