@@ -4,6 +4,7 @@ parallel restore against the serial one (same bytes, same typed error on corrupt
 from __future__ import annotations
 
 import io
+import os
 import random
 
 import pytest
@@ -209,6 +210,27 @@ def test_restore_in_processes_is_byte_identical(tmp_path, monkeypatch, in_proces
     monkeypatch.setattr(ltx.restore, "default_context", lambda: multiprocessing.get_context(method))
     _restore_with_level0_on_top(tmp_path, flags=0)
     assert in_processes == [method]
+
+
+def _die(task):
+    os._exit(3)  # a worker killed mid-restore (the OOM killer, a signal)
+
+
+def test_a_dead_worker_hands_its_file_to_the_serial_decoder(
+    tmp_path, monkeypatch, in_processes, small_parts
+):
+    import multiprocessing
+
+    import ltx.restore._procs
+
+    monkeypatch.setattr(ltx.restore, "default_context", lambda: multiprocessing.get_context("fork"))
+    monkeypatch.setattr(ltx.restore._procs, "_run", _die)
+    url, _path, pages = _snapshot_replica(tmp_path)
+    out = tmp_path / "out.db"
+    ltx.open(url).restore(out)
+    assert out.read_bytes() == b"".join(pages[p] for p in sorted(pages))
+    assert in_processes == ["fork"]
+    assert len(small_parts) == 1  # the snapshot, decoded again by the streaming decoder
 
 
 def _restore_to(url, out):

@@ -19,6 +19,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.context import BaseContext
 
 from ltx.codec import (
@@ -163,7 +164,10 @@ def _in_processes(
         def decode(job: _Job, blob: bytes) -> None:
             if job.ordinal in failed:
                 return
-            got = pool.decode(_task(job, winners[job.ordinal], local.get(job.ordinal, blob)))
+            try:
+                got = pool.decode(_task(job, winners[job.ordinal], local.get(job.ordinal, blob)))
+            except BrokenProcessPool:  # a worker died (killed, out of memory): decode serially
+                got = None
             done(job.ordinal, job.seq, got)
             if got is not None:
                 progress.add(got.written)
