@@ -457,3 +457,17 @@ def test_spawn_only_where_the_main_module_cannot_run_again(monkeypatch, spec_nam
     monkeypatch.setattr(sys, "platform", "darwin")
     context = default_context()
     assert (context is not None and context.get_start_method() == "spawn") is safe
+
+
+def test_fork_only_while_the_caller_runs_one_thread(monkeypatch):
+    import sys
+    import threading
+
+    from ltx.restore._procs import default_context
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    context = default_context()
+    assert context is not None and context.get_start_method() == "fork"
+    monkeypatch.setattr(threading, "active_count", lambda: 3)  # an app's threads: no fork
+    assert default_context() is None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 
@@ -95,11 +96,15 @@ def _run(task: PartTask) -> PartDone | None:
 
 
 def default_context() -> BaseContext | None:
-    """Fork on Linux (a worker starts in milliseconds with the decoders imported). Spawn
-    elsewhere (macOS, Windows: fork is unsafe or absent), but only where a spawned
-    worker cannot rerun the caller's script (``spawn_is_safe``); else None: threads."""
-    linux = sys.platform.startswith("linux")
-    method = "fork" if linux else "spawn" if spawn_is_safe() else None
+    """Fork on Linux (a worker starts in milliseconds with the decoders imported), but
+    only while the caller runs one thread: a fork beside other threads may copy a lock
+    one of them holds (Python 3.12 warns of it). Spawn elsewhere (macOS, Windows), only
+    where a spawned worker cannot rerun the caller's script (``spawn_is_safe``). Else
+    None: threads; the caller can still pass a context (forkserver, spawn)."""
+    if sys.platform.startswith("linux"):
+        method = "fork" if threading.active_count() == 1 else None
+    else:
+        method = "spawn" if spawn_is_safe() else None
     return None if method is None else multiprocessing.get_context(method)
 
 
