@@ -27,10 +27,13 @@ READ_AHEAD_BUDGET = 24 << 20
 """Bytes of read parts held at once across all files of one restore (local stores and,
 by default, remote ones: bench_replica.py)."""
 _PART = 4 << 20
-REMOTE_PART = _PART
-"""Default part size (one ranged GET each) for files not on this machine."""
-REMOTE_BUDGET = READ_AHEAD_BUDGET
-"""Default bytes of fetched parts held at once for files not on this machine."""
+REMOTE_PART = 8 << 20
+"""Default part size (one ranged GET each) for files not on this machine: 8 MiB parts
+beat 4 MiB on a server that reads the whole object per range (moto) and matched them on
+one that serves ranges (s3rver); 16 MiB gained nothing (docs/performance.md)."""
+REMOTE_BUDGET = 24 << 20
+"""Default bytes of fetched parts held at once for files not on this machine (three 8
+MiB parts: 32 MiB was no faster and peaked 15 MiB higher)."""
 REMOTE_PROCESSES = True
 """Whether parts fetched from a remote store are decoded in worker processes by default
 (their bytes are pickled to the worker) rather than on threads."""
