@@ -113,9 +113,13 @@ VARIANT_RESTORE = textwrap.dedent(
     src = r.source  # lists the replica
     t3 = time.perf_counter()
     view = r.view()
+    procs = v["processes"]
+    if isinstance(procs, str):  # a start method, e.g. forkserver
+        import multiprocessing
+        procs = multiprocessing.get_context(procs)
     restore_file(
         src.store, view.page_map, out, file_index=src.reader.file_index,
-        part=v["part"] << 20, budget=v["budget"] << 20, processes=v["processes"],
+        part=v["part"] << 20, budget=v["budget"] << 20, processes=procs,
     )
     t4 = time.perf_counter()
     kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -126,11 +130,14 @@ VARIANT_RESTORE = textwrap.dedent(
 
 
 def _parse_variants(text: str) -> list[dict]:
-    """``4:24:p,8:48:t`` -> part MiB, budget MiB, processes (p) or threads (t)."""
+    """``4:24:p,8:48:t,8:24:forkserver`` -> part MiB, budget MiB, and p (processes with the
+    default start method: fork only while the caller runs one thread, else threads), t
+    (threads) or a start method's name (processes started that way)."""
     out = []
     for item in filter(None, (x.strip() for x in text.split(","))):
         part, budget, kind = item.split(":")
-        out.append({"part": int(part), "budget": int(budget), "processes": kind == "p"})
+        procs: bool | str = {"p": True, "t": False}.get(kind, kind)
+        out.append({"part": int(part), "budget": int(budget), "processes": procs})
     return out
 
 
@@ -186,9 +193,9 @@ def _fmt_variant(label: str, row: dict) -> str:
     v, t, ls = row["v"], row["t"], row["ls"]
     p = row["parts"]
     med = lambda k: statistics.median(x[k] for x in p)  # noqa: E731
-    kind = "processes" if v["processes"] else "threads"
+    kind = {True: "default", False: "threads"}.get(v["processes"], v["processes"])
     return (
-        f"variant {label} part {v['part']:2d} MiB budget {v['budget']:3d} MiB {kind:9}: "
+        f"variant {label} part {v['part']:2d} MiB budget {v['budget']:3d} MiB {kind:10}: "
         f"list+plan+restore {_min_median(t)} {row['req']:3d} req, peak RSS {row['rss']} MiB | "
         f"before it: imports ltx {med('imports'):.2f} s, s3fs {med('s3fs'):.2f} s (median) | "
         f"litestream CLI {_min_median(ls)} | ratio {min(t) / min(ls):.2f} (min), "
