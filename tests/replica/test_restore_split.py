@@ -400,6 +400,36 @@ def test_restore_file_takes_the_part_size_and_budget(tmp_path, small_parts, monk
     assert sizes == [1500] and small_parts == []
 
 
+@pytest.mark.parametrize("replica_target", ["s3"], indirect=True)
+def test_a_remote_restore_decodes_on_threads_unless_given_a_context(
+    replica_target, tmp_path, small_parts, monkeypatch
+):
+    """Remote parts decode on threads by default; a context still gets a pool, which is
+    handed the fetched bytes (same output)."""
+    import multiprocessing
+
+    import ltx.restore._split
+    from ltx.restore import restore_file
+
+    monkeypatch.setattr(ltx.restore, "PROCESSES_ABOVE", 0)
+    pools = []
+    real = ltx.restore._split.PartPool
+    monkeypatch.setattr(
+        ltx.restore._split, "PartPool", lambda ctx, *a: pools.append(ctx) or real(ctx, *a)
+    )
+    url, opts = replica_target
+    _src_url, path, pages = _snapshot_replica(tmp_path, n_pages=80, flags=0)
+    ltx.open(url, **opts).store.write(9, 1, 1, path, timestamp_ms=0)
+    want = b"".join(pages[p] for p in sorted(pages))
+    ltx.open(url, **opts).restore(tmp_path / "threads.db")
+    assert (tmp_path / "threads.db").read_bytes() == want and pools == []
+    r = ltx.open(url, **opts)
+    ctx = multiprocessing.get_context("forkserver")
+    restore_file(r.source.store, r.view().page_map, tmp_path / "pool.db", processes=ctx)
+    assert (tmp_path / "pool.db").read_bytes() == want and pools == [ctx]
+    assert small_parts == []
+
+
 def _valid_index(steps: list[tuple[int, int]]) -> bytes:
     from ltx.codec._page_index import PageIndex
 

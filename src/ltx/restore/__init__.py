@@ -34,9 +34,10 @@ one that serves ranges (s3rver); 16 MiB gained nothing (docs/performance.md)."""
 REMOTE_BUDGET = 24 << 20
 """Default bytes of fetched parts held at once for files not on this machine (three 8
 MiB parts: 32 MiB was no faster and peaked 15 MiB higher)."""
-REMOTE_PROCESSES = True
-"""Whether parts fetched from a remote store are decoded in worker processes by default
-(their bytes are pickled to the worker) rather than on threads."""
+REMOTE_PROCESSES = False
+"""Parts fetched from a remote store decode on threads by default: a pool (forkserver)
+was no faster there and each part's bytes cross a pipe; s3fs's event-loop thread rules
+out fork anyway (docs/performance.md). A ``processes`` context still asks for a pool."""
 SPLIT_ABOVE = 2 * _PART
 """Files larger than this are decoded in parts of about ``_PART`` bytes on every core."""
 PROCESSES_ABOVE = 64 << 20
