@@ -3,6 +3,8 @@ listing gone stale never makes a verdict (fleet._listing's rule)."""
 
 from __future__ import annotations
 
+import json
+
 import attrs
 import pytest
 
@@ -69,3 +71,19 @@ def test_a_batch_of_roots_ships_their_listings(small_fleet):
     roots = fleet.discover(prefix).roots
     got = run_batch("verify", roots, fleet.Options(), {}, threads=4)
     assert {v.url: v.verdict for v in got} == expected
+
+
+def test_the_cli_hands_each_task_its_listing(small_fleet, tmp_path):
+    from ltx.cli import main
+
+    prefix, expected = small_fleet
+    spent = {}
+    for age in ("600", "0"):
+        out = tmp_path / f"lines-{age}.jsonl"
+        code = main(["fleet", "verify", prefix, "--out", str(out), "--workers", "1",
+                     "--listing-max-age", age])  # fmt: skip
+        assert code == 1  # some replicas are broken on purpose
+        lines = [json.loads(line) for line in out.read_text().splitlines()]
+        assert {v["url"]: v["verdict"] for v in lines} == expected
+        spent[age] = sum(v["detail"]["requests"] for v in lines)
+    assert spent["600"] < spent["0"]
