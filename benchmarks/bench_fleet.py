@@ -3,19 +3,26 @@ shell loop users run today (``litestream restore`` then ``sqlite3 ... PRAGMA
 integrity_check``, one replica at a time).
 
 --replicas small replicas (default 10,000; each four level-0 files written by our own
-writer, the same bytes for every tenant) are put into a moto S3 server, then read
-through ``_proxy.DelayProxy`` at --delay-ms (default 20 ms per request):
+writer, each tenant's database distinct: page 1's user_version is the tenant number)
+are put straight into a moto S3 server (with the ``litestream-timestamp`` metadata),
+then read through ``_proxy.DelayProxy`` at --delay-ms (default 20 ms per request),
+which counts the requests on the wire:
 
-  * discovery: ``fleet.discover`` requests (counted on the wire) and time;
-  * verify-quick of one replica: requests and time;
-  * wall time of ``fleet.run("verify")`` at each of --workers (default 1,2,4,8) on the
-    local process pool, and on a Dask LocalCluster with that many worker processes;
-  * drill of the whole fleet (local pool, the largest worker count) against the shell
-    loop timed on --sample replicas (default 200) and scaled to the fleet;
-  * linear cost: verify wall time per replica at half the fleet and at the whole.
+  * discovery: ``fleet.discover`` requests and time;
+  * verify-quick of single replicas, from discovery's listing and by URL alone;
+  * wall time of ``fleet.run("verify")`` on --matrix-replicas (default: the whole
+    fleet) at each of --workers (default 1,2,4,8) on the local process pool, and on a
+    Dask LocalCluster with that many worker processes;
+  * linear cost: verify wall time at each of --points replicas (default 1,000 2,500
+    5,000 10,000), at the fastest local worker count;
+  * drill of the whole fleet (local pool, that worker count) against the shell loop
+    timed on --sample replicas (default 200) and scaled to the fleet.
 
-The machine may be shared: figures are indicative. Run:
-  python benchmarks/bench_fleet.py [--replicas 10000] [--sample 200] [--workers 1,2,4,8]
+Roots are discovered again when the last walk is 300 s old, so the listing each task
+is handed stays within ``Options.listing_max_age``. Nothing is written to the fleet
+while it runs. The machine may be shared: the load average is printed. Run:
+  python benchmarks/bench_fleet.py [--replicas 10000] [--matrix-replicas N]
+      [--points 1000,2500,5000,10000] [--sample 200] [--workers 1,2,4,8]
       [--delay-ms 20] [--no-dask] [--json FILE]
 """
 
