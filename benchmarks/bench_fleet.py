@@ -18,12 +18,14 @@ which counts the requests on the wire:
   * drill of the whole fleet (local pool, that worker count) against the shell loop
     timed on --sample replicas (default 200) and scaled to the fleet.
 
-Roots are discovered again when the last walk is 300 s old, so the listing each task
-is handed stays within ``Options.listing_max_age``. Nothing is written to the fleet
+Roots are discovered again before a run when the last walk is half of
+--listing-max-age old (``Options.listing_max_age``, default 600 s as the library's); a
+run longer than that lists the later roots again (on moto a prefix LIST scans every
+key of the bucket: slow at 40,000 objects). Nothing is written to the fleet
 while it runs. The machine may be shared: the load average is printed. Run:
   python benchmarks/bench_fleet.py [--replicas 10000] [--matrix-replicas N]
       [--points 1000,2500,5000,10000] [--sample 200] [--workers 1,2,4,8]
-      [--delay-ms 20] [--no-dask] [--json FILE]
+      [--delay-ms 20] [--no-dask] [--listing-max-age 600] [--json FILE]
 """
 
 from __future__ import annotations
@@ -116,8 +118,9 @@ class Fleet:
     """The fleet's roots, discovered again once the last walk is older than ``fresh`` s,
     so the listing each root carries stays within ``Options.listing_max_age``."""
 
-    def __init__(self, prefix: str, proxy: DelayProxy, fresh: float = 300.0) -> None:
-        self.prefix, self.proxy, self.fresh = prefix, proxy, fresh
+    def __init__(self, prefix: str, proxy: DelayProxy, max_age: float = 600.0) -> None:
+        self.prefix, self.proxy, self.max_age = prefix, proxy, max_age
+        self.fresh = max_age / 2
         self.found: fleet.Discovery | None = None
 
     def discover(self) -> tuple[fleet.Discovery, int]:
@@ -137,7 +140,13 @@ def run_op(fl: Fleet, op: str, k: int, workers: int, executor=None) -> tuple[flo
     roots = fl.roots(k)
     before = fl.proxy.requests
     got, secs = timed(
-        fleet.run, op, roots, executor=executor, workers=workers, storage_options=OPTS
+        fleet.run,
+        op,
+        roots,
+        fleet.Options(listing_max_age=fl.max_age),
+        executor=executor,
+        workers=workers,
+        storage_options=OPTS,
     )
     assert got.complete and all(v.healthy for v in got.verdicts), got.summary()
     assert len(got.verdicts) == k
@@ -222,6 +231,9 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2,4,8")
     ap.add_argument("--delay-ms", type=float, default=20.0)
     ap.add_argument("--no-dask", action="store_true")
+    ap.add_argument(
+        "--listing-max-age", type=float, default=600.0, help="Options.listing_max_age (s)"
+    )
     ap.add_argument("--json")
     args = ap.parse_args()
     workers, n = ints(args.workers), args.replicas
@@ -235,7 +247,8 @@ def main() -> None:
             flush=True,
         )
         with DelayProxy.for_url(ep, delay_ms=args.delay_ms) as proxy:
-            fl = Fleet(f"s3://fleet/tenants?endpoint={proxy.url}&region=us-east-1", proxy)
+            prefix = f"s3://fleet/tenants?endpoint={proxy.url}&region=us-east-1"
+            fl = Fleet(prefix, proxy, args.listing_max_age)
             (found, wire), secs = timed(fl.discover)
             assert len(found.roots) == n
             print(
