@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 from ltx.errors import DatabaseFormatError
+from ltx.sqlitefmt._cells import cells_to_read
 from ltx.sqlitefmt._locate import Tree
 from ltx.sqlitefmt._prune import (
     Side,
@@ -214,7 +215,11 @@ class _Rows:
             pages_a = expand(a, b, ta, tb, differ)
             pages_b = expand(b, a, tb, ta, differ)
             self.pages[name] = ({p.pgno for p in pages_a}, {p.pgno for p in pages_b})
-            self.found[name] = (self._read(a, name, pages_a), self._read(b, name, pages_b))
+            skip_a, skip_b = _narrow(pages_a, pages_b)
+            self.found[name] = (
+                self._read(a, name, pages_a, cells=skip_a),
+                self._read(b, name, pages_b, cells=skip_b),
+            )
         self._owners(a, b, trees_a, trees_b)
         self._owners(b, a, trees_b, trees_a)
 
@@ -225,16 +230,24 @@ class _Rows:
         pages: Sequence[BTreePage],
         into: dict[Key, bytes] | None = None,
         only: int = 0,
+        cells: dict[int, list[int]] | None = None,
     ) -> dict[Key, bytes]:
         """key -> payload for the cells of ``pages`` (``only`` the cell whose overflow
-        chain starts at that page, if given); their overflow pages become explained."""
+        chain starts at that page, if given; of a page in ``cells``, only the cells at
+        those offsets); their overflow pages become explained."""
         table = side.schema.table(name)
         pager = side.pager
         out: dict[Key, bytes] = {} if into is None else into
         pager.overflow_seen = side.explained
         try:
             for page in pages:
-                for cell in page.payload_cells():
+                offsets = None if cells is None else cells.get(page.pgno)
+                found = (
+                    page.payload_cells()
+                    if offsets is None
+                    else [page.payload_cell(o) for o in offsets]
+                )
+                for cell in found:
                     if only and cell.overflow != only:
                         continue
                     payload = pager.payload(cell, page.pgno)
@@ -333,6 +346,22 @@ class _Rows:
             pager.caching = caching
             pager.overflow_seen = None
         return out
+
+
+def _narrow(
+    pages_a: Sequence[BTreePage], pages_b: Sequence[BTreePage]
+) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """Per page number read on both sides, the offsets of the cells each side must read
+    (``cells_to_read``: cells the same on both are skipped)."""
+    on_b = {p.pgno: p for p in pages_b}
+    skip_a: dict[int, list[int]] = {}
+    skip_b: dict[int, list[int]] = {}
+    for x in pages_a:
+        y = on_b.get(x.pgno)
+        got = None if y is None else cells_to_read(x, y)
+        if got is not None:
+            skip_a[x.pgno], skip_b[x.pgno] = got
+    return skip_a, skip_b
 
 
 def _find(schema: Schema, name: str) -> Table | None:
