@@ -31,12 +31,12 @@ def cells_to_read(x: BTreePage, y: BTreePage) -> tuple[list[int], list[int]] | N
 
 def _slices(page: BTreePage) -> dict[bytes, int] | None:
     """Each cell's bytes up to the next cell (by offset) -> its offset; None when two
-    cells have the same bytes (not a sound page: its cells are read one by one)."""
+    cells have the same bytes or offset (not a sound page: its cells are all read)."""
     offsets: Sequence[int] = sorted(page.offsets)
     data = page.data
     ends = [*offsets[1:], page.usable] if offsets else []
     out = {data[o:e]: o for o, e in zip(offsets, ends, strict=True)}
-    return out if len(out) == len(offsets) else None
+    return out if len(out) == len(offsets) and b"" not in out else None
 
 
 def _fits(cell: bytes, limit: int) -> bool:
