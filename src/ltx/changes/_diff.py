@@ -25,6 +25,7 @@ from ltx.sqlitefmt import (
     SchemaChange,
     diff_database,
     diff_schema,
+    iter_row_changes,
     read_schema,
 )
 from ltx.sqlitefmt.header import lock_pgno
@@ -201,7 +202,7 @@ class Diff:
     def _stream(self) -> Iterator[RowChange]:
         """Row changes without holding them: streamed from SQLite on the wide path
         (resumed after a re-plan; the page walk takes over, past what was streamed, if
-        SQLite refuses a side), else those of ``database_diff``."""
+        SQLite refuses a side), else from the page walk, table by table."""
         last: tuple[str, int] | None = None
         for attempt in range(_REPLANS):
             try:
@@ -218,9 +219,28 @@ class Diff:
                 self._replan()
             except _sql.SQLRefused:
                 break
-        for change in self.database_diff().rows:
+        for change in self._walk_rows():
             if last is None or (change.table, cast(int, change.key[0])) > last:
                 yield change
+
+    def _walk_rows(self) -> Iterator[RowChange]:
+        """The page walk's row changes as each table is compared (planned again, and
+        resumed past the rows given, when compaction deletes a file under it)."""
+        if self.a is None and self.b is None:
+            return
+        given = 0
+        for attempt in range(_REPLANS):
+            try:
+                rows = iter_row_changes(self._page_fn("a"), self._page_fn("b"), self.pages)
+                for i, change in enumerate(rows):
+                    if i == given:  # the walk of one pair of TXIDs always gives one order
+                        given += 1
+                        yield change
+                return
+            except NotFoundError:
+                if attempt == _REPLANS - 1:
+                    raise
+                self._replan()
 
     def _table_names(self) -> frozenset[str]:
         if self._tables is None:

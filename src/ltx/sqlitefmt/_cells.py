@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ltx.sqlitefmt.page import LEAF_TABLE, BTreePage
 
-__all__ = ["cells_to_read"]
+__all__ = ["cells_to_read", "narrow"]
 
 
 def cells_to_read(x: BTreePage, y: BTreePage) -> tuple[list[int], list[int]] | None:
@@ -53,3 +53,19 @@ def _fits(cell: bytes, limit: int) -> bool:
     while pos < stop and cell[pos] >= 0x80:
         pos += 1
     return pos < stop and size <= limit and pos + 1 + size <= n
+
+
+def narrow(
+    pages_a: Sequence[BTreePage], pages_b: Sequence[BTreePage]
+) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """Per page number read on both sides, the offsets of the cells each side must read
+    (``cells_to_read``: cells the same on both are skipped)."""
+    on_b = {p.pgno: p for p in pages_b}
+    skip_a: dict[int, list[int]] = {}
+    skip_b: dict[int, list[int]] = {}
+    for x in pages_a:
+        y = on_b.get(x.pgno)
+        got = None if y is None else cells_to_read(x, y)
+        if got is not None:
+            skip_a[x.pgno], skip_b[x.pgno] = got
+    return skip_a, skip_b
