@@ -5,6 +5,7 @@ Kept apart from conftest so benchmarks and the fixture script can import it too.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -265,9 +266,44 @@ def vfs_query(replica_url: str, sql: str, *, timeout: float = 60) -> list[tuple[
     )
     if out.returncode != 0:
         raise RuntimeError(f"VFS query failed: {out.stderr[-2000:]}")
-    import json
-
     return [tuple(r) for r in json.loads(out.stdout)]
+
+
+_VFS_IMAGES = textwrap.dedent(
+    """
+    for i, when in enumerate(targets):
+        list(con.execute("PRAGMA litestream_time = '%s'" % when))
+        txid = int(list(con.execute("PRAGMA litestream_txid"))[0][0], 16)
+        path = os.path.join(out_dir, "vfs-%d.db" % i)
+        with open(path, "wb") as fh:
+            fh.write(con.serialize("main"))
+        found.append([txid, path])
+    print(json.dumps(found))
+    """
+)
+
+
+def vfs_images(
+    replica_url: str, targets: list[str], out_dir: Path, *, timeout: float = 60
+) -> list[tuple[int, Path]]:
+    """The database the real Litestream VFS reads at each ``PRAGMA litestream_time``
+    target (``"latest"`` or a time), page for page (``serialize`` reads every page
+    through the VFS), in one subprocess: (the TXID it chose, a file of the image).
+    The VFS shows page 1 in rollback-journal mode (header bytes 18 and 19 are 1)."""
+    script = (
+        "import json, os, sys\nurl, targets, out_dir = sys.argv[1], json.loads(sys.argv[2]),"
+        " sys.argv[3]\nfound = []\n" + OPEN_LITESTREAM_VFS + _VFS_IMAGES
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, replica_url, json.dumps(targets), str(out_dir)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=litestream_env(),
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"VFS read failed: {out.stderr[-2000:]}")
+    return [(txid, Path(p)) for txid, p in json.loads(out.stdout)]
 
 
 __all__ = [
@@ -278,6 +314,7 @@ __all__ = [
     "record_replica",
     "restore",
     "urllib",
+    "vfs_images",
     "vfs_query",
     "write_config",
 ]
