@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 import sqlite3
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -134,56 +133,6 @@ def test_restore_every_txid(kind: str, workload: str, request: Any, tmp_path: Pa
     _check(url, kwargs, env, truth, tmp_path, stride=1 if kind == "file" else 5)
     if kind == "file":
         _vfs_agrees(url, truth, tmp_path)
-
-
-@pytest.mark.parametrize("kind", ["file", pytest.param("s3", marks=pytest.mark.servers)])
-def test_four_writers_and_restarts_under_load(kind: str, request: Any, tmp_path: Path) -> None:
-    """Four connections insert while the replicator runs in its thread and is stopped
-    and started again twice; every TXID restores to an intact database whose rows only
-    grow, and the last one holds every row the writers saw committed."""
-    url, kwargs, env = target(kind, request, tmp_path)
-    db = tmp_path / "app.db"
-    app_db(db).close()
-    done: list[int] = []
-    lock = threading.Lock()
-
-    def writer(n: int) -> None:
-        conn = app_db(db, autocheckpoint=1000)
-        conn.execute("PRAGMA busy_timeout=10000")
-        for i in range(60):
-            key = n * 1000 + i
-            conn.execute("INSERT INTO t VALUES (?, ?)", (key, bytes(300 + i)))
-            with lock:
-                done.append(key)
-        conn.close()
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    keeper = sqlite3.connect(db)  # keeps the WAL while replicators come and go
-    opts = {"sync_interval": 0.05, "replica_options": kwargs, "min_checkpoint_pages": 50}
-    rep = Replicator(db, url, **opts).start()
-    for t in threads:
-        t.start()
-    for _ in range(2):
-        threads[0].join(0.3)
-        rep.stop()
-        rep = Replicator(db, url, **opts).start()
-    for t in threads:
-        t.join()
-    rep.stop()
-    keeper.close()
-    top = ltx.open(url, **kwargs).refresh()
-    last = max(f.max_txid for f in top)
-    prev: set[int] = set()
-    for txid in range(1, last + 1):
-        out = tmp_path / f"r{txid}.db"
-        proc = restore(url, out, txid=txid, env=env)
-        assert proc.returncode == 0, proc.stderr
-        conn = sqlite3.connect(out)
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        rows = {k for (k,) in conn.execute("SELECT k FROM t")}
-        assert prev <= rows
-        prev = rows
-    assert prev == set(done)
 
 
 def _change_page_size(app: sqlite3.Connection, page_size: int) -> None:
