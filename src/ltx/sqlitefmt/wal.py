@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -190,6 +191,9 @@ class WALScan:
     frames: int
     stopped: str
     """Why reading stopped: "end", "limit", or the first invalid frame's fault."""
+    offsets: dict[int, int] = attrs.field(factory=dict)
+    """Each page's newest frame as its offset in the WAL, kept instead of ``pages``
+    when the scan was asked not to keep page bytes (``keep_pages=False``)."""
 
     @property
     def wal_size(self) -> int:
@@ -239,19 +243,22 @@ def scan_wal(
     *,
     max_bytes: int | None = None,
     max_frames: int | None = None,
+    keep_pages: bool = True,
 ) -> WALScan:
     """Read committed transactions of ``header``'s WAL from ``start`` (default: the first
     frame) up to the first invalid frame or the end; stop at the first commit boundary
     past ``max_bytes`` when given. Frames after the last commit frame are left unread
     for a later scan, as SQLite's recovery ignores them. ``max_frames`` bounds the WAL
     to the frames SQLite's shared index says are committed (a writer that died after
-    writing its commit frame but before publishing it did not commit)."""
+    writing its commit frame but before publishing it did not commit). With
+    ``keep_pages=False`` each page's newest copy is kept as its frame's offset, not its
+    bytes, so memory stays bounded however large the WAL is."""
     pos = start or WALPosition.start(header)
     if (pos.salt1, pos.salt2) != header.salts:
         raise UsageError("scan position belongs to another WAL (salts differ)")
     fsz = frame_size(header.page_size)
-    pages: dict[int, bytes] = {}
-    pending: dict[int, bytes] = {}
+    pages: dict[int, Any] = {}  # page bytes, or frame offsets without keep_pages
+    pending: dict[int, Any] = {}
     sums, offset = (pos.checksum1, pos.checksum2), pos.offset
     end, commit, txns, frames, stopped = pos, 0, 0, 0, "end"
     while True:
@@ -268,7 +275,7 @@ def scan_wal(
                 stopped = f"WAL frame at offset {offset + at}: {fault}"
                 break
             pgno, size = struct.unpack_from(">II", raw)
-            pending[pgno] = raw[FRAME_HEADER_SIZE:]
+            pending[pgno] = raw[FRAME_HEADER_SIZE:] if keep_pages else offset + at
             frames += 1
             if not size:
                 continue
@@ -285,4 +292,6 @@ def scan_wal(
             offset += len(chunk) - len(chunk) % fsz
             continue
         break
+    if not keep_pages:
+        return WALScan(pos, end, commit, {}, txns, frames, stopped, offsets=pages)
     return WALScan(pos, end, commit, pages, txns, frames, stopped)

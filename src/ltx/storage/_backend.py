@@ -8,6 +8,8 @@ Capabilities are class attributes, so the registry and the docs can list them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import posixpath
 import re
 import urllib.parse
@@ -112,6 +114,11 @@ class Backend:
         """A plain file object when the file is local (read directly, no ranged reads)."""
         return None
 
+    def local_path(self, path: str) -> str | None:
+        """The file's path on this machine, which another process may open; None where
+        the filesystem is not local."""
+        return None
+
     def listed_time(self, entry: Mapping[str, Any]) -> dt.datetime | None:
         """Creation time from one listing entry, or None."""
         for key in ("mtime", "LastModified", "modified", "last_modified", "updated", "created"):
@@ -186,3 +193,18 @@ class SchemeSpec:
     def conditional_create(self) -> bool:
         """True when create-if-absent is atomic on this scheme."""
         return self.backend.conditional_create
+
+
+class Deadline:
+    """An async fsspec filesystem whose blocking calls pass ``timeout=seconds`` (fsspec's
+    ``sync`` cancels the coroutine then and raises FSTimeoutError, a TimeoutError)."""
+
+    def __init__(self, fs: Any, seconds: float) -> None:
+        self._fs = fs
+        self._seconds = seconds
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._fs, name)
+        if callable(attr) and inspect.iscoroutinefunction(getattr(self._fs, "_" + name, None)):
+            return functools.partial(attr, timeout=self._seconds)
+        return attr
