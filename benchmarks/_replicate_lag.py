@@ -23,9 +23,10 @@ LEAF_TABLE = 13
 
 
 def leaf_max_rowid(pgno: int, data: bytes) -> int:
-    """The largest rowid on a table leaf page (0 for any other page)."""
-    start = 100 if pgno == 1 else 0
-    if data[start] != LEAF_TABLE:
+    """The largest rowid on a table leaf page (0 for any other page, and for page 1:
+    the schema's rows, which Litestream's own tables add to, are not the app's)."""
+    start = 0
+    if pgno == 1 or data[start] != LEAF_TABLE:
         return 0
     n = struct.unpack_from(">H", data, start + 3)[0]
     if n == 0:

@@ -124,6 +124,25 @@ def _small(conn: Any, meter: _WalMeter, seconds: float, rate: float) -> dict[str
     return {"lat": lat, "commits": commits, "elapsed": time.perf_counter() - start}
 
 
+def _sparse(conn: Any, meter: _WalMeter, seconds: float, rate: float) -> dict[str, Any]:
+    """One-row commits at random moments (Poisson, ``rate`` per second) for ``seconds``:
+    an app that is mostly idle, where a commit finds the replicator waiting."""
+    rnd = random.Random(3)
+    lat: list[float] = []
+    commits: list[tuple[int, float]] = []
+    start = time.perf_counter()
+    nxt = start + rnd.expovariate(rate)
+    while nxt < start + seconds or not commits:
+        time.sleep(max(0.0, nxt - time.perf_counter()))
+        t0 = time.perf_counter()
+        conn.execute("INSERT INTO t(ts, v) VALUES (?, ?)", (time.time(), rnd.randbytes(100)))
+        lat.append(time.perf_counter() - t0)
+        commits.append((len(commits) + 1, time.time()))
+        meter.tick()
+        nxt += rnd.expovariate(rate)
+    return {"lat": lat, "commits": commits, "elapsed": time.perf_counter() - start}
+
+
 def _bulk(conn: Any, meter: _WalMeter, mib: int) -> dict[str, Any]:
     """``mib`` MiB of rows in transactions of ``BULK_TXN_MIB`` MiB, as fast as it goes."""
     rnd = random.Random(2)
@@ -155,6 +174,8 @@ def app(spec: dict[str, Any]) -> None:
     cpu0 = _others_cpu() if rep is not None else 0.0
     if spec["workload"] == "small":
         out = _small(conn, meter, spec["seconds"], spec["rate"])
+    elif spec["workload"] == "sparse":
+        out = _sparse(conn, meter, spec["sparse_seconds"], spec["sparse_rate"])
     else:
         out = _bulk(conn, meter, spec["bulk_mib"])
     out["wal_mib"] = meter.mib()

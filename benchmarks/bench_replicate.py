@@ -1,8 +1,9 @@
 """``ltx replicate`` against ``litestream replicate`` beside a live app (issue 20).
 
 Workloads: ``small`` (``--rate`` one-row commits per second for ``--seconds``; default
-1,000/s for 60 s) and ``bulk`` (``--bulk-mib`` MiB of rows in 4 MiB transactions, as
-fast as the app goes). Each at default settings (both tools: 1 s) and at ``--intervals``
+1,000/s for 60 s), ``bulk`` (``--bulk-mib`` MiB of rows in 4 MiB transactions, as
+fast as the app goes) and ``sparse`` (one-row commits at random moments, 0.5/s for 20 s:
+an app mostly idle). Each at default settings (both tools: 1 s) and at ``--intervals``
 (Litestream: ``monitor-interval`` and ``sync-interval`` both set), to ``file://`` and to
 a local moto S3 through the delay proxy (``--delays`` ms per request; the proxy counts
 the replicator's requests). Each replicator is its own process beside the app (another
@@ -179,6 +180,8 @@ def run_case(
     spec = {"db": str(db), "workload": workload, "seconds": a.seconds, "rate": a.rate}
     spec |= {
         "bulk_mib": a.bulk_mib,
+        "sparse_seconds": a.sparse_seconds,
+        "sparse_rate": a.sparse_rate,
         "attached": tool == "attached",
         "replicated": tool != "none",
         "url": url,
@@ -275,7 +278,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0, help="small workload length")
     ap.add_argument("--rate", type=float, default=1000.0, help="small commits per second")
     ap.add_argument("--bulk-mib", type=int, default=256)
-    ap.add_argument("--workloads", default="small,bulk")
+    ap.add_argument("--sparse-seconds", type=float, default=20.0, help="sparse workload length")
+    ap.add_argument("--sparse-rate", type=float, default=0.5, help="sparse commits per second")
+    ap.add_argument("--workloads", default="small,bulk,sparse")
     ap.add_argument("--intervals", default="default,0.1", help="'default' and/or seconds")
     ap.add_argument("--delays", default="0,20", help="S3 through the proxy, ms per request")
     ap.add_argument("--no-file", action="store_true", help="skip file://")
@@ -305,9 +310,10 @@ def main() -> None:
                     if target.delay is not None:
                         proxy.set_delay(target.delay)
                     for tool in tools:
-                        if tool == "attached" and interval is not None:
+                        if tool == "attached" and interval != intervals[0]:
                             continue  # syncs after each commit: the interval is moot
-                        results.append(run_case(ctx, workload, tool, interval, target))
+                        at = None if tool == "attached" else interval
+                        results.append(run_case(ctx, workload, tool, at, target))
                         print(json.dumps(results[-1]), flush=True)
     print(f"\nload average: {Path('/proc/loadavg').read_text().split()[:3]}")
     print(table(results))

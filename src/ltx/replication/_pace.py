@@ -38,30 +38,27 @@ class Pacer:
         self.clock = clock
         self.poll = max(0.002, min(0.01, interval / 10))
         self.backoff = 0.0
-        self.last = clock()
+        self.last = self.last_any = clock()
+        """Starts of the last sync for a change seen, and of the last sync of any kind."""
         self.seen: Hashable = None
-
-    def _gap(self) -> float:
-        return max(self.interval, self.backoff)
 
     def wait(self, wake: threading.Event, stopping: threading.Event) -> bool:
         """Block until a sync is due; False when ``stopping`` was set first."""
         while not stopping.is_set():
-            since = self.clock() - self.last
-            gap = self._gap()
+            now = self.clock()
+            gap = max(self.interval, self.backoff)
+            ready = now - self.last >= gap
             if wake.is_set():
                 wake.clear()
-                if not self.backoff or since >= gap:
-                    return self._start()
-            if since >= max(gap, IDLE_SYNC):
-                return self._start()
-            if since >= gap:
-                if self._safe_hint() != self.seen:
-                    return self._start()
-                pause = self.poll
-            else:
-                pause = gap - since
-            wake.wait(pause)
+                if not self.backoff or ready:
+                    return self._start(changed=True)
+            idle_left = max(gap, IDLE_SYNC) - (now - self.last_any)
+            if idle_left <= 0:
+                return self._start(changed=False)
+            if ready and self._safe_hint() != self.seen:
+                return self._start(changed=True)
+            pause = self.poll if ready else self.last + gap - now
+            wake.wait(min(pause, idle_left))
         return False
 
     def _safe_hint(self) -> Hashable:
@@ -70,10 +67,13 @@ class Pacer:
         except OSError:
             return object()  # unreadable: treat as changed; the sync will say what is wrong
 
-    def _start(self) -> bool:
-        """A sync starts now: what changes after this moment is seen next time."""
+    def _start(self, *, changed: bool) -> bool:
+        """A sync starts now: what changes after this moment is seen next time. A sync
+        for a change opens a new interval; an idle one (nothing seen) does not."""
         self.seen = self._safe_hint()
-        self.last = self.clock()
+        self.last_any = self.clock()
+        if changed:
+            self.last = self.last_any
         return True
 
     def done(self, ok: bool) -> None:
