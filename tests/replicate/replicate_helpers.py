@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from pathlib import Path
+from typing import Any
 
 import ltx
 from ltx.codec import lock_pgno
+from tests.backends import S3_ENV
+
+
+def target(kind: str, request: Any, tmp_path: Path) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """A new replica on ``file`` or moto ``s3``: (url, ``replica_options``, the
+    environment a litestream subprocess needs for it)."""
+    if kind == "file":
+        return (tmp_path / "replica").as_uri(), {}, {}
+    ep = request.getfixturevalue("s3_endpoint")
+    url = f"s3://ltx-test/rep-{uuid.uuid4().hex[:10]}/db?endpoint={ep}&region=us-east-1"
+    return url, {"env": S3_ENV}, S3_ENV
 
 
 def app_db(path: Path, *, page_size: int = 4096, autocheckpoint: int = 0) -> sqlite3.Connection:

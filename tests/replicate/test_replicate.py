@@ -124,17 +124,30 @@ def test_restart_continues_and_behind_replica_goes_above(tmp_path: Path) -> None
 
 
 def test_bad_databases(tmp_path: Path) -> None:
-    url = (tmp_path / "replica").as_uri()
+    """Each bad database path is a typed error naming it; the file is left as it was
+    (a rollback-journal database stays one) and no replica is written."""
+    replica = tmp_path / "replica"
+    url = replica.as_uri()
     with pytest.raises(NotFoundError, match=r"missing\.db"):
         Replicator(tmp_path / "missing.db", url).open()
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"hello" * 100)
     with pytest.raises(DatabaseFormatError, match=r"junk\.db"):
         Replicator(junk, url).open()
+    assert junk.read_bytes() == b"hello" * 100
+    folder = tmp_path / "folder.db"
+    folder.mkdir()
+    with pytest.raises(UsageError, match=r"folder\.db: a folder"):
+        Replicator(folder, url).open()
     rollback = tmp_path / "rb.db"
     sqlite3.connect(rollback).execute("CREATE TABLE x(y)").connection.commit()
-    with pytest.raises(UsageError, match="WAL mode"):
+    before = rollback.read_bytes()
+    with pytest.raises(UsageError, match=r"rb\.db: not in WAL mode"):
         Replicator(rollback, url).open()
+    assert rollback.read_bytes() == before
+    assert sqlite3.connect(rollback).execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(("rb.db-", "junk.db-"))]
+    assert not replica.exists() or not ltx.open(url).refresh()
 
 
 def test_one_replicator_per_replica_and_lease_loss(tmp_path: Path) -> None:

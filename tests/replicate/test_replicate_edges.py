@@ -10,21 +10,24 @@ import shutil
 import socket
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 import ltx
 from ltx.codec import lock_pgno
-from ltx.errors import FormatError, StorageError
+from ltx.errors import AccessDeniedError, FormatError, StorageError
 from ltx.replication import Replicator
 from ltx.replication._capture import _snapshot
 from ltx.storage import RetryPolicy
 from ltx.testing import run_sql_transaction
 from tests.conftest import needs_litestream
 from tests.litestream_harness import restore, vfs_query
-from tests.replicate.replicate_helpers import app_db, image, replica_image, same_db
+from tests.replicate.replicate_helpers import app_db, image, replica_image, same_db, target
+
+KINDS = ["file", pytest.param("s3", marks=pytest.mark.servers)]
 
 
 def _rows(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
@@ -100,24 +103,71 @@ def test_read_only_database_folder(tmp_path: Path) -> None:
     assert _rows(sqlite3.connect(db)) == rows
 
 
+@pytest.mark.parametrize("lease", [True, False])
+def test_read_only_replica(tmp_path: Path, lease: bool) -> None:
+    """A replica the replicator may not write to (every folder of it read-only): an
+    AccessDeniedError naming it (from the lease, or without one from the upload), no
+    file added, and the database untouched; writable again, the next replicator
+    continues at the next TXID with every commit."""
+    db, replica = tmp_path / "app.db", tmp_path / "replica"
+    app = app_db(db)
+    with Replicator(db, replica.as_uri(), sync_interval=3600) as rep:
+        run_sql_transaction(app, [("insert", 1, 300)])
+        rep.sync()
+    top = rep.last.txid if rep.last is not None else 0
+    run_sql_transaction(app, [("insert", 2, 300)])
+    rows = _rows(app)
+    files = sorted(p.relative_to(replica) for p in replica.rglob("*"))
+    with contextlib.ExitStack() as stack:
+        for folder in [replica, *[p for p in replica.rglob("*") if p.is_dir()]]:
+            stack.enter_context(_read_only(folder))
+        with pytest.raises(AccessDeniedError, match=re.escape(str(replica))):
+            Replicator(db, replica.as_uri(), sync_interval=3600, lease=lease).start()
+    assert sorted(p.relative_to(replica) for p in replica.rglob("*")) == files
+    assert _rows(app) == rows
+    with Replicator(db, replica.as_uri(), sync_interval=3600) as rep:
+        pass
+    assert rep.last is not None and rep.last.txid == top + 1 and not rep.last.snapshot
+    assert same_db(replica_image(replica.as_uri(), top + 1), image(app))
+
+
+@pytest.mark.parametrize("endpoint", ["closed", "silent"])
 def test_unreachable_endpoint_fails_within_the_retry_deadline(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, endpoint: str
 ) -> None:
-    """s3:// to a closed local port: the retry policy gives up (a typed StorageError
-    naming the endpoint), it does not hang."""
+    """s3:// to a closed local port, or to one that accepts connections and never
+    answers: the retry policy's deadline ends it (a typed StorageError naming the
+    endpoint); a silent endpoint's call is cut at the deadline, not held for the S3
+    client's read timeout, and nothing hangs."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    db = tmp_path / "app.db"
-    app_db(db)
-    url = f"s3://bucket/db?endpoint=http://127.0.0.1:{port}&region=us-east-1"
-    retry = RetryPolicy(attempts=50, max_delay=0.2, deadline=1.0)
-    rep = Replicator(db, url, sync_interval=3600, replica_options={"retry": retry})
-    with pytest.raises(StorageError, match=rf"127\.0\.0\.1:{port}"):
-        rep.open()
+        if endpoint == "silent":
+            s.listen(16)
+        db = tmp_path / "app.db"
+        app_db(db)
+        url = f"s3://bucket/db?endpoint=http://127.0.0.1:{port}&region=us-east-1"
+        retry = RetryPolicy(attempts=50, max_delay=0.2, deadline=1.0)
+        rep = Replicator(db, url, sync_interval=3600, replica_options={"retry": retry})
+        got: list[BaseException] = []
+        worker = threading.Thread(target=lambda: _catch(rep.open, got), daemon=True)
+        worker.start()
+        worker.join(120)
+        assert not worker.is_alive(), "Replicator.open() hung on an unreachable endpoint"
+    (err,) = got
+    assert isinstance(err, StorageError) and f"127.0.0.1:{port}" in str(err)
+    if endpoint == "silent":
+        assert "FSTimeoutError" in str(err)  # cut by the deadline, not a read timeout
     assert rep.db is None
+
+
+def _catch(fn: Callable[[], object], got: list[BaseException]) -> None:
+    try:
+        fn()
+    except BaseException as exc:
+        got.append(exc)
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
@@ -168,13 +218,17 @@ def test_64k_pages(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.interop
 @needs_litestream
-def test_big_transaction_restores_with_litestream(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_big_transaction_restores_with_litestream(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """50 MiB in one commit is one level-0 file; ``litestream restore -txid N`` gives the
     database as it was at that commit."""
-    db, url = tmp_path / "app.db", (tmp_path / "replica").as_uri()
+    db = tmp_path / "app.db"
+    url, opts, env = target(kind, request, tmp_path)
     app = app_db(db)
     truth: dict[int, bytes] = {}
-    with Replicator(db, url, sync_interval=3600) as rep:
+    with Replicator(db, url, sync_interval=3600, replica_options=opts) as rep:
         truth[rep.position.txid] = image(app)  # type: ignore[union-attr]
         app.execute("BEGIN")
         for i in range(50):
@@ -192,7 +246,7 @@ def test_big_transaction_restores_with_litestream(tmp_path: Path) -> None:
             truth[s.txid] = image(app)
     for txid, want in truth.items():
         out = tmp_path / f"restored-{txid}.db"
-        proc = restore(url, out, txid=txid)
+        proc = restore(url, out, txid=txid, env=env)
         assert proc.returncode == 0, proc.stderr
         assert same_db(out.read_bytes(), want), f"litestream restore -txid {txid}"
 
@@ -233,18 +287,28 @@ def test_snapshot_of_a_database_over_1gib_skips_the_lock_page(page_size: int) ->
 
 @pytest.mark.interop
 @needs_litestream
-def test_litestream_vfs_reads_what_ltx_open_reads(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "kind", ["file", pytest.param("s3", marks=[pytest.mark.servers, pytest.mark.slow])]
+)
+def test_litestream_vfs_reads_what_ltx_open_reads(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On a replica our replicator wrote (a snapshot, increments, a restart), the real
     Litestream VFS and ``ltx.open()`` give the same query results at the latest TXID."""
-    db, url = tmp_path / "app.db", (tmp_path / "replica").as_uri()
+    db = tmp_path / "app.db"
+    url, opts, env = target(kind, request, tmp_path)
+    for k, v in env.items():  # the VFS subprocess takes the S3 keys from the environment
+        monkeypatch.setenv(k, v)
     app = app_db(db)
-    with Replicator(db, url, sync_interval=3600, min_checkpoint_pages=10) as rep:
+    with Replicator(
+        db, url, sync_interval=3600, min_checkpoint_pages=10, replica_options=opts
+    ) as rep:
         for i in range(30):
             run_sql_transaction(app, [("insert", i % 20, 100 + 97 * i), ("delete", i % 7, 0)])
             rep.sync()
-    latest = ltx.open(url).view().txid
+    latest = ltx.open(url, **opts).view().txid
     assert latest > 3
-    (tmp_path / "ours.db").write_bytes(replica_image(url, latest))
+    (tmp_path / "ours.db").write_bytes(replica_image(url, latest, **opts))
     ours = sqlite3.connect(tmp_path / "ours.db")
     sql = "SELECT k, hex(v) FROM t ORDER BY k"
     want = [tuple(r) for r in ours.execute(sql)]

@@ -3,10 +3,10 @@ wrote, equal the database as the app saw it after that sync; ``ltx.open`` agrees
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import sqlite3
 import threading
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,22 +16,14 @@ import pytest
 import ltx
 from ltx.replication import Replicator
 from ltx.testing import run_sql_transaction
-from tests.backends import S3_ENV
+from ltx.times import UTC
 from tests.conftest import needs_litestream
 from tests.litestream_harness import restore
-from tests.replicate.replicate_helpers import app_db, image, replica_image, same_db
+from tests.replicate.replicate_helpers import app_db, image, replica_image, same_db, target
 
 pytestmark = [pytest.mark.interop, needs_litestream]
 
 Truth = dict[int, bytes]
-
-
-def _target(kind: str, request: Any, tmp_path: Path) -> tuple[str, dict[str, Any], dict[str, str]]:
-    if kind == "file":
-        return (tmp_path / "replica").as_uri(), {}, {}
-    ep = request.getfixturevalue("s3_endpoint")
-    url = f"s3://ltx-test/rep-{uuid.uuid4().hex[:10]}/db?endpoint={ep}&region=us-east-1"
-    return url, {"env": S3_ENV}, S3_ENV
 
 
 def _step(app: sqlite3.Connection, rep: Replicator, truth: Truth) -> None:
@@ -112,7 +104,7 @@ def _check(
 @pytest.mark.parametrize("kind", ["file", pytest.param("s3", marks=pytest.mark.servers)])
 @pytest.mark.parametrize("workload", sorted(WORKLOADS))
 def test_restore_every_txid(kind: str, workload: str, request: Any, tmp_path: Path) -> None:
-    url, kwargs, env = _target(kind, request, tmp_path)
+    url, kwargs, env = target(kind, request, tmp_path)
     db = tmp_path / "app.db"
     app = app_db(db, autocheckpoint=1000)
     truth: Truth = {}
@@ -128,7 +120,7 @@ def test_four_writers_and_restarts_under_load(kind: str, request: Any, tmp_path:
     """Four connections insert while the replicator runs in its thread and is stopped
     and started again twice; every TXID restores to an intact database whose rows only
     grow, and the last one holds every row the writers saw committed."""
-    url, kwargs, env = _target(kind, request, tmp_path)
+    url, kwargs, env = target(kind, request, tmp_path)
     db = tmp_path / "app.db"
     app_db(db).close()
     done: list[int] = []
@@ -171,3 +163,107 @@ def test_four_writers_and_restarts_under_load(kind: str, request: Any, tmp_path:
         assert prev <= rows
         prev = rows
     assert prev == set(done)
+
+
+def _change_page_size(app: sqlite3.Connection, page_size: int) -> None:
+    """What an app must do to change the page size: leave WAL mode, VACUUM, come back."""
+    app.execute("PRAGMA journal_mode=delete")
+    app.execute(f"PRAGMA page_size={page_size}")
+    app.execute("VACUUM")
+    app.execute("PRAGMA journal_mode=wal")
+
+
+@pytest.mark.parametrize("kind", ["file", pytest.param("s3", marks=pytest.mark.servers)])
+def test_page_size_change_while_stopped(kind: str, request: Any, tmp_path: Path) -> None:
+    """In WAL mode VACUUM keeps the page size; an app changes it by leaving WAL mode,
+    VACUUMing and coming back. Done while the replicator is stopped, the next start
+    writes a snapshot in the new page size at the next TXID, and every TXID (both page
+    sizes) restores with ``litestream restore -txid N`` as the app saw it; compaction
+    then runs, and the latest restores too."""
+    url, kwargs, env = target(kind, request, tmp_path)
+    db = tmp_path / "app.db"
+    app = app_db(db)
+    truth: Truth = {}
+    rep = Replicator(db, url, replica_options=kwargs).open()
+    for i in range(3):
+        run_sql_transaction(app, [("insert", i, 5000), ("update", 0, 100 * i)])
+        _step(app, rep, truth)
+    app.execute("PRAGMA page_size=8192")
+    app.execute("VACUUM")
+    assert app.execute("PRAGMA page_size").fetchone() == (4096,)  # WAL mode keeps it
+    _step(app, rep, truth)
+    rep.stop()
+    _change_page_size(app, 8192)
+    assert app.execute("PRAGMA page_size").fetchone() == (8192,)
+    run_sql_transaction(app, [("insert", 10, 3000)])
+    rep = Replicator(db, url, replica_options=kwargs).open()
+    top = max(truth)
+    (snap,) = rep.sync()
+    assert snap.txid == top + 1 and snap.snapshot, snap
+    truth[snap.txid] = image(app)
+    for i in range(2):
+        run_sql_transaction(app, [("update", 10, 200 + i), ("delete", i, 0)])
+        _step(app, rep, truth)
+    rep.stop()
+    _check(url, kwargs, env, truth, tmp_path)
+    assert ltx.open(url, **kwargs).view().page_size == 8192
+    # compaction and retention go on: each level continues from a full file of the
+    # new page size, so none merges two page sizes
+    later = dt.datetime.now(UTC) + dt.timedelta(hours=2)
+    with Replicator(db, url, replica_options=kwargs, sync_interval=3600) as rep:
+        assert rep.compact(later)
+    out = tmp_path / "compacted.db"
+    proc = restore(url, out, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert same_db(out.read_bytes(), truth[max(truth)])
+    assert same_db(replica_image(url, max(truth), **kwargs), truth[max(truth)])
+
+
+def test_page_size_change_survives_a_crash_before_its_level0_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the snapshot files of a page-size change but before its level-0
+    file: the next replicator writes the next snapshot above them, and every TXID
+    restores with ``litestream restore -txid N`` (N itself from the level-9 snapshot)."""
+    from ltx.replication._targets import Targets
+
+    db, url = tmp_path / "app.db", (tmp_path / "replica").as_uri()
+    app = app_db(db)
+    truth: Truth = {}
+    rep = Replicator(db, url, owner="me").open()
+    for i in range(3):
+        run_sql_transaction(app, [("insert", i, 5000)])
+        _step(app, rep, truth)
+    rep.stop()
+    _change_page_size(app, 8192)
+    changed = max(truth) + 1
+    truth[changed] = image(app)
+    real = Targets._put_one
+
+    def dies(r: Any, txid: int, *a: Any) -> None:
+        if txid == changed:
+            raise KeyboardInterrupt("killed")
+        real(r, txid, *a)
+
+    monkeypatch.setattr(Targets, "_put_one", staticmethod(dies))
+    crashed = Replicator(db, url, owner="me").open()
+    with pytest.raises(KeyboardInterrupt):
+        crashed.sync()
+    assert crashed.db is not None
+    crashed.db.close()  # dead: nothing more from it
+    monkeypatch.setattr(Targets, "_put_one", staticmethod(real))
+    run_sql_transaction(app, [("insert", 10, 3000)])
+    rep = Replicator(db, url, owner="me").open()
+    (snap,) = rep.sync()
+    assert snap.txid == changed + 1 and snap.snapshot
+    truth[snap.txid] = image(app)
+    run_sql_transaction(app, [("update", 10, 100)])
+    _step(app, rep, truth)
+    rep.stop()
+    level0 = tmp_path / "replica" / "ltx" / "0"
+    assert not (level0 / f"{changed:016x}-{changed:016x}.ltx").exists()
+    for txid, want in sorted(truth.items()):
+        out = tmp_path / f"restored-{txid}.db"
+        proc = restore(url, out, txid=txid)
+        assert proc.returncode == 0, proc.stderr
+        assert same_db(out.read_bytes(), want), f"litestream restore -txid {txid}"

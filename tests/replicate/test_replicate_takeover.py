@@ -1,10 +1,14 @@
-"""Takeover both ways with ``litestream replicate``: TXIDs continue, nothing rewritten."""
+"""Takeover both ways with ``litestream replicate``, on file:// and on moto S3: it
+continues a replica we wrote once our lease is released, and we continue one it wrote;
+TXIDs continue and no file is rewritten."""
 
 from __future__ import annotations
 
 import hashlib
 import time
+import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,23 +18,35 @@ from ltx.testing import run_sql_transaction
 from tests.conftest import needs_litestream
 from tests.litestream_harness import Replicator as Litestream
 from tests.litestream_harness import restore, write_config
-from tests.replicate.replicate_helpers import app_db, image, same_db
+from tests.replicate.replicate_helpers import app_db, image, same_db, target
 
 pytestmark = [pytest.mark.interop, needs_litestream]
+KINDS = ["file", pytest.param("s3", marks=pytest.mark.servers)]
 
 
-def _files(url: str) -> dict[str, str]:
-    r = ltx.open(url)
+def _files(url: str, opts: dict[str, Any]) -> dict[str, str]:
+    r = ltx.open(url, **opts)
     return {f.path: hashlib.sha256(r.store.read(f.path)).hexdigest() for f in r.refresh()}
 
 
-def _top(url: str) -> int:
-    return max(f.max_txid for f in ltx.open(url).refresh())
+def _top(url: str, opts: dict[str, Any]) -> int:
+    return max(f.max_txid for f in ltx.open(url, **opts).refresh())
 
 
-def _litestream_run(tmp: Path, db: Path, url: str, app: object, n: int) -> None:
-    config = write_config(tmp / "ls.yml", db, url, levels=("1h",), snapshot_interval="24h")
-    ls = Litestream(config)
+def _config(tmp: Path, db: Path, url: str) -> Path:
+    """A litestream.yml for ``url``; an S3 endpoint goes in the replica's keys."""
+    base, _, query = url.partition("?")
+    extra = {}
+    if query:
+        q = dict(urllib.parse.parse_qsl(query))
+        extra = {"endpoint": q["endpoint"], "region": q["region"], "force-path-style": "true"}
+    return write_config(
+        tmp / "ls.yml", db, base, levels=("1h",), snapshot_interval="24h", replica_options=extra
+    )
+
+
+def _litestream_run(config: Path, env: dict[str, str], app: object, n: int) -> None:
+    ls = Litestream(config, env=env)
     try:
         time.sleep(1.5)
         for i in range(n):
@@ -41,32 +57,37 @@ def _litestream_run(tmp: Path, db: Path, url: str, app: object, n: int) -> None:
         ls.stop()
 
 
-def test_litestream_takes_over_ours_and_we_take_over_its(tmp_path: Path) -> None:
-    db, url = tmp_path / "app.db", (tmp_path / "replica").as_uri()
+@pytest.mark.parametrize("kind", KINDS)
+def test_litestream_takes_over_ours_and_we_take_over_its(
+    kind: str, request: Any, tmp_path: Path
+) -> None:
+    db = tmp_path / "app.db"
+    url, opts, env = target(kind, request, tmp_path)
     app = app_db(db, autocheckpoint=1000)
-    with Replicator(db, url) as rep:
+    with Replicator(db, url, replica_options=opts) as rep:
         for i in range(3):
             run_sql_transaction(app, [("insert", i, 900)])
             rep.sync()
-    ours = _files(url)
-    ours_top = _top(url)
-    _litestream_run(tmp_path, db, url, app, 3)
-    after_ls = _files(url)
+    ours, ours_top = _files(url, opts), _top(url, opts)
+    _litestream_run(_config(tmp_path, db, url), env, app, 3)
+    after_ls = _files(url, opts)
     assert all(after_ls.get(p) == h for p, h in ours.items() if p in after_ls)
-    ls_top = _top(url)
+    ls_top = _top(url, opts)
     assert ls_top > ours_top
     out = tmp_path / "ls.db"
-    assert restore(url, out, txid=ls_top).returncode == 0
+    proc = restore(url, out, txid=ls_top, env=env)
+    assert proc.returncode == 0, proc.stderr
     assert same_db(out.read_bytes(), image(app))
     run_sql_transaction(app, [("insert", 500, 300)])
-    with Replicator(db, url) as rep:
+    with Replicator(db, url, replica_options=opts) as rep:
         first = rep.position
         rep.sync()
     assert first is not None and first.txid >= ls_top
-    final = _files(url)
+    final = _files(url, opts)
     assert all(final.get(p) == h for p, h in after_ls.items() if p in final)
-    top = _top(url)
+    top = _top(url, opts)
     assert top > ls_top
     out2 = tmp_path / "ours.db"
-    assert restore(url, out2, txid=top).returncode == 0
+    proc = restore(url, out2, txid=top, env=env)
+    assert proc.returncode == 0, proc.stderr
     assert same_db(out2.read_bytes(), image(app))

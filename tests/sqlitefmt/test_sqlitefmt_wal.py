@@ -93,6 +93,11 @@ def test_scan_matches_sqlite_recovery(
     header = WALHeader.parse(wal[:WAL_HEADER_SIZE])
     whole = scan_wal(header, _reader(wal))
     assert _apply(base, page_size, whole.commit, whole.pages) == truth
+    # the same pages kept as frame offsets instead of bytes (what a snapshot reads)
+    lean = scan_wal(header, _reader(wal), keep_pages=False)
+    assert lean.pages == {} and attrs.evolve(lean, offsets={}) == attrs.evolve(whole, pages={})
+    fsz, hsz = frame_size(page_size), frame_size(page_size) - page_size
+    assert {p: wal[at + hsz : at + fsz] for p, at in lean.offsets.items()} == whole.pages
     # the same in two scans, resuming where the first stopped
     first = scan_wal(header, _reader(wal), max_bytes=split)
     assert resume_position(header, _reader(wal), first.end.offset) == first.end

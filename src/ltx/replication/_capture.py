@@ -8,12 +8,24 @@ database. Pages the database grew by without writing them come from the db file.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 
 import attrs
 
 from ltx.codec import lock_pgno
-from ltx.sqlitefmt.wal import ReadAt, WALHeader, WALPosition, WALScan, resume_position, scan_wal
+from ltx.errors import TransientStorageError
+from ltx.sqlitefmt.wal import (
+    FRAME_HEADER_SIZE,
+    FrameHeader,
+    ReadAt,
+    WALHeader,
+    WALPosition,
+    WALScan,
+    frame_size,
+    resume_position,
+    scan_wal,
+)
 
 from ._source import Database
 
@@ -41,22 +53,43 @@ class Position:
 @attrs.frozen
 class DbPages:
     """Pages 1..Commit of a snapshot, read one by one as iterated (ascending): the WAL's
-    newest copies, the rest from the db file. So a snapshot is never held in memory;
-    iterate only inside the read transaction of the capture (``Database.reading``)."""
+    newest copies (by frame offset, checked to be the frame scanned), the rest from the
+    db file. So neither the snapshot nor the WAL is held in memory; iterate only inside
+    the read transaction of the capture (``Database.reading``)."""
 
     db: Database
-    wal_pages: Mapping[int, bytes]
+    wal_frames: Mapping[int, int]
     commit: int
     page_size: int
+    salts: tuple[int, int] = (0, 0)
 
     def __len__(self) -> int:
         return self.commit - (self.commit >= lock_pgno(self.page_size))
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         lock, size = lock_pgno(self.page_size), self.page_size
-        for p in range(1, self.commit + 1):
-            if p != lock:
-                yield p, self.wal_pages.get(p) or self.db.read_db((p - 1) * size, size)
+        with contextlib.ExitStack() as stack:
+            read = stack.enter_context(self.db.wal())[1] if self.wal_frames else None
+            for p in range(1, self.commit + 1):
+                at = self.wal_frames.get(p)
+                if p == lock:
+                    continue
+                if at is not None and read is not None:
+                    yield p, self._frame(read, at, p)
+                else:
+                    yield p, self.db.read_db((p - 1) * size, size)
+
+    def _frame(self, read: ReadAt, at: int, pgno: int) -> bytes:
+        """Page ``pgno`` of the frame at ``at``; a typed error if the WAL no longer holds
+        that frame there (restarted under us: the next sync starts over)."""
+        raw = read(at, frame_size(self.page_size))
+        if len(raw) == frame_size(self.page_size):
+            fh = FrameHeader.parse(raw[:FRAME_HEADER_SIZE])
+            if (fh.pgno, fh.salt1, fh.salt2) == (pgno, *self.salts):
+                return raw[FRAME_HEADER_SIZE:]
+        raise TransientStorageError(
+            f"WAL frame at offset {at} changed while a snapshot read it", url=self.db.wal_path
+        )
 
 
 @attrs.frozen
@@ -101,11 +134,12 @@ def _why_snapshot(pos: Position | None, hdr: WALHeader | None, read: ReadAt) -> 
 def _snapshot(db: Database, hdr: WALHeader | None, scan: WALScan | None, txid: int) -> Capture:
     page_size = hdr.page_size if hdr is not None else db.db_page_size()
     commit = scan.commit if scan is not None and scan.commit else db.db_size() // page_size
-    pages = DbPages(db, scan.pages if scan is not None else {}, commit, page_size)
     if scan is not None and hdr is not None:
+        pages = DbPages(db, scan.offsets, commit, page_size, hdr.salts)
         wal = (scan.start.offset, scan.wal_size, *hdr.salts)
         end = Position(txid, scan.end, commit, page_size, seq=hdr.checkpoint_seq)
     else:
+        pages = DbPages(db, {}, commit, page_size)
         wal, end = (0, 0, 0, 0), Position(txid, None, commit, page_size)
     n = scan.transactions if scan is not None else 0
     return Capture(txid, pages, commit, page_size, wal, True, "", end, n)
@@ -122,7 +156,7 @@ def capture(db: Database, pos: Position | None, *, max_bytes: int | None = None)
         if isinstance(start, str):
             scan = None
             if hdr is not None:
-                scan = scan_wal(hdr, read, max_frames=bound, trust_published=True)
+                scan = scan_wal(hdr, read, max_frames=bound, keep_pages=False, trust_published=True)
             return attrs.evolve(_snapshot(db, hdr, scan, txid), reason=start)
         assert hdr is not None and pos is not None
         scan = scan_wal(

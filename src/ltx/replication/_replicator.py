@@ -133,7 +133,8 @@ class Replicator(Checkpoints):
             try:
                 if self.use_lease:
                     self.leases.acquire([r.store for r in replicas])
-                self.targets = Targets(replicas, self.db_path)
+                levels = self.levels.max_level if self.levels else 0
+                self.targets = Targets(replicas, self.db_path, levels)
                 remove_stale(self.db_path)
                 self.position = self.targets.align()
             except BaseException:

@@ -18,7 +18,13 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ltx.errors import DatabaseFormatError, NotFoundError, StorageError, UsageError
+from ltx.errors import (
+    AccessDeniedError,
+    DatabaseFormatError,
+    NotFoundError,
+    StorageError,
+    UsageError,
+)
 from ltx.sqlitefmt.header import MAGIC, decode_page_size
 from ltx.sqlitefmt.wal import WAL_HEADER_SIZE, WALHeader
 
@@ -50,6 +56,12 @@ class Database:
                 head = f.read(100)
         except FileNotFoundError:
             raise NotFoundError(f"{self.path}: no such database", url=self.path) from None
+        except IsADirectoryError:
+            raise UsageError(f"{self.path}: a folder, not a SQLite database file") from None
+        except PermissionError as exc:
+            raise AccessDeniedError(
+                f"cannot read the database ({exc.strerror})", url=self.path
+            ) from None
         if not head.startswith(MAGIC):
             raise DatabaseFormatError("not a SQLite database", path=self.path, offset=0)
         if head[18:20] != b"\x02\x02":

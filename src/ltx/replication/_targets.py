@@ -12,7 +12,15 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ltx.codec import HEADER_SIZE, FileInfo, Header
+from ltx.codec import (
+    HEADER_FLAG_NO_CHECKSUM,
+    HEADER_SIZE,
+    SNAPSHOT_LEVEL,
+    Decoder,
+    FileInfo,
+    Header,
+    lock_pgno,
+)
 from ltx.errors import ConflictError, FormatError, NotFoundError
 from ltx.replica import Replica
 from ltx.sqlitefmt.wal import WALPosition
@@ -29,11 +37,14 @@ COPY_IN_MEMORY = 8 << 20
 class Targets:
     """One or more replicas kept at one position."""
 
-    def __init__(self, replicas: Sequence[Replica], db_path: str) -> None:
+    def __init__(self, replicas: Sequence[Replica], db_path: str, levels: int = 0) -> None:
         self.replicas = list(replicas)
         self.db_path = db_path
+        self.levels = levels  # compaction levels 1..levels in use (see _snapshot_at)
         # txid, bytes (or the staged file of a snapshot), timestamp, page size
         self.pending: tuple[int, bytes | Path, int, int] | None = None
+        self.rebase = False  # the pending file changes the page size (see _snapshot_at)
+        self.page_size: int | None = None  # of the newest level-0 file (None: none yet)
 
     def align(self) -> Position:
         """List every target, copy missing level-0 files to those behind, and return the
@@ -45,18 +56,32 @@ class Targets:
         newest = max(top.store.list_level(0), key=lambda f: f.max_txid, default=None)
         for r in self.replicas:
             if (r.position or 0) < txid and not self._copy(top, r, txid):
-                return Position(txid, None)
+                return self._unknown(top, txid)
         if newest is None or newest.max_txid != txid:
-            return Position(txid, None)
+            return self._unknown(top, txid)
         try:
             head = Header.from_bytes(top.store.read_range(newest.path, 0, HEADER_SIZE))
         except FormatError as exc:  # stop: never write past a file we cannot read
             raise exc.at(newest.path) from None
+        self.page_size = head.page_size
         wal = None
         if head.wal_size or head.wal_offset:
             end = head.wal_offset + head.wal_size
             wal = WALPosition(end, head.wal_salt1, head.wal_salt2, 0, 0)
         return Position(txid, wal, head.commit, head.page_size)
+
+    def _unknown(self, top: Replica, txid: int) -> Position:
+        """A snapshot next, at ``txid`` + 1; the page size is the newest file's."""
+        files = [f for f in top.refresh() if f.max_txid == txid]
+        if files:
+            path = min(files, key=lambda f: f.level).path
+            try:
+                self.page_size = Header.from_bytes(
+                    top.store.read_range(path, 0, HEADER_SIZE)
+                ).page_size
+            except FormatError as exc:  # as for the newest level-0 file: stop, naming it
+                raise exc.at(path) from None
+        return Position(txid, None)
 
     def _copy(self, src: Replica, dst: Replica, upto: int) -> bool:
         """Copy src's level-0 files past dst's position; False when one is missing."""
@@ -105,6 +130,7 @@ class Targets:
             )
         self.discard()
         self.pending = (txid, data, timestamp_ms, cap.page_size)
+        self.rebase = isinstance(data, Path) and self.page_size not in (None, cap.page_size)
 
     def flush(self) -> None:
         """Finish the pending upload on every target that lacks it."""
@@ -113,8 +139,45 @@ class Targets:
         txid, data, ts, page_size = self.pending
         for r in self.replicas:
             if (r.position or 0) < txid:
+                if self.rebase and isinstance(data, Path):
+                    self._snapshot_at(r, txid, data, ts)
                 self._put_one(r, txid, data, ts, page_size)
+        self.page_size = page_size
         self.discard()
+
+    def _snapshot_at(self, r: Replica, txid: int, staged: Path, ts: int) -> None:
+        """The page size changed with the full level-0 file ``staged``: before it lands,
+        the same pages as a level-9 snapshot 1..``txid`` and as the next file of each
+        compaction level (from its newest file on). So restores from ``txid`` on start
+        there, and no restore or compaction merges files of two page sizes (which
+        Litestream refuses). Written first, so a crash before the level-0 file leaves a
+        replica whose next file (a snapshot above ``txid``) follows them."""
+        starts = {SNAPSHOT_LEVEL: 1}
+        for level in range(1, self.levels + 1):
+            starts[level] = max((f.max_txid for f in r.store.list_level(level)), default=0) + 1
+        for level, first in starts.items():
+            if first <= txid:
+                path = self._restage(staged, first, txid, ts)
+                try:
+                    r.store.write(level, first, txid, path, timestamp_ms=ts)
+                finally:
+                    os.unlink(path)
+
+    def _restage(self, staged: Path, first: int, txid: int, ts: int) -> Path:
+        """The full file ``staged`` again, as TXIDs ``first``..``txid``."""
+        with open(staged, "rb") as fp:
+            head = Header.from_bytes(fp.read(HEADER_SIZE))
+        out = Header(
+            flags=HEADER_FLAG_NO_CHECKSUM,
+            page_size=head.page_size,
+            commit=head.commit,
+            min_txid=first,
+            max_txid=txid,
+            timestamp=ts,
+        )
+        count = head.commit - (head.commit >= lock_pgno(head.page_size))
+        with open(staged, "rb") as fp:
+            return stage(self.db_path, out, ((ph.pgno, d) for ph, d in Decoder(fp)), count)
 
     def discard(self) -> None:
         """Forget the pending upload (and remove its staged file)."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -198,6 +199,9 @@ class WALScan:
     frames: int
     stopped: str
     """Why reading stopped: "end", "limit", or the first invalid frame's fault."""
+    offsets: dict[int, int] = attrs.field(factory=dict)
+    """Each page's newest frame as its offset in the WAL, kept instead of ``pages``
+    when the scan was asked not to keep page bytes (``keep_pages=False``)."""
 
     @property
     def wal_size(self) -> int:
@@ -261,6 +265,7 @@ def scan_wal(
     *,
     max_bytes: int | None = None,
     max_frames: int | None = None,
+    keep_pages: bool = True,
     trust_published: bool = False,
 ) -> WALScan:
     """Read committed transactions of ``header``'s WAL from ``start`` (default: the first
@@ -269,11 +274,13 @@ def scan_wal(
     for a later scan, as SQLite's recovery ignores them. ``max_frames`` bounds the WAL
     to the frames SQLite's shared index says are committed (a writer that died after
     writing its commit frame but before publishing it did not commit);
-    ``trust_published`` then reads them as SQLite's readers do (module docstring)."""
+    ``trust_published`` then reads them as SQLite's readers do (module docstring). With
+    ``keep_pages=False`` each page's newest copy is kept as its frame's offset, not its
+    bytes, so memory stays bounded however large the WAL is."""
     trusted = trust_published and max_frames is not None
-    scan = _scan(header, read_at, start, max_bytes, max_frames, trusted)
+    scan = _scan(header, read_at, start, max_bytes, max_frames, keep_pages, trusted)
     if trusted and scan.frames and read_at(16, 8) != struct.pack(">2I", *header.salts):
-        return _scan(header, read_at, start, max_bytes, max_frames, False)  # restarted
+        return _scan(header, read_at, start, max_bytes, max_frames, keep_pages, False)
     return scan
 
 
@@ -283,15 +290,17 @@ def _scan(
     start: WALPosition | None,
     max_bytes: int | None,
     max_frames: int | None,
+    keep_pages: bool,
     trusted: bool,
 ) -> WALScan:
-    """``scan_wal``'s loop, verifying checksums unless ``trusted``."""
+    """``scan_wal``'s loop, verifying checksums unless ``trusted`` (a restart while a
+    trusting scan read makes ``scan_wal`` run it again verifying)."""
     pos = start or WALPosition.start(header)
     if (pos.salt1, pos.salt2) != header.salts:
         raise UsageError("scan position belongs to another WAL (salts differ)")
     fsz = frame_size(header.page_size)
-    pages: dict[int, bytes] = {}
-    pending: dict[int, bytes] = {}
+    pages: dict[int, Any] = {}  # page bytes, or frame offsets without keep_pages
+    pending: dict[int, Any] = {}
     sums, offset = (pos.checksum1, pos.checksum2), pos.offset
     end, commit, txns, frames, stopped = pos, 0, 0, 0, "end"
     while True:
@@ -311,7 +320,7 @@ def _scan(
                 stopped = f"WAL frame at offset {offset + at}: {fault}"
                 break
             pgno, size = struct.unpack_from(">II", chunk, at)
-            pending[pgno] = chunk[at + FRAME_HEADER_SIZE : at + fsz]
+            pending[pgno] = chunk[at + FRAME_HEADER_SIZE : at + fsz] if keep_pages else offset + at
             frames += 1
             if not size:
                 continue
@@ -328,4 +337,6 @@ def _scan(
             offset += len(chunk) - len(chunk) % fsz
             continue
         break
+    if not keep_pages:
+        return WALScan(pos, end, commit, {}, txns, frames, stopped, offsets=pages)
     return WALScan(pos, end, commit, pages, txns, frames, stopped)

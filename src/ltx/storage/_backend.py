@@ -8,6 +8,8 @@ Capabilities are class attributes, so the registry and the docs can list them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import posixpath
 import re
 import urllib.parse
@@ -186,3 +188,18 @@ class SchemeSpec:
     def conditional_create(self) -> bool:
         """True when create-if-absent is atomic on this scheme."""
         return self.backend.conditional_create
+
+
+class Deadline:
+    """An async fsspec filesystem whose blocking calls pass ``timeout=seconds`` (fsspec's
+    ``sync`` cancels the coroutine then and raises FSTimeoutError, a TimeoutError)."""
+
+    def __init__(self, fs: Any, seconds: float) -> None:
+        self._fs = fs
+        self._seconds = seconds
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._fs, name)
+        if callable(attr) and inspect.iscoroutinefunction(getattr(self._fs, "_" + name, None)):
+            return functools.partial(attr, timeout=self._seconds)
+        return attr

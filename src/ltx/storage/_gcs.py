@@ -7,8 +7,6 @@ makes one attempt per call (``own_retries``): still one retry layer, gcsfs's.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import inspect
 import posixpath
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 from ltx.storage._backend import (
     TIMESTAMP_KEY,
     Backend,
+    Deadline,
     Payload,
     SchemeSpec,
     UrlParts,
@@ -42,7 +41,7 @@ class GCSBackend(Backend):
         """gcsfs retries up to six times with backoff (about 35 s) inside one call: each
         call gets the deadline as fsspec's ``timeout``, which cancels it when late."""
         if self.own_retries:
-            self.fs = _Deadline(self.fs, seconds)
+            self.fs = Deadline(self.fs, seconds)
         return self.fs
 
     def listed_time(self, entry: Mapping[str, Any]) -> dt.datetime | None:
@@ -58,21 +57,6 @@ class GCSBackend(Backend):
                 self.fs.pipe_file(path, fp.read(), metadata=meta, mode=mode)
         else:
             self.fs.pipe_file(path, data, metadata=meta, mode=mode)
-
-
-class _Deadline:
-    """An async fsspec filesystem whose blocking calls pass ``timeout=seconds`` (fsspec's
-    ``sync`` cancels the coroutine then and raises FSTimeoutError, a TimeoutError)."""
-
-    def __init__(self, fs: Any, seconds: float) -> None:
-        self._fs = fs
-        self._seconds = seconds
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._fs, name)
-        if callable(attr) and inspect.iscoroutinefunction(getattr(self._fs, "_" + name, None)):
-            return functools.partial(attr, timeout=self._seconds)
-        return attr
 
 
 def _parse(u: UrlParts) -> tuple[str, dict[str, Any]]:

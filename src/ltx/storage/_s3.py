@@ -17,6 +17,7 @@ from typing import Any
 from ltx.storage._backend import (
     TIMESTAMP_KEY,
     Backend,
+    Deadline,
     Payload,
     SchemeSpec,
     UrlParts,
@@ -35,6 +36,12 @@ class S3Backend(Backend):
     """Conditional PUTs and metadata timestamps, as Litestream writes them."""
 
     conditional_create = True
+
+    def bound(self, seconds: float) -> Any:
+        """Each call cut at ``seconds``: an endpoint that accepts but never answers would
+        otherwise hold one attempt for s3fs's read timeout (15 s), six times over."""
+        self.fs = Deadline(self.fs, seconds)
+        return self.fs
 
     def listed_time(self, entry: Mapping[str, Any]) -> dt.datetime | None:
         return as_datetime(entry.get("LastModified")) or super().listed_time(entry)
