@@ -1,8 +1,8 @@
 """The replicator's checkpoints, on Litestream's thresholds (a mixin of ``Replicator``).
 
 A PASSIVE checkpoint runs under SQLite's write lock, so every frame it copies was
-captured first; the file holding the last frames is uploaded only after the lock is
-released (the app's commits never wait for an upload), then one write restarts the WAL.
+captured first; once the lock is released one write restarts the WAL, and only then is
+the file holding the last frames uploaded (the app's commits never wait for an upload).
 """
 
 from __future__ import annotations
@@ -83,18 +83,23 @@ class Checkpoints:
             self._last_checkpoint = self.clock()
             self._synced_since_checkpoint = False
             try:
-                self._flush()
-            finally:
                 if full and pos is not None:
-                    self._restart_wal(db, pos)  # the next sync reads the new WAL
+                    self._restart_wal(db, pos)  # at once: the app may write meanwhile
+            finally:
+                self._flush()
             return full
 
     def _restart_wal(self, db: Database, pos: Position) -> None:
         """After our full checkpoint at ``pos``: the write that restarts the WAL. If the
         header then shows exactly one restart, the new WAL continues our position from
         its first frame; if not (a reader kept the old WAL, or more happened), the next
-        sync decides as for any WAL it finds."""
-        db.bump()
+        sync decides as for any WAL it finds. When the app keeps the write lock past the
+        busy timeout its own next write restarts the WAL: the same check then follows it."""
+        try:
+            db.bump()
+        except Exception as exc:  # sqlite3's OperationalError or apsw's BusyError
+            if "locked" not in str(exc).lower():
+                raise
         with db.wal() as (hdr, _read):
             if hdr is None or pos.wal is None or hdr.checkpoint_seq != pos.seq + 1:
                 return
