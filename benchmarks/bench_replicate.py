@@ -223,7 +223,12 @@ def run_case(
         ls = lags(commits, obs.seen, rows)
         res |= {"lag_p50_ms": 1000 * p50(ls), "lag_p99_ms": 1000 * pct(ls, 99), "lagged": len(ls)}
         res["cpu_s_per_mib"] = res["cpu_s"] / max(out["wal_mib"], 1e-9)
-    app.wait(timeout=120)
+    try:
+        app.wait(timeout=120)
+    except subprocess.TimeoutExpired:  # an attached replicator's final sync hung: noted
+        res["app_killed"] = True
+        app.kill()
+        app.wait()
     if proc is not None:
         proc.terminate()
         proc.wait(timeout=60)
