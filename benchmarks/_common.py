@@ -34,15 +34,15 @@ def same_file(a: Path, b: Path) -> bool:
     return filecmp.cmp(a, b, shallow=False)
 
 
-def s3_client(endpoint: str):  # type: ignore[no-untyped-def]
+def s3_client(endpoint: str, env: dict[str, str] = S3_ENV):  # type: ignore[no-untyped-def]
     import boto3
 
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
     )
 
 
@@ -179,11 +179,11 @@ def _litestream_vfs_lookup() -> str:
 LITESTREAM_VFS_LOOKUP = _litestream_vfs_lookup()
 
 
-def copy_to_s3(src_url: str, dst_url: str) -> None:
+def copy_to_s3(src_url: str, dst_url: str, env: dict[str, str] = S3_ENV) -> None:
     """Copy a replica file by file to S3 with its creation times (moto: metadata)."""
     from ltx.storage import open_store
 
-    src, dst = open_store(src_url), open_store(dst_url, env=S3_ENV)
+    src, dst = open_store(src_url), open_store(dst_url, env=env)
     for f in src.list_files():
         with tempfile.NamedTemporaryFile() as tmp:
             src.fs.get_file(f.path, tmp.name)

@@ -7,7 +7,10 @@
    known releaser, the control), ``lz4.block.decompress`` / ``compress`` and fastcrc's
    ``crc64.go_iso`` (the CRC the codec uses).
 2. The LTX codec's part decoder (``ltx.codec.PartDecoder``) over one snapshot file of
-   --mib MiB, on 1, 2 and 4 threads (best of --repeat): wall time and speedup.
+   --mib MiB, on 1, 2 and 4 threads, then on a pool of one process per core started
+   for each run (fork, spawn: the start is timed, as a restore pays it; each worker
+   reads its parts from the file, as the restore's do), best of --repeat: wall time
+   and speedup over one thread.
 
 Run: python benchmarks/bench_gil.py [--mib 64] [--repeat 3]
 """
@@ -16,16 +19,47 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import multiprocessing
 import os
 import random
+import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import lz4.block
+from _common import clean_env, warm_bytecode
 from fastcrc import crc64
 
-from ltx.codec import Header, PartDecoder, encode_pages, read_file_index, split_file, verify_parts
+from ltx.codec import (
+    FileIndex,
+    FilePart,
+    Header,
+    PartDecoder,
+    PartSum,
+    encode_pages,
+    read_file_index,
+    split_file,
+    verify_parts,
+)
+
+_file: tuple[FileIndex, str] | None = None  # a worker's file (set by its initializer)
+
+
+def _worker_start(fi: FileIndex, path: str) -> None:
+    global _file
+    _file = (fi, path)
+
+
+def _worker_part(part: FilePart) -> PartSum:
+    assert _file is not None
+    fi, path = _file
+    with open(path, "rb", buffering=0) as f:
+        blob = os.pread(f.fileno(), part.end - part.start, part.start)
+    dec = PartDecoder(fi, part, blob, name=path)
+    for _ in dec:
+        pass
+    return dec.summary()
 
 
 def probe_gil() -> None:
@@ -74,7 +108,7 @@ def scaling(mib: int, repeat: int) -> None:
     raw = encode_pages(header, pages)
     del pages
     fi = read_file_index(lambda s, e: raw[s:e], len(raw))
-    parts = split_file(fi, 8 << 20)
+    parts = split_file(fi, 4 << 20)  # the restore's part size (ltx.restore._PART)
     blobs = [raw[p.start : p.end] for p in parts]
 
     def one(k: int) -> PartDecoder:
@@ -97,6 +131,25 @@ def scaling(mib: int, repeat: int) -> None:
             best = min(best, time.perf_counter() - t0)
         base = base or best
         print(f"  {threads} thread(s): {best:.3f} s, speedup {base / best:.2f}")
+    with tempfile.NamedTemporaryFile(suffix=".ltx") as tmp:
+        tmp.write(raw)
+        tmp.flush()
+        cores = os.cpu_count() or 1
+        for method in ("fork", "spawn"):
+            best = float("inf")
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                ctx = multiprocessing.get_context(method)
+                with ProcessPoolExecutor(
+                    cores, mp_context=ctx, initializer=_worker_start, initargs=(fi, tmp.name)
+                ) as ex:
+                    sums = list(ex.map(_worker_part, parts))
+                verify_parts(fi, sums, name="bench")
+                best = min(best, time.perf_counter() - t0)
+            print(
+                f"  {cores} processes ({method}, start included): {best:.3f} s, "
+                f"speedup {(base or best) / best:.2f}"
+            )
 
 
 def main() -> None:
@@ -104,6 +157,9 @@ def main() -> None:
     ap.add_argument("--mib", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    warm_bytecode()  # spawned workers then import from caches, as an installed library does
+    for k in set(os.environ) - set(clean_env()):
+        del os.environ[k]  # PYTHONDONTWRITEBYTECODE would make each spawned worker compile
     probe_gil()
     scaling(args.mib, args.repeat)
 

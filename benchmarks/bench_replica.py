@@ -8,8 +8,9 @@ adds --delays ms (default 0 and 20) to every HTTP request; both our code and
 ``litestream`` are pointed at the proxy's endpoint, and the proxy counts the requests.
 
   * restore: ``python -m ltx restore URL -o OUT`` vs ``litestream restore -o OUT URL``,
-    both as subprocesses: wall time, peak RSS (the child's VmHWM), HTTP requests, and
-    the outputs compared byte for byte;
+    both as subprocesses: wall time, peak RSS (the child's VmHWM), CPU time (user +
+    system of the child and its worker processes: less inflated than wall time on a
+    shared machine), HTTP requests, and the outputs compared byte for byte;
   * page reads (fresh process, our library only): ``history()`` on a new Replica,
     the first ``page_at`` (page index of the plan + one ranged read), another page of
     the same point (one ranged read), a warm ``page_at`` (cache hit, microseconds),
@@ -24,6 +25,7 @@ adds --delays ms (default 0 and 20) to every HTTP request; both our code and
     listing, of the next one, and of one on a brand-new Replica (which lists first).
 
 Run: python benchmarks/bench_replica.py [--mib 256] [--lookups 200] [--delays 0,20]
+     [--s3-server moto|s3rver] [--restore-only] [--repeat N]
      [--no-lookups] [--no-direct]
 """
 
@@ -33,6 +35,7 @@ import argparse
 import datetime as dt
 import json
 import random
+import resource
 import sqlite3
 import statistics
 import sys
@@ -54,7 +57,7 @@ from _common import (
     warm_bytecode,
 )
 from _proxy import DelayProxy
-from tests.servers import moto_server
+from tests.servers import S3RVER_KEY, moto_server, s3rver_server
 
 import ltx
 from ltx.dbfile import image_pages, write_db_snapshot
@@ -77,15 +80,19 @@ OURS_LOOKUP = (
     + TIMED_LOOKUPS
 )
 
-# Restore in a fresh process, timed from the call (no interpreter start, no imports).
+# Restore in a fresh process, timed from the call (no interpreter start, no imports);
+# also the largest peak RSS of its decoding worker processes, if any (ru_maxrss of the
+# children: a forked worker counts the pages it shares with its parent).
 IN_PROCESS_RESTORE = textwrap.dedent(
     """
-    import json, sys, time
+    import json, resource, sys, time
     import ltx, ltx.replica  # imports outside the timing (ltx imports lazily)
     url, out, env = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     t0 = time.perf_counter()
     ltx.open(url, env=env).restore(out)
-    print(json.dumps({"s": time.perf_counter() - t0}))
+    s = time.perf_counter() - t0
+    kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(json.dumps({"s": s, "workers_rss": kib // 1024}))
     """
 )
 
@@ -211,15 +218,18 @@ def _restore_row(
 ) -> dict:
     """``repeat`` alternating runs of our CLI and ``litestream restore``; minimum times."""
     ours, theirs, identical = [], [], True
+    cpu_ours, cpu_ls = [], []
     for _ in range(repeat):
         ours_out, theirs_out = tmp / "ours.db", tmp / "theirs.db"
-        n0 = proxy.requests
+        n0, c0 = proxy.requests, _children_cpu()
         t_ours, rss_ours, _ = run_measured([*ltx_cli(), "restore", url, "-o", str(ours_out)], env)
-        n1 = proxy.requests
+        n1, c1 = proxy.requests, _children_cpu()
         t_ls, rss_ls, _ = run_measured(["litestream", "restore", "-o", str(theirs_out), url], env)
-        n2 = proxy.requests
+        n2, c2 = proxy.requests, _children_cpu()
         ours.append(t_ours)
         theirs.append(t_ls)
+        cpu_ours.append(c1 - c0)
+        cpu_ls.append(c2 - c1)
         identical = identical and same_file(ours_out, theirs_out)
         ours_out.unlink()
         theirs_out.unlink()
@@ -235,7 +245,16 @@ def _restore_row(
         "ls_rss": rss_ls,
         "ls_req": n2 - n1 if delay is not None else None,
         "identical": identical,
+        "ours_cpu": statistics.median(cpu_ours),
+        "ls_cpu": statistics.median(cpu_ls),
     }
+
+
+def _children_cpu() -> float:
+    """User + system seconds of the children waited for so far (a restore's worker
+    processes roll up into it; the S3 server, still running, does not)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def _fmt_restore(label: str, r: dict) -> str:
@@ -245,6 +264,7 @@ def _fmt_restore(label: str, r: dict) -> str:
         f"litestream {r['ls_s']:6.2f} s {r['ls_rss']:4d} MiB {req(r['ls_req'])} | "
         f"ours/litestream time {r['ours_s'] / r['ls_s']:5.2f} (min), "
         f"{r['ours_median'] / r['ls_median']:5.2f} (median), RSS {r['ours_rss'] / r['ls_rss']:5.2f} | "
+        f"CPU (median) {r['ours_cpu']:.2f} / {r['ls_cpu']:.2f} s = {r['ours_cpu'] / r['ls_cpu']:.2f} | "
         f"identical: {r['identical']}"
     )
 
@@ -253,25 +273,36 @@ def _min_median(xs: list[float]) -> str:
     return f"{min(xs):6.2f} / {statistics.median(xs):6.2f} s"
 
 
-def _in_process_rows(tmp: Path, url: str, env: dict[str, str], repeat: int) -> dict:
+def _in_process_rows(
+    tmp: Path, url: str, env: dict[str, str], repeat: int, s3env: dict[str, str]
+) -> dict:
     """Our restore timed in process vs the one-thread floor on the largest LTX file,
     alternating, ``repeat`` times each; the outputs are compared with the source pages."""
     biggest = max((tmp / "replica" / "ltx" / "9").glob("*.ltx"), key=lambda p: p.stat().st_size)
-    ours, floor = [], []
+    ours, floor, rss, workers_rss = [], [], [], []
     for _ in range(repeat):
         a, b = tmp / "inproc.db", tmp / "floor.db"
         for p in (a, b):
             p.unlink(missing_ok=True)
-        _, _, o = run_measured(
-            [sys.executable, "-c", IN_PROCESS_RESTORE, url, str(a), json.dumps(S3_ENV)], env
+        _, peak, o = run_measured(
+            [sys.executable, "-c", IN_PROCESS_RESTORE, url, str(a), json.dumps(s3env)], env
         )
+        rss.append(peak)
+        workers_rss.append(json.loads(o)["workers_rss"])
         _, _, f = run_measured([sys.executable, "-c", FLOOR, str(biggest), str(b)], env)
         ours.append(json.loads(o)["s"])
         floor.append(json.loads(f)["s"])
         identical = same_file(a, b)
         a.unlink()
         b.unlink()
-    return {"ours": ours, "floor": floor, "identical": identical, "floor_file": biggest.name}
+    return {
+        "ours": ours,
+        "floor": floor,
+        "identical": identical,
+        "floor_file": biggest.name,
+        "rss": max(rss),
+        "workers_rss": max(workers_rss),
+    }
 
 
 def main() -> None:
@@ -285,17 +316,31 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write every figure here")
     ap.add_argument("--repeat", type=int, default=1, help="restore runs per row (min / median)")
     ap.add_argument("--restore-only", action="store_true", help="only the restore rows")
+    ap.add_argument(
+        "--s3-server",
+        choices=["moto", "s3rver"],
+        default="moto",
+        help="local S3 server: moto (reads the whole object per ranged GET) or s3rver (npm, "
+        "installed into the test cache; serves ranges from the file)",
+    )
     args = ap.parse_args()
     delays = [float(d) for d in args.delays.split(",") if d.strip()]
     results: dict[str, object] = {"ltx": ltx.__file__}
     print(f"library: {ltx.__file__}")
 
-    with tempfile.TemporaryDirectory() as tmpdir, moto_server(Path(tmpdir)) as ep:
+    s3env = S3_ENV
+    if args.s3_server == "s3rver":
+        s3env = S3_ENV | {"AWS_ACCESS_KEY_ID": S3RVER_KEY, "AWS_SECRET_ACCESS_KEY": S3RVER_KEY}
+    server = moto_server if args.s3_server == "moto" else s3rver_server
+    print(f"S3 server: {args.s3_server}")
+    results["s3_server"] = args.s3_server
+
+    with tempfile.TemporaryDirectory() as tmpdir, server(Path(tmpdir)) as ep:
         tmp = Path(tmpdir)
         t0 = dt.datetime.now()
         file_url, rows = build(tmp, args.mib)
-        s3_client(ep).create_bucket(Bucket="bench")
-        copy_to_s3(file_url, f"s3://bench/db?endpoint={ep}&region=us-east-1")
+        s3_client(ep, s3env).create_bucket(Bucket="bench")
+        copy_to_s3(file_url, f"s3://bench/db?endpoint={ep}&region=us-east-1", s3env)
         snap = ltx.open(file_url).view()
         size, commit = snap.size, snap.page_count
         print(
@@ -303,7 +348,7 @@ def main() -> None:
             f"in {(dt.datetime.now() - t0).total_seconds():.0f} s"
         )
         results["db_mib"] = size / 2**20
-        env = clean_env(S3_ENV)
+        env = clean_env(s3env)
         ids = random.Random(3).sample(range(1, rows + 1), args.lookups)
         p1, p2 = max(1, commit // 3), max(1, (2 * commit) // 3)
 
@@ -322,7 +367,7 @@ def main() -> None:
                 r = _restore_row(tmp, url, env, proxy, delay, args.repeat)
                 results[f"restore {label}"] = r
                 print(_fmt_restore(label, r), flush=True)
-            inproc = _in_process_rows(tmp, file_url, env, args.repeat)
+            inproc = _in_process_rows(tmp, file_url, env, args.repeat, s3env)
             results["restore in process file"] = inproc
             ls = results["restore file"]["ls_all"]  # type: ignore[index]
             print(
@@ -332,10 +377,13 @@ def main() -> None:
                 f"{min(inproc['ours']) / min(inproc['floor']):.2f} (min), "
                 f"{statistics.median(inproc['ours']) / statistics.median(inproc['floor']):.2f} "
                 f"(median) | ours in process / litestream CLI "
-                f"{min(inproc['ours']) / min(ls):.2f} (min) | identical: {inproc['identical']}",
+                f"{min(inproc['ours']) / min(ls):.2f} (min) | peak RSS {inproc['rss']} MiB, "
+                f"each worker <= {inproc['workers_rss']} MiB | identical: {inproc['identical']}",
                 flush=True,
             )
             if args.restore_only:
+                if args.json:
+                    args.json.write_text(json.dumps(results, indent=1, default=str))
                 return
 
             # -- page reads, history ----------------------------------------------------
@@ -348,7 +396,7 @@ def main() -> None:
                         "-c",
                         PROBE,
                         url,
-                        json.dumps(S3_ENV),
+                        json.dumps(s3env),
                         "read",
                         str(p1),
                         str(p2),
@@ -383,7 +431,7 @@ def main() -> None:
                             OURS_LOOKUP,
                             url,
                             json.dumps(ids),
-                            json.dumps(S3_ENV),
+                            json.dumps(s3env),
                         ],
                         env,
                     )
@@ -414,7 +462,7 @@ def main() -> None:
                 if delay is not None:
                     proxy.set_delay(delay)
                 _, _, o = run_measured(
-                    [sys.executable, "-c", PROBE, url, json.dumps(S3_ENV), "append", "1", "1", "1"],
+                    [sys.executable, "-c", PROBE, url, json.dumps(s3env), "append", "1", "1", "1"],
                     env,
                 )
                 got = json.loads(o)

@@ -1,5 +1,6 @@
 """Local test servers on 127.0.0.1: moto (S3), wsgidav (WebDAV), gcp-storage-emulator (GCS),
-asyncssh (SFTP), Azurite (Azure Blob Storage; installed from npm into the suite's cache).
+asyncssh (SFTP), Azurite (Azure Blob Storage) and s3rver (S3, for benchmarks), both
+installed from npm into the suite's cache.
 
 Each starts on a free port as a subprocess and stops when the context exits.
 """
@@ -151,51 +152,75 @@ class ToolMissing(RuntimeError):
     """A tool the suite would install with is absent (npm); outside CI the tests skip."""
 
 
-def _azurite_works(folder: Path) -> bool:
-    exe = folder / "node_modules" / ".bin" / "azurite-blob"
+def _npm_tool_works(folder: Path, binary: str, version: str) -> bool:
+    exe = folder / "node_modules" / ".bin" / binary
     if not exe.is_file():
         return False
     out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=False)
-    return out.stdout.strip() == AZURITE_VERSION
+    return out.stdout.strip() == version
 
 
-def azurite_blob() -> str:
-    """Path to the pinned ``azurite-blob``, installed from npm into the suite's cache on
-    first use (``~/.cache/ltx-tests/azurite-<version>`` or ``$LTX_TESTS_CACHE``).
+def npm_tool(package: str, version: str, binary: str) -> str:
+    """Path to ``binary`` of the pinned npm ``package``, installed into the suite's cache on
+    first use (``~/.cache/ltx-tests/<package>-<version>`` or ``$LTX_TESTS_CACHE``).
 
     Safe across processes: a lock file serialises installs, and the install lands in a
     temp folder renamed into place once it works. npm's own cache stays inside ours.
     """
     from tests.legacy_harness import CACHE_DIR
 
-    target = CACHE_DIR / f"azurite-{AZURITE_VERSION}"
-    exe = str(target / "node_modules" / ".bin" / "azurite-blob")
-    if _azurite_works(target):
+    target = CACHE_DIR / f"{package}-{version}"
+    exe = str(target / "node_modules" / ".bin" / binary)
+    if _npm_tool_works(target, binary, version):
         return exe
     npm = shutil.which("npm")
     if npm is None:
-        raise ToolMissing("npm is not on PATH: cannot install Azurite")
+        raise ToolMissing(f"npm is not on PATH: cannot install {package}")
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    with open(CACHE_DIR / f".azurite-{AZURITE_VERSION}.lock", "w") as lock:
+    with open(CACHE_DIR / f".{package}-{version}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if _azurite_works(target):
+        if _npm_tool_works(target, binary, version):
             return exe
-        tmp = Path(tempfile.mkdtemp(dir=CACHE_DIR, prefix=".install-azurite-"))
+        tmp = Path(tempfile.mkdtemp(dir=CACHE_DIR, prefix=f".install-{package}-"))
         try:
             args = [npm, "install", "--prefix", str(tmp), "--no-audit", "--no-fund",
                     "--no-update-notifier", "--cache", str(CACHE_DIR / ".npm"),
-                    f"azurite@{AZURITE_VERSION}"]  # fmt: skip
+                    f"{package}@{version}"]  # fmt: skip
             done = subprocess.run(args, capture_output=True, text=True, timeout=600)
             if done.returncode != 0:
-                raise RuntimeError(f"npm install azurite failed: {done.stderr[-2000:]}")
-            if not _azurite_works(tmp):
-                raise RuntimeError(f"azurite@{AZURITE_VERSION} has no working azurite-blob")
+                raise RuntimeError(f"npm install {package} failed: {done.stderr[-2000:]}")
+            if not _npm_tool_works(tmp, binary, version):
+                raise RuntimeError(f"{package}@{version} has no working {binary}")
             shutil.rmtree(target, ignore_errors=True)
             tmp.chmod(0o755)
             tmp.rename(target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return exe
+
+
+def azurite_blob() -> str:
+    """Path to the pinned ``azurite-blob`` (``npm_tool``)."""
+    return npm_tool("azurite", AZURITE_VERSION, "azurite-blob")
+
+
+S3RVER_VERSION = "3.7.1"
+S3RVER_KEY = "S3RVER"  # s3rver's one account: access key id and secret are both this
+
+
+@contextlib.contextmanager
+def s3rver_server(workdir: Path) -> Iterator[str]:
+    """Yields the endpoint URL of s3rver (npm ``s3rver``, "Fake S3 server for node"), which
+    serves ranged GETs from the stored file (moto reads the whole object for each); its
+    credentials are ``S3RVER_KEY`` for both id and secret; path-style buckets only."""
+    exe = npm_tool("s3rver", S3RVER_VERSION, "s3rver")
+    port = free_port()
+    data = workdir / "s3rver"
+    data.mkdir(exist_ok=True)
+    args = [exe, "-d", str(data), "-a", "127.0.0.1", "-p", str(port), "--silent",
+            "--no-vhost-buckets"]  # fmt: skip
+    with _serve(args, f"tcp://127.0.0.1:{port}", workdir / "s3rver.log"):
+        yield f"http://127.0.0.1:{port}"
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ __all__ = [
     "checksum_db",
     "clean_leftovers",
     "database_output",
+    "database_output_at",
     "encode_db",
     "image_pages",
     "write_db_snapshot",
@@ -170,11 +171,21 @@ def _fsync_dir(directory: Path) -> None:
 
 @contextlib.contextmanager
 def database_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[int]:
+    """``database_output_at`` without the temp file's path."""
+    with database_output_at(path, overwrite=overwrite) as (fd, _tmp):
+        yield fd
+
+
+@contextlib.contextmanager
+def database_output_at(
+    path: str | os.PathLike[str], *, overwrite: bool = False
+) -> Iterator[tuple[int, Path]]:
     """A file descriptor on a temp file beside ``path`` that becomes ``path`` when the block
     ends cleanly: fsynced, the old ``-wal``/``-shm``/``-journal`` removed first (as
     ``litestream restore -force``, so SQLite never replays a stale WAL onto the result),
     then renamed. On error the temp file goes and ``path`` is untouched. The mode is
-    0666 less the umask. Leftovers of killed earlier runs are removed first.
+    0666 less the umask. Leftovers of killed earlier runs are removed first. The temp
+    file's path comes with the descriptor, for other processes that write into it.
     """
     out = Path(path)
     if out.exists() and not overwrite:
@@ -186,7 +197,7 @@ def database_output(path: str | os.PathLike[str], *, overwrite: bool = False) ->
     tmp = _tmp_name(out)
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
     try:
-        yield fd
+        yield fd, tmp
         os.fsync(fd)
         os.close(fd)
         fd = -1

@@ -4,6 +4,7 @@ parallel restore against the serial one (same bytes, same typed error on corrupt
 from __future__ import annotations
 
 import io
+import os
 import random
 
 import pytest
@@ -164,8 +165,10 @@ def test_parallel_restore_is_byte_identical(tmp_path, small_parts, flags):
     assert small_parts == []  # decoded in parts, no fallback
 
 
-def test_parallel_restore_with_level0_files_on_top(tmp_path, small_parts):
-    url, _path, pages = _snapshot_replica(tmp_path)
+def _restore_with_level0_on_top(tmp_path, flags=HEADER_FLAG_NO_CHECKSUM):
+    """A split snapshot with a small level-0 file over some of its pages, restored and
+    compared with the pages it must give."""
+    url, _path, pages = _snapshot_replica(tmp_path, flags=flags)
     r = ltx.open(url)
     change = {3: b"x" * PS} | {p: bytes([p]) * PS for p in range(61, 71)}
     r.append(change, 70)
@@ -173,7 +176,76 @@ def test_parallel_restore_with_level0_files_on_top(tmp_path, small_parts):
     ltx.open(url).restore(out)
     want = pages | change
     assert out.read_bytes() == b"".join(want[p] for p in range(1, 71))
+
+
+def test_parallel_restore_with_level0_files_on_top(tmp_path, small_parts):
+    _restore_with_level0_on_top(tmp_path)
     assert len(small_parts) == 1  # the level-0 file, small, streamed
+
+
+@pytest.fixture
+def in_processes(monkeypatch, small_parts):
+    """Decode every split file in worker processes started with the default method; the
+    list holds one entry per restore that went to the pool."""
+    import ltx.restore._split
+
+    monkeypatch.setattr(ltx.restore, "PROCESSES_ABOVE", 0)
+    calls = []
+    real = ltx.restore._split.PartPool
+
+    def counting(context, *a):
+        calls.append(context.get_start_method())
+        return real(context, *a)
+
+    monkeypatch.setattr(ltx.restore._split, "PartPool", counting)
+    return calls
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_restore_in_processes_is_byte_identical(tmp_path, monkeypatch, in_processes, method):
+    import multiprocessing
+
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} start method here")
+    monkeypatch.setattr(ltx.restore, "default_context", lambda: multiprocessing.get_context(method))
+    _restore_with_level0_on_top(tmp_path, flags=0)
+    assert in_processes == [method]
+
+
+def _die(task):
+    os._exit(3)  # a worker killed mid-restore (the OOM killer, a signal)
+
+
+def test_a_dead_worker_hands_its_file_to_the_serial_decoder(
+    tmp_path, monkeypatch, in_processes, small_parts
+):
+    import multiprocessing
+
+    import ltx.restore._procs
+
+    monkeypatch.setattr(ltx.restore, "default_context", lambda: multiprocessing.get_context("fork"))
+    monkeypatch.setattr(ltx.restore._procs, "_run", _die)
+    url, _path, pages = _snapshot_replica(tmp_path)
+    out = tmp_path / "out.db"
+    ltx.open(url).restore(out)
+    assert out.read_bytes() == b"".join(pages[p] for p in sorted(pages))
+    assert in_processes == ["fork"]
+    assert len(small_parts) == 1  # the snapshot, decoded again by the streaming decoder
+
+
+def _restore_to(url, out):
+    ltx.open(url).restore(out)
+
+
+def test_a_daemonic_process_restores_on_threads(tmp_path, in_processes):
+    """A ``multiprocessing.Pool`` worker may not start children: no pool there."""
+    import multiprocessing
+
+    url, _path, pages = _snapshot_replica(tmp_path)
+    out = tmp_path / "out.db"
+    with multiprocessing.get_context("fork").Pool(1) as pool:  # inherits the patches
+        pool.apply(_restore_to, (url, str(out)))
+    assert out.read_bytes() == b"".join(pages[p] for p in sorted(pages))
 
 
 def _outcome(url, out):
@@ -191,7 +263,7 @@ def _outcome(url, out):
 )
 @given(st.data())
 def test_a_flipped_byte_raises_what_the_serial_restore_raises(
-    tmp_path, monkeypatch, small_parts, data
+    tmp_path, monkeypatch, in_processes, data
 ):
     if not (tmp_path / "rep").exists():
         _snapshot_replica(tmp_path, flags=0)
@@ -204,11 +276,42 @@ def test_a_flipped_byte_raises_what_the_serial_restore_raises(
     raw[at] ^= data.draw(st.integers(1, 255), label="mask")
     path.write_bytes(raw)
     url = (tmp_path / "rep").as_uri()
-    parallel = _outcome(url, tmp_path / "a.db")
+    with monkeypatch.context() as m:
+        m.setattr(ltx.restore, "PROCESSES_ABOVE", 1 << 40)
+        threads = _outcome(url, tmp_path / "a.db")
+    processes = _outcome(url, tmp_path / "c.db")  # PROCESSES_ABOVE 0: a pool per restore
     with monkeypatch.context() as m:
         m.setattr(ltx.restore, "SPLIT_ABOVE", 1 << 40)
         serial = _outcome(url, tmp_path / "b.db")
-    assert parallel == serial
+    assert threads == serial
+    assert processes == serial
+
+
+@pytest.mark.parametrize("where", ["header", "frame", "index", "trailer"])
+def test_a_flipped_byte_in_spawned_workers_raises_what_the_serial_restore_raises(
+    tmp_path, monkeypatch, in_processes, where
+):
+    import multiprocessing
+
+    monkeypatch.setattr(
+        ltx.restore, "default_context", lambda: multiprocessing.get_context("spawn")
+    )
+    _url, path, _pages = _snapshot_replica(tmp_path, flags=0)
+    raw = bytearray(path.read_bytes())
+    fi = read_file_index(lambda s, e: bytes(raw[s:e]), len(raw))
+    data_end = fi.index.offsets[-1] + fi.index.sizes[-1]
+    at = {"header": 30, "frame": fi.index.offsets[20] + 20, "index": data_end + 9}.get(
+        where, len(raw) - 12
+    )
+    raw[at] ^= 0x41
+    path.write_bytes(raw)
+    url = (tmp_path / "rep").as_uri()
+    processes = _outcome(url, tmp_path / "c.db")
+    monkeypatch.setattr(ltx.restore, "SPLIT_ABOVE", 1 << 40)
+    assert processes == _outcome(url, tmp_path / "b.db")
+    assert processes[0] is not None
+    if where in ("frame", "trailer"):  # a bad header or index already fails the plan
+        assert in_processes == ["spawn"]
 
 
 @settings(max_examples=200)
@@ -327,3 +430,44 @@ def test_the_fast_index_decode_accepts_what_the_checked_loop_accepts(raw, data_e
             _page_index._decode_fast = real
 
     assert outcome(True) == outcome(False)
+
+
+@pytest.mark.parametrize(
+    ("spec_name", "file", "safe"),
+    [
+        (None, "/home/me/script.py", False),  # a script: maybe no __main__ guard
+        (None, None, True),  # interactive, python -c
+        ("ltx.__main__", "/x/ltx/__main__.py", True),  # python -m ltx: not imported again
+        ("tool.cli", "/x/tool/cli.py", False),  # python -m tool.cli: imported again
+    ],
+)
+def test_spawn_only_where_the_main_module_cannot_run_again(monkeypatch, spec_name, file, safe):
+    import importlib.machinery
+    import sys
+    import types
+
+    from ltx.restore._procs import default_context, spawn_is_safe
+
+    main = types.ModuleType("__main__")
+    main.__spec__ = None if spec_name is None else importlib.machinery.ModuleSpec(spec_name, None)
+    if file is not None:
+        main.__file__ = file
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert spawn_is_safe() is safe
+    monkeypatch.setattr(sys, "platform", "darwin")
+    context = default_context()
+    assert (context is not None and context.get_start_method() == "spawn") is safe
+
+
+def test_fork_only_while_the_caller_runs_one_thread(monkeypatch):
+    import sys
+    import threading
+
+    from ltx.restore._procs import default_context
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    context = default_context()
+    assert context is not None and context.get_start_method() == "fork"
+    monkeypatch.setattr(threading, "active_count", lambda: 3)  # an app's threads: no fork
+    assert default_context() is None

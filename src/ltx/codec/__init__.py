@@ -21,7 +21,7 @@ from ltx.codec._names import (
     parse_txid,
 )
 from ltx.codec._page_index import PageIndex
-from ltx.codec._parts import FilePart, PageBatch, PartDecoder, split_file, verify_parts
+from ltx.codec._parts import FilePart, PageBatch, PartDecoder, PartSum, split_file, verify_parts
 from ltx.codec._random import (
     FileIndex,
     ReadRange,
@@ -59,6 +59,7 @@ __all__ = [
     "PageBatch",
     "PageIndex",
     "PartDecoder",
+    "PartSum",
     "ReadRange",
     "TrackedFile",
     "Trailer",

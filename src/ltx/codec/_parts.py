@@ -24,7 +24,15 @@ from ltx.codec._random import FileIndex
 from ltx.codec._values import HEADER_SIZE, PAGE_FLAG_SIZE, PAGE_HEADER_SIZE, TRAILER_SIZE, Header
 from ltx.errors import ChecksumMismatchError, FormatError, FrameError, PageIndexError, UsageError
 
-__all__ = ["BATCH_PAGES", "FilePart", "PageBatch", "PartDecoder", "split_file", "verify_parts"]
+__all__ = [
+    "BATCH_PAGES",
+    "FilePart",
+    "PageBatch",
+    "PartDecoder",
+    "PartSum",
+    "split_file",
+    "verify_parts",
+]
 
 _PREFIX = struct.Struct(">IHI")  # page header (pgno, flags) and the LZ4 block size
 BATCH_PAGES = 256
@@ -61,6 +69,18 @@ class FilePart:
     end: int
     first: bool
     last: bool
+
+
+@attrs.frozen
+class PartSum:
+    """What ``verify_parts`` needs of one decoded part: its span, the CRC-64 and length
+    of its share of the checksummed stream, and the XOR of its page checksums (tracked
+    snapshots). Small and picklable, so a part decoded in another process reports it."""
+
+    part: FilePart
+    crc: int
+    length: int
+    db_checksum: int | None
 
 
 def split_file(fi: FileIndex, target: int) -> list[FilePart]:
@@ -159,6 +179,13 @@ class PartDecoder:
         self.done = True
         self._blob = b""  # the part's bytes are not needed past this point: memory stays bounded
 
+    def summary(self) -> PartSum:
+        """The part's ``PartSum``; UsageError until the part was iterated to its end."""
+        if not self.done:
+            raise UsageError("verify_parts needs every part of the file, each decoded to its end")
+        db = self.db_checksum.value if self.db_checksum is not None else None
+        return PartSum(self.part, self.crc, self.length, db)
+
     def _batch(self, pgnos: list[int], chunks: list[bytes], page_size: int) -> PageBatch:
         """Join the batch's prefixes and pages (the checksummed stream) and CRC it at once."""
         buf = b"".join(chunks)
@@ -199,24 +226,27 @@ class PartDecoder:
         self.length += len(covered)
 
 
-def verify_parts(fi: FileIndex, parts: Sequence[PartDecoder], *, name: str | None) -> None:
+def verify_parts(
+    fi: FileIndex, parts: Sequence[PartDecoder | PartSum], *, name: str | None
+) -> None:
     """Check the file checksum (and a tracked snapshot's post-apply checksum) from the
     parts, which must be every part of ``fi`` in order, each iterated to its end."""
-    crc = 0
-    db = DatabaseChecksum()
-    spans = [p.part for p in parts]
+    sums = [p.summary() if isinstance(p, PartDecoder) else p for p in parts]
+    spans = [p.part for p in sums]
     whole = (
         bool(spans)
         and spans[0].first
         and spans[-1].last
         and all(a.hi == b.lo for a, b in itertools.pairwise(spans))
     )
-    if not whole or not all(p.done for p in parts):
+    if not whole:
         raise UsageError("verify_parts needs every part of the file, each decoded to its end")
-    for p in parts:
+    crc = 0
+    db = DatabaseChecksum()
+    for p in sums:
         crc = crc64_combine(crc, p.crc, p.length)
         if p.db_checksum is not None:
-            db.merge(p.db_checksum)
+            db.merge(DatabaseChecksum(p.db_checksum))
     computed = CHECKSUM_FLAG | crc
     if fi.trailer.file_checksum != computed:
         raise ChecksumMismatchError(
@@ -227,7 +257,7 @@ def verify_parts(fi: FileIndex, parts: Sequence[PartDecoder], *, name: str | Non
             path=name,
             offset=fi.size - 8,
         )
-    if parts and parts[0].db_checksum is not None and fi.trailer.post_apply_checksum != db.value:
+    if sums[0].db_checksum is not None and fi.trailer.post_apply_checksum != db.value:
         raise ChecksumMismatchError(
             "post-apply checksum does not match the snapshot's pages",
             expected=fi.trailer.post_apply_checksum,

@@ -7,24 +7,31 @@ the page map plus the read-ahead budget, not the database size.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable
+from multiprocessing.context import BaseContext
 from pathlib import Path
 
 from ltx.codec import Decoder, FileIndex, FileInfo, lock_pgno
-from ltx.dbfile import database_output
+from ltx.dbfile import database_output_at
 from ltx.errors import FormatError
 from ltx.resolve import PageMap
+from ltx.restore._procs import default_context
 from ltx.restore._split import Progress, decode_split
 from ltx.storage import Store
 
-__all__ = ["restore_file", "READ_AHEAD_BUDGET"]
+__all__ = ["PROCESSES_ABOVE", "READ_AHEAD_BUDGET", "restore_file"]
 
-READ_AHEAD_BUDGET = 64 << 20
-"""Bytes of ranged reads in flight at once across all files of one restore."""
-_PART = 8 << 20
+READ_AHEAD_BUDGET = 24 << 20
+"""Bytes of ranged reads in flight at once across all files of one restore (six 4 MiB
+parts keep a 20 ms link busy; more only raises the peak RSS: bench_replica.py)."""
+_PART = 4 << 20
 SPLIT_ABOVE = 2 * _PART
 """Files larger than this are decoded in parts of about ``_PART`` bytes on every core."""
+PROCESSES_ABOVE = 64 << 20
+"""Local files in parts totalling more than this are decoded in worker processes (a
+pool made for the call): below it the pool's start costs more than it saves."""
 
 
 def _serial_file(
@@ -56,6 +63,7 @@ def _copy_pages(
     fd: int,
     progress: Progress,
     file_index: Callable[[FileInfo], FileIndex] | None,
+    processes: tuple[BaseContext, int, str] | None,
 ) -> int:
     """Decode every file of the plan, large ones in parts on every core; return the count."""
     winners = pm.winners()
@@ -71,6 +79,7 @@ def _copy_pages(
             file_index=file_index,
             part=_PART,
             budget=READ_AHEAD_BUDGET,
+            processes=processes if sum(pm.files[o].size for o in large) > PROCESSES_ABOVE else None,
         )
         if large
         else []
@@ -101,16 +110,28 @@ def restore_file(
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
     file_index: Callable[[FileInfo], FileIndex] | None = None,
+    processes: BaseContext | bool | None = None,
 ) -> Path:
     """Write the database of ``pm`` to ``path`` atomically; byte-identical to Litestream's.
 
     ``file_index`` returns a file's (cached) index, so large files are split without
     reading their index again; without it the index is read from the store.
+    ``processes``: files split in parts totalling over ``PROCESSES_ABOVE`` bytes are
+    decoded in a pool of worker processes made for this call, started with this
+    ``multiprocessing`` context (default: fork on Linux; spawn elsewhere when the main
+    module cannot run again in a worker, ``spawn_is_safe``); False keeps decoding on
+    threads, as do one core and a daemonic process (which may not start children, e.g.
+    a ``multiprocessing.Pool`` worker).
     """
     total = pm.commit - (1 if lock_pgno(pm.page_size) <= pm.commit else 0)
-    with database_output(path, overwrite=overwrite) as fd:
+    cores = os.cpu_count() or 1
+    with database_output_at(path, overwrite=overwrite) as (fd, tmp):
         os.ftruncate(fd, pm.commit * pm.page_size)
-        count = _copy_pages(store, pm, fd, Progress(total, progress), file_index)
+        pool = None
+        if processes is not False and cores > 1 and not multiprocessing.current_process().daemon:
+            context = processes if isinstance(processes, BaseContext) else default_context()
+            pool = None if context is None else (context, cores, str(tmp))
+        count = _copy_pages(store, pm, fd, Progress(total, progress), file_index, pool)
         if count != total:
             raise FormatError(f"plan covers {count} of {total} pages")
     return Path(path)

@@ -19,19 +19,23 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.context import BaseContext
 
 from ltx.codec import (
     FileIndex,
     FileInfo,
     FilePart,
-    PageBatch,
     PartDecoder,
+    PartSum,
     read_file_index,
     split_file,
     verify_parts,
 )
 from ltx.errors import FormatError
 from ltx.resolve import PageMap
+from ltx.restore._procs import PartDone, PartPool, PartTask
+from ltx.restore._write import write_batch
 from ltx.storage import Job, Store, Workers
 
 __all__ = ["Progress", "decode_split"]
@@ -49,46 +53,6 @@ class Progress:
             self.done += n
             if self._cb is not None and n:
                 self._cb(self.done, self.total)
-
-
-def _write_views(fd: int, views: list[memoryview], offset: int) -> None:
-    """Write ``views`` back to back at ``offset`` (one ``pwritev`` where there is one)."""
-    if _PWRITEV is not None:
-        n = _PWRITEV(fd, views, offset)
-        total = sum(len(v) for v in views)
-        if n == total:
-            return
-        data = memoryview(b"".join(views))[n:]  # a short write: finish it by hand
-        offset += n
-    else:
-        data = memoryview(b"".join(views))
-    while data:
-        n = os.pwrite(fd, data, offset)
-        data, offset = data[n:], offset + n
-
-
-_PWRITEV = getattr(os, "pwritev", None)
-
-
-def _write_batch(fd: int, batch: PageBatch, wanted: set[int]) -> int:
-    """Write the batch's pages that are ``wanted``, each run of consecutive ones at once."""
-    ps = batch.page_size
-    views: list[memoryview] = []
-    first = written = 0
-    for k, pgno in enumerate(batch.pgnos):
-        if pgno not in wanted:
-            continue
-        if views and pgno != first + len(views):
-            _write_views(fd, views, (first - 1) * ps)
-            written += len(views)
-            views = []
-        if not views:
-            first = pgno
-        views.append(batch.page(k))
-    if views:
-        _write_views(fd, views, (first - 1) * ps)
-        written += len(views)
-    return written
 
 
 class _Job:
@@ -125,22 +89,116 @@ def decode_split(
     part: int,
     budget: int,
     file_index: Callable[[FileInfo], FileIndex] | None = None,
+    processes: tuple[BaseContext, int, str] | None = None,
 ) -> list[int]:
     """Decode the files ``winners`` names (ordinal -> pages it wins) in parts of about
     ``part`` bytes, writing the pages they win into ``fd``. Return the ordinals of the
-    files that failed a check, for the caller to decode serially; other errors raise."""
+    files that failed a check, for the caller to decode serially; other errors raise.
+
+    ``processes`` (start method, workers, the output's path): decode in that many worker
+    processes (local files are read there, others fetched here); None: on threads.
+    """
     ordinals = sorted(winners)
     indexes = store.map(lambda o: _index(store, pm, o, file_index), ordinals)
-    failed = {o for o, fi in zip(ordinals, indexes, strict=True) if fi is None}
+    fis = {o: fi for o, fi in zip(ordinals, indexes, strict=True) if fi is not None}
+    failed = set(ordinals) - set(fis)
     jobs: list[_Job] = []
-    decoded: dict[int, list[PartDecoder | None]] = {}
-    for o, fi in zip(ordinals, indexes, strict=True):
-        if fi is not None:
-            parts = split_file(fi, part)
-            decoded[o] = [None] * len(parts)
-            jobs += [_Job(o, pm.files[o].path, fi, p, k) for k, p in enumerate(parts)]
+    sums: dict[int, list[PartSum | None]] = {}
+    for o, fi in fis.items():
+        parts = split_file(fi, part)
+        sums[o] = [None] * len(parts)
+        jobs += [_Job(o, pm.files[o].path, fi, p, k) for k, p in enumerate(parts)]
     written = dict.fromkeys(ordinals, 0)
     lock = threading.Lock()
+
+    def done(ordinal: int, seq: int, got: PartDone | None) -> None:
+        with lock:
+            if got is None:
+                failed.add(ordinal)
+            elif ordinal not in failed:
+                sums[ordinal][seq] = got.sum
+                written[ordinal] += got.written
+
+    if processes is None:
+        _on_threads(store, jobs, winners, fd, progress, done, failed, part=part, budget=budget)
+    else:
+        _in_processes(store, jobs, winners, progress, done, failed, processes, fis, part, budget)
+    for o, got in sums.items():
+        if o in failed:
+            continue
+        try:
+            verify_parts(fis[o], [s for s in got if s is not None], name=pm.files[o].path)
+        except FormatError:
+            failed.add(o)
+            continue
+        if written[o] != len(winners[o]):
+            failed.add(o)
+    return sorted(failed)
+
+
+def _in_processes(
+    store: Store,
+    jobs: list[_Job],
+    winners: dict[int, set[int]],
+    progress: Progress,
+    done: Callable[[int, int, PartDone | None], None],
+    failed: set[int],
+    processes: tuple[BaseContext, int, str],
+    fis: dict[int, FileIndex],
+    part: int,
+    budget: int,
+) -> None:
+    """Decode parts in worker processes; local files are read by the workers, others on
+    the store's pool here and handed over."""
+    context, workers, out = processes
+    paths = {j.ordinal: j.path for j in jobs}
+    local = {o: p for o, path in paths.items() if (p := store.local_path(path)) is not None}
+
+    def fetch(job: _Job) -> bytes:
+        if job.ordinal in local:
+            return b""
+        return store.read_range(job.path, job.part.start, job.part.end)
+
+    with PartPool(context, workers, fis, out) as pool:
+
+        def decode(job: _Job, blob: bytes) -> None:
+            if job.ordinal in failed:
+                return
+            try:
+                got = pool.decode(_task(job, winners[job.ordinal], local.get(job.ordinal, blob)))
+            except BrokenProcessPool:  # a worker died (killed, out of memory): decode serially
+                got = None
+            done(job.ordinal, job.seq, got)
+            if got is not None:
+                progress.add(got.written)
+
+        slots = max(2, budget // part)
+        _pipeline(jobs, fetch, decode, slots=slots, workers=store.workers, threads=2 * workers)
+
+
+def _task(job: _Job, wanted: set[int], source: str | bytes) -> PartTask:
+    """The process task for ``job``: the pages it must write, None when all of them."""
+    mine = None
+    if len(wanted) != len(job.fi.index):  # the file does not supply every page it holds
+        pgnos = job.fi.index.pgnos[job.part.lo : job.part.hi]
+        mine = frozenset(p for p in pgnos if p in wanted)
+        mine = None if len(mine) == len(pgnos) else mine
+    return PartTask(job.ordinal, job.seq, job.path, job.part, source, mine)
+
+
+def _on_threads(
+    store: Store,
+    jobs: list[_Job],
+    winners: dict[int, set[int]],
+    fd: int,
+    progress: Progress,
+    done: Callable[[int, int, PartDone | None], None],
+    failed: set[int],
+    *,
+    part: int,
+    budget: int,
+) -> None:
+    """Read parts on the store's pool and decode them on one thread per core."""
 
     def fetch(job: _Job) -> bytes:
         return store.read_range(job.path, job.part.start, job.part.end)
@@ -153,30 +211,18 @@ def decode_split(
         count = 0
         try:
             for batch in dec:
-                n = _write_batch(fd, batch, wanted)
+                n = write_batch(fd, batch, wanted)
                 progress.add(n)
                 count += n
         except FormatError:
-            with lock:
-                failed.add(job.ordinal)
+            done(job.ordinal, job.seq, None)
             return
-        with lock:
-            decoded[job.ordinal][job.seq] = dec
-            written[job.ordinal] += count
+        done(job.ordinal, job.seq, PartDone(dec.summary(), count))
 
-    _pipeline(jobs, fetch, decode, slots=max(2, budget // part), workers=store.workers)
-    fis = {o: fi for o, fi in zip(ordinals, indexes, strict=True) if fi is not None}
-    for o, decs in decoded.items():
-        if o in failed:
-            continue
-        try:
-            verify_parts(fis[o], [d for d in decs if d is not None], name=pm.files[o].path)
-        except FormatError:
-            failed.add(o)
-            continue
-        if written[o] != len(winners[o]):
-            failed.add(o)
-    return sorted(failed)
+    threads = os.cpu_count() or 1
+    _pipeline(
+        jobs, fetch, decode, slots=max(2, budget // part), workers=store.workers, threads=threads
+    )
 
 
 def _pipeline(
@@ -186,6 +232,7 @@ def _pipeline(
     *,
     slots: int,
     workers: Workers,
+    threads: int,
 ) -> None:
     """Fetch jobs on the store's pool and decode them on one thread per core, holding at
     most ``slots`` fetched parts at once; the first error stops new work and is raised."""
@@ -193,7 +240,7 @@ def _pipeline(
     stop = threading.Event()
     pending: list[Future[None]] = []
     fetches: list[Job[None]] = []
-    cpu = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="ltx-decode")
+    cpu = ThreadPoolExecutor(threads, thread_name_prefix="ltx-decode")
 
     def work(job: _Job, got: Future[bytes]) -> None:
         try:

@@ -114,6 +114,11 @@ class Backend:
         """A plain file object when the file is local (read directly, no ranged reads)."""
         return None
 
+    def local_path(self, path: str) -> str | None:
+        """The file's path on this machine, which another process may open; None where
+        the filesystem is not local."""
+        return None
+
     def listed_time(self, entry: Mapping[str, Any]) -> dt.datetime | None:
         """Creation time from one listing entry, or None."""
         for key in ("mtime", "LastModified", "modified", "last_modified", "updated", "created"):

@@ -24,6 +24,9 @@ class LocalBackend(Backend):
     def open_local(self, path: str, buffer: int) -> BinaryIO | None:
         return open(path, "rb", buffering=buffer)
 
+    def local_path(self, path: str) -> str | None:
+        return path
+
     def listed_ns(self, path: str, entry: Mapping[str, Any]) -> int | None:
         """The mtime to the nanosecond (fsspec's float mtime loses the last digits)."""
         try:

@@ -168,6 +168,10 @@ class ObjectStore:
         """Many ranged reads with up to ``max_concurrency`` in flight; results in order."""
         return self.map(lambda r: self.read_range(*r), requests)
 
+    def local_path(self, path: str) -> str | None:
+        """``path`` as a path on this machine where the store is local, else None."""
+        return self.backend.local_path(path)
+
     def read(self, path: str) -> bytes:
         """A whole file."""
         return bytes(self.call(lambda: self.fs.cat_file(path), f"read {path}"))
