@@ -2,7 +2,8 @@
 
 A PASSIVE checkpoint runs under SQLite's write lock, so every frame it copies was
 captured first; once the lock is released one write restarts the WAL, and only then is
-the file holding the last frames uploaded (the app's commits never wait for an upload).
+the file holding the last frames uploaded (the app's commits never wait for an upload),
+then the restart's write is synced too.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class Checkpoints:
                     self._restart_wal(db, pos)  # at once: the app may write meanwhile
             finally:
                 self._flush()
+            if full:
+                self._sync_all()  # the restart's write, in this sync's files
             return full
 
     def _restart_wal(self, db: Database, pos: Position) -> None:
