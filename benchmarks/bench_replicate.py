@@ -1,30 +1,45 @@
-"""``ltx replicate`` against ``litestream replicate`` on one small-commit workload.
+"""``ltx replicate`` against ``litestream replicate`` beside a live app (issue 20).
 
-Each replicator runs as its own process beside an app (this process) that makes small
-commits at a fixed rate; after each burst the time until the replica restores the last
-commit is the lag. Reported: lag p50/p99, the app's commit latency with the replicator
-running and without one, replicator CPU seconds and peak RSS. The machine is shared:
-the figures are indicative. Short by default; ``--seconds``, ``--rate``, ``--interval``.
+Workloads: ``small`` (``--rate`` one-row commits per second for ``--seconds``; default
+1,000/s for 60 s), ``bulk`` (``--bulk-mib`` MiB of rows in 4 MiB transactions, as
+fast as the app goes) and ``sparse`` (one-row commits at random moments, 0.5/s for 20 s:
+an app mostly idle). Each at default settings (both tools: 1 s) and at ``--intervals``
+(Litestream: ``monitor-interval`` and ``sync-interval`` both set), to ``file://`` and to
+a local moto S3 through the delay proxy (``--delays`` ms per request; the proxy counts
+the replicator's requests). Each replicator is its own process beside the app (another
+process); an ``attached`` row runs ``Replicator.attach(conn)`` inside an apsw app.
+
+Lag is from the app's commit returning to the first listing of a level-0 file that
+holds it (``_replicate_lag``; the observer lists every 5 ms on file://, 20 ms on S3,
+directly, not through the proxy). CPU is the replicator's from its first file to the
+last commit restorable, per MiB the app appended to the WAL; start-up CPU apart. Short
+run: ``--seconds 10 --bulk-mib 32 --delays 0``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import sqlite3
-import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from _common import clean_env, ltx_cli
-from tests.litestream_harness import LITESTREAM, write_config
+from _common import S3_ENV, clean_env, ltx_cli, s3_client, warm_bytecode
+from _proxy import DelayProxy
+from _replicate_lag import Rows, lags, p50, pct
+from _replicate_roles import SCHEMA
+from tests.litestream_harness import LITESTREAM
+from tests.servers import moto_server
 
-import ltx
+ROLES = str(Path(__file__).with_name("_replicate_roles.py"))
 
 
-def _cpu_rss(pid: int) -> tuple[float, int]:
+def _proc_cpu_rss(pid: int) -> tuple[float, int]:
+    """(CPU seconds, peak RSS MiB) of a live process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     hwm = 0
@@ -34,97 +49,281 @@ def _cpu_rss(pid: int) -> tuple[float, int]:
     return cpu, hwm
 
 
-def _rows(url: str, out: Path) -> int:
-    try:
-        ltx.open(url).restore(out, overwrite=True)
-    except ltx.LTXError:
-        return 0
-    conn = sqlite3.connect(out)
-    try:
-        return int(conn.execute("SELECT count(*) FROM t").fetchone()[0])
-    except sqlite3.Error:
-        return 0
-    finally:
-        conn.close()
+def _fresh_db(folder: Path) -> Path:
+    import sqlite3
 
-
-def _workload(db: Path, url: str | None, seconds: float, rate: float, tmp: Path) -> dict:
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("PRAGMA busy_timeout=10000")
-    lat: list[float] = []
-    lags: list[float] = []
-    n, t_end = 0, time.monotonic() + seconds
-    while time.monotonic() < t_end:
-        for _ in range(max(1, int(rate / 5))):  # a burst of 200 ms of commits
-            t0 = time.perf_counter()
-            conn.execute("INSERT INTO t(v) VALUES (?)", (os.urandom(100),))
-            lat.append(time.perf_counter() - t0)
-            n += 1
-            time.sleep(1 / rate)
-        if url is not None:
-            t0 = time.perf_counter()
-            while _rows(url, tmp / "lag.db") < n and time.perf_counter() - t0 < 30:
-                time.sleep(0.01)
-            lags.append(time.perf_counter() - t0)
-    conn.close()
-    q = statistics.quantiles
-    out = {"commits": n, "commit_p50_ms": 1000 * statistics.median(lat)}
-    out["commit_p99_ms"] = 1000 * q(lat, n=100)[98]
-    if lags:
-        out["lag_p50_ms"] = 1000 * statistics.median(lags)
-        out["lag_p99_ms"] = 1000 * max(lags)
-    return out
-
-
-def _fresh(tmp: Path, name: str) -> tuple[Path, str]:
-    db = tmp / f"{name}.db"
+    folder.mkdir(parents=True)
+    db = folder / "app.db"
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA journal_mode=wal")
-    conn.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)")
+    conn.execute(SCHEMA)
     conn.close()
-    return db, (tmp / f"{name}-replica").as_uri()
+    return db
+
+
+class Target:
+    """Where a case replicates to: its URL for the tools, and direct access for the
+    observer and the lag analysis."""
+
+    def __init__(self, ctx: dict[str, Any], label: str, delay: float | None) -> None:
+        self.label, self.delay, self.ctx = label, delay, ctx
+
+    def url(self, case: str) -> str:
+        if self.delay is None:
+            return (self.ctx["tmp"] / case / "replica").as_uri()
+        return f"s3://bench/{case}/db?endpoint={self.ctx['proxy'].url}&region=us-east-1"
+
+    def watch(self, case: str) -> dict[str, Any]:
+        if self.delay is None:
+            return {"folder": str(self.ctx["tmp"] / case / "replica" / "ltx" / "0")}
+        return {"endpoint": self.ctx["ep"], "bucket": "bench", "prefix": f"{case}/db/0000/"}
+
+    def reader(self, case: str) -> Any:
+        if self.delay is None:
+            folder = self.ctx["tmp"] / case / "replica" / "ltx" / "0"
+            return lambda name: (folder / name).read_bytes() if (folder / name).exists() else None
+        s3 = self.ctx["s3"]
+
+        def read(name: str) -> bytes | None:
+            try:
+                return s3.get_object(Bucket="bench", Key=f"{case}/db/0000/{name}")["Body"].read()
+            except s3.exceptions.NoSuchKey:
+                return None
+
+        return read
+
+
+class Observer:
+    """The ``observe`` role in its own process; its lines gathered by a thread."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        import threading
+
+        self.seen: list[tuple[int, float]] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, ROLES, "observe", json.dumps(spec)],
+            stdout=subprocess.PIPE,
+            env=clean_env(S3_ENV),
+            text=True,
+        )
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            txid, at = line.split()
+            self.seen.append((int(txid), float(at)))
+
+    @property
+    def top(self) -> int:
+        return self.seen[-1][0] if self.seen else 0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.thread.join(timeout=5)
+
+
+def _replicator(tool: str, db: Path, url: str, interval: float | None, log: Path) -> Any:
+    if tool == "ltx":
+        args = [*ltx_cli(), "replicate", str(db), url]
+        if interval is not None:
+            args += ["-sync-interval", str(interval)]
+    else:
+        lines = ["dbs:", f"  - path: {db}"]
+        if interval is not None:
+            lines.append(f"    monitor-interval: {int(interval * 1000)}ms")
+        lines += ["    replica:", f"      url: {url}"]
+        if interval is not None:
+            lines.append(f"      sync-interval: {int(interval * 1000)}ms")
+        cfg = db.with_name("litestream.yml")
+        cfg.write_text("\n".join(lines) + "\n")
+        args = [str(LITESTREAM), "replicate", "-config", str(cfg)]
+    with open(log, "wb") as err:
+        return subprocess.Popen(
+            args,
+            env=clean_env(S3_ENV),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
+
+
+def _wait(cond: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def run_case(
+    ctx: dict[str, Any], workload: str, tool: str, interval: float | None, target: Target
+) -> dict:
+    """One workload beside one replicator (or none, or attached); its figures."""
+    a = ctx["args"]
+    case = f"{workload}-{tool}-{interval or 'default'}-{target.label}".replace("+", "p")
+    db = _fresh_db(ctx["tmp"] / case)
+    url = target.url(case)
+    obs = Observer(target.watch(case)) if tool != "none" else None
+    proc = None
+    if tool in ("ltx", "litestream"):
+        proc = _replicator(tool, db, url, interval, db.with_name("replicator.log"))
+        _wait(lambda: obs.top > 0 or proc.poll() is not None, 60, f"{tool}'s first file")
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"{tool} exited: {db.with_name('replicator.log').read_text()[-2000:]}"
+            )
+    start_cpu = _proc_cpu_rss(proc.pid)[0] if proc else 0.0
+    req0 = ctx["proxy"].requests if ctx["proxy"] else 0
+    spec = {"db": str(db), "workload": workload, "seconds": a.seconds, "rate": a.rate}
+    spec |= {
+        "bulk_mib": a.bulk_mib,
+        "sparse_seconds": a.sparse_seconds,
+        "sparse_rate": a.sparse_rate,
+        "attached": tool == "attached",
+        "replicated": tool != "none",
+        "url": url,
+        "interval": interval,
+    }
+    app = subprocess.Popen(
+        [sys.executable, ROLES, "app", json.dumps(spec)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=clean_env(S3_ENV),
+        text=True,
+    )
+    assert app.stdout is not None and app.stdin is not None
+    out = json.loads(app.stdout.readline())
+    commits = [tuple(c) for c in out["commits"]]
+    res: dict[str, Any] = {"tool": tool, "workload": workload, "interval": interval}
+    res |= {"target": target.label, "commits": len(commits), "wal_mib": out["wal_mib"]}
+    res |= {"commit_p99_ms": 1000 * pct(out["lat"], 99), "app_s": out["elapsed"]}
+    if obs is not None:
+        rows = Rows(target.reader(case))
+        last = commits[-1][0]
+
+        def caught_up() -> bool:
+            rows.advance(obs.top)
+            return rows.top >= last
+
+        _wait(caught_up, 600 if workload == "bulk" else 120, f"{tool} to catch up")
+        if proc is not None:
+            res["cpu_s"], res["rss_mib"] = _proc_cpu_rss(proc.pid)
+            res["cpu_s"] -= start_cpu
+            res["startup_cpu_s"] = start_cpu
+        else:
+            app.stdin.write("\n")
+            app.stdin.flush()
+            res["cpu_s"] = json.loads(app.stdout.readline())["cpu"]
+        if ctx["proxy"] and target.delay is not None:
+            res["req_per_commit"] = (ctx["proxy"].requests - req0) / len(commits)
+        obs.stop()
+        ls = lags(commits, obs.seen, rows)
+        res |= {"lag_p50_ms": 1000 * p50(ls), "lag_p99_ms": 1000 * pct(ls, 99), "lagged": len(ls)}
+        res["cpu_s_per_mib"] = res["cpu_s"] / max(out["wal_mib"], 1e-9)
+    try:
+        app.wait(timeout=120)
+    except subprocess.TimeoutExpired:  # an attached replicator's final sync hung: noted
+        res["app_killed"] = True
+        app.kill()
+        app.wait()
+    if proc is not None:
+        proc.terminate()
+        proc.wait(timeout=60)
+    return res
+
+
+def _cell(res: dict[tuple, dict], key: tuple, field: str, fmt: str) -> str:
+    ours, ls = res.get((*key, "ltx"), {}).get(field), res.get((*key, "litestream"), {}).get(field)
+    if ours is None and ls is None:
+        return ""
+    text = " / ".join(format(v, fmt) if v is not None else "-" for v in (ours, ls))
+    if ours is not None and ls:
+        text += f" ({ours / ls:.2f})"
+    return text
+
+
+FIELDS = [
+    ("lag p50 ms", "lag_p50_ms", ".0f"),
+    ("lag p99 ms", "lag_p99_ms", ".0f"),
+    ("CPU s/MiB WAL", "cpu_s_per_mib", ".3f"),
+    ("start-up CPU s", "startup_cpu_s", ".2f"),
+    ("peak RSS MiB", "rss_mib", ".0f"),
+    ("requests/commit", "req_per_commit", ".3f"),
+    ("app commit p99 ms", "commit_p99_ms", ".2f"),
+]
+
+
+def table(results: list[dict]) -> str:
+    """Markdown: per workload, interval and target, ``ltx / litestream (ratio)``; then
+    the attached rows and the app alone."""
+    res = {(r["workload"], r["interval"], r["target"], r["tool"]): r for r in results}
+    lines = ["| workload | interval | target | " + " | ".join(f[0] for f in FIELDS) + " |"]
+    lines.append("|" + "---|" * (3 + len(FIELDS)))
+    keys = dict.fromkeys((r["workload"], r["interval"], r["target"]) for r in results)
+    for key in keys:
+        if (*key, "ltx") not in res and (*key, "litestream") not in res:
+            continue
+        cells = [_cell(res, key, f, fmt) for _, f, fmt in FIELDS]
+        lines.append(f"| {key[0]} | {key[1] or 'default'} | {key[2]} | " + " | ".join(cells) + " |")
+    for r in results:
+        if r["tool"] in ("attached", "none"):
+            cells = [format(r[f], fmt) if f in r else "" for _, f, fmt in FIELDS]
+            label = "attached apsw" if r["tool"] == "attached" else "no replicator"
+            lines.append(
+                f"| {r['workload']} | {label} | {r['target']} | " + " | ".join(cells) + " |"
+            )
+    return "\n".join(lines)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--seconds", type=float, default=4.0)
-    ap.add_argument("--rate", type=float, default=200.0, help="commits per second")
-    ap.add_argument("--interval", type=float, default=0.1, help="sync interval, seconds")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=60.0, help="small workload length")
+    ap.add_argument("--rate", type=float, default=1000.0, help="small commits per second")
+    ap.add_argument("--bulk-mib", type=int, default=256)
+    ap.add_argument("--sparse-seconds", type=float, default=20.0, help="sparse workload length")
+    ap.add_argument("--sparse-rate", type=float, default=0.5, help="sparse commits per second")
+    ap.add_argument("--workloads", default="small,bulk,sparse")
+    ap.add_argument("--intervals", default="default,0.1", help="'default' and/or seconds")
+    ap.add_argument("--delays", default="0,20", help="S3 through the proxy, ms per request")
+    ap.add_argument("--no-file", action="store_true", help="skip file://")
+    ap.add_argument("--tools", default="ltx,litestream,attached")
+    ap.add_argument("--json", type=Path, help="also write every figure here")
     a = ap.parse_args()
-    with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        db, _ = _fresh(tmp, "none")
-        base = _workload(db, None, a.seconds, a.rate, tmp)
-        print(f"no replicator: {base}")
-        results = {}
-        for tool in ("ltx", "litestream"):
-            if tool == "litestream" and LITESTREAM is None:
-                continue
-            db, url = _fresh(tmp, tool)
-            if tool == "ltx":
-                args = [*ltx_cli(), "replicate", str(db), url, "-sync-interval", str(a.interval)]
-            else:
-                ms = f"{int(a.interval * 1000)}ms"
-                cfg = write_config(tmp / "ls.yml", db, url, monitor_interval=ms)
-                cfg.write_text(
-                    cfg.read_text().replace("sync-interval: 100ms", f"sync-interval: {ms}")
-                )
-                args = [LITESTREAM, "replicate", "-config", str(cfg)]
-            proc = subprocess.Popen(
-                args, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            time.sleep(3)  # started and first snapshot written
-            res = _workload(db, url, a.seconds, a.rate, tmp)
-            res["cpu_s"], res["peak_rss_mib"] = _cpu_rss(proc.pid)
-            proc.terminate()
-            proc.wait(timeout=30)
-            results[tool] = res
-            print(f"{tool}: {res}")
-        if "litestream" in results:
-            ours, ls = results["ltx"], results["litestream"]
-            for k in ("lag_p50_ms", "lag_p99_ms", "commit_p99_ms", "cpu_s", "peak_rss_mib"):
-                print(f"ratio ltx/litestream {k}: {ours[k] / max(ls[k], 1e-9):.2f}")
-            print(f"ratio commit_p99 ltx/none: {ours['commit_p99_ms'] / base['commit_p99_ms']:.2f}")
+    warm_bytecode()
+    intervals = [None if i == "default" else float(i) for i in a.intervals.split(",") if i]
+    delays = [float(d) for d in a.delays.split(",") if d.strip()]
+    tools = [t for t in a.tools.split(",") if t and (t != "litestream" or LITESTREAM)]
+    results: list[dict] = []
+    with (
+        tempfile.TemporaryDirectory() as d,
+        moto_server(Path(d)) as ep,
+        DelayProxy.for_url(ep) as proxy,
+    ):
+        ctx: dict[str, Any] = {"tmp": Path(d), "ep": ep, "proxy": proxy, "args": a}
+        ctx["s3"] = s3_client(ep)
+        ctx["s3"].create_bucket(Bucket="bench")
+        targets = [] if a.no_file else [Target(ctx, "file", None)]
+        targets += [Target(ctx, f"s3+{g:g}ms", g) for g in delays]
+        for workload in a.workloads.split(","):
+            results.append(run_case(ctx, workload, "none", None, Target(ctx, "file", None)))
+            print(json.dumps(results[-1]), flush=True)
+            for interval in intervals:
+                for target in targets:
+                    if target.delay is not None:
+                        proxy.set_delay(target.delay)
+                    for tool in tools:
+                        if tool == "attached" and interval != intervals[0]:
+                            continue  # syncs after each commit: the interval is moot
+                        at = None if tool == "attached" else interval
+                        results.append(run_case(ctx, workload, tool, at, target))
+                        print(json.dumps(results[-1]), flush=True)
+    print(f"\nload average: {Path('/proc/loadavg').read_text().split()[:3]}")
+    print(table(results))
+    if a.json:
+        a.json.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

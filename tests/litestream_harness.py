@@ -5,6 +5,7 @@ Kept apart from conftest so benchmarks and the fixture script can import it too.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -249,25 +250,55 @@ OPEN_LITESTREAM_VFS = textwrap.dedent(
 )
 
 
-def vfs_query(replica_url: str, sql: str, *, timeout: float = 60) -> list[tuple[object, ...]]:
-    """Run ``sql`` through the real Litestream VFS extension in a subprocess (issue #1506)."""
-    script = (
-        "import json, sys\nurl, sql = sys.argv[1], sys.argv[2]\n"
-        + OPEN_LITESTREAM_VFS
-        + "print(json.dumps(list(con.execute(sql))))\n"
-    )
+def _run_vfs(body: str, *args: str, timeout: float) -> object:
+    """Run ``body`` after ``OPEN_LITESTREAM_VFS`` in a subprocess (``sys.argv[1]`` is the
+    replica URL); what it printed last, as JSON."""
+    script = "import json, os, sys\nurl = sys.argv[1]\n" + OPEN_LITESTREAM_VFS + body
     out = subprocess.run(
-        [sys.executable, "-c", script, replica_url, sql],
+        [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         env=litestream_env(),
     )
     if out.returncode != 0:
-        raise RuntimeError(f"VFS query failed: {out.stderr[-2000:]}")
-    import json
+        raise RuntimeError(f"the Litestream VFS failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.splitlines()[-1])
 
-    return [tuple(r) for r in json.loads(out.stdout)]
+
+def vfs_query(replica_url: str, sql: str, *, timeout: float = 60) -> list[tuple[object, ...]]:
+    """Run ``sql`` through the real Litestream VFS extension in a subprocess (issue #1506)."""
+    body = "print(json.dumps(list(con.execute(sys.argv[2]))))\n"
+    rows = _run_vfs(body, replica_url, sql, timeout=timeout)
+    assert isinstance(rows, list)
+    return [tuple(r) for r in rows]
+
+
+_VFS_IMAGES = textwrap.dedent(
+    """
+    found = []
+    for i, when in enumerate(json.loads(sys.argv[2])):
+        list(con.execute("PRAGMA litestream_time = '%s'" % when))
+        txid = int(list(con.execute("PRAGMA litestream_txid"))[0][0], 16)
+        path = os.path.join(sys.argv[3], "vfs-%d.db" % i)
+        with open(path, "wb") as fh:
+            fh.write(con.serialize("main"))
+        found.append([txid, path])
+    print(json.dumps(found))
+    """
+)
+
+
+def vfs_images(
+    replica_url: str, targets: list[str], out_dir: Path, *, timeout: float = 60
+) -> list[tuple[int, Path]]:
+    """The database the real Litestream VFS reads at each ``PRAGMA litestream_time``
+    target (``"latest"`` or a time), page for page (``serialize`` reads every page
+    through the VFS), in one subprocess: (the TXID it chose, a file of the image).
+    The VFS shows page 1 in rollback-journal mode (header bytes 18 and 19 are 1)."""
+    found = _run_vfs(_VFS_IMAGES, replica_url, json.dumps(targets), str(out_dir), timeout=timeout)
+    assert isinstance(found, list)
+    return [(txid, Path(p)) for txid, p in found]
 
 
 __all__ = [
@@ -278,6 +309,7 @@ __all__ = [
     "record_replica",
     "restore",
     "urllib",
+    "vfs_images",
     "vfs_query",
     "write_config",
 ]

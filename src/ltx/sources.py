@@ -133,7 +133,11 @@ class LTXSource:
 
     def refresh(self) -> list[FileInfo]:
         """List the LTX files again (picks up new files, forgets deleted ones)."""
-        files = self.reader.list_files()
+        return self.adopt(self.reader.list_files())
+
+    def adopt(self, files: list[FileInfo]) -> list[FileInfo]:
+        """Keep ``files`` as the listing, as ``refresh`` keeps its own (for a listing made
+        elsewhere, e.g. a fleet's one walk of a prefix: no request here)."""
         with self._lock:
             self._files, self._exact, self._targets = files, None, None
         self.reader.forget({f.path for f in files})

@@ -155,3 +155,31 @@ def test_a_stream_cut_short_resumes_without_gaps_or_repeats(written, monkeypatch
     assert list(diff(replica, 1, 4).rows()) == want
     if fault == "deleted":
         assert calls[1] == (want[6].table, want[6].key[0])  # resumed after the last one
+
+
+def test_the_page_walk_streams_and_resumes_after_a_replan(written, monkeypatch):
+    """Below the threshold the rows come from the page walk as it compares them; a
+    file deleted under it plans again and gives each row once."""
+    from ltx.changes import _diff
+    from ltx.errors import NotFoundError
+
+    replica, _ = written
+    monkeypatch.setattr(_wide, "_WIDE_SHARE", 2.0)  # never the SQLite way
+    d = diff(replica, 1, 4)
+    want = list(d.rows())
+    assert len(want) > 10 and d._result is None  # streamed, nothing kept
+    real = _diff.iter_row_changes
+    calls = []
+
+    def flaky(*args, **kw):
+        calls.append(1)
+        for n, change in enumerate(real(*args, **kw)):
+            if len(calls) == 1 and n == 7:
+                raise NotFoundError("as if compaction deleted a file")
+            yield change
+
+    monkeypatch.setattr(_diff, "iter_row_changes", flaky)
+    replans = []
+    monkeypatch.setattr(_diff.Diff, "_replan", lambda self: replans.append(1))
+    assert list(diff(replica, 1, 4).rows()) == want
+    assert len(calls) == 2 and replans == [1]

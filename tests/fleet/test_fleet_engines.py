@@ -12,6 +12,7 @@ import json
 import math
 import multiprocessing
 import os
+import pickle
 import signal
 import uuid
 
@@ -187,9 +188,12 @@ def test_secrets_in_urls_never_printed(s3_endpoint, tmp_path, capsys, monkeypatc
     assert secret not in printed.out + printed.err + out.read_text()
     assert "AKIAFLEET" not in out.read_text()
     assert redact(prefix) in printed.out or "ltx-test/sec-" in printed.out
-    # what reaches the workers: URLs without credentials; credentials as storage options
-    for urls, opts in shipped:
-        assert all(secret not in u and "AKIAFLEET" not in u for u in urls)
+    # what reaches the workers: roots (URL and listing) without credentials; credentials
+    # as storage options
+    for replicas, opts in shipped:
+        for r in replicas:
+            shipped_bytes = pickle.dumps(r)
+            assert secret.encode() not in shipped_bytes and b"AKIAFLEET" not in shipped_bytes
         assert opts["secret"] == secret
 
 

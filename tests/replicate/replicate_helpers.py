@@ -37,8 +37,9 @@ def image(conn: sqlite3.Connection) -> bytes:
     return conn.serialize()
 
 
-def replica_image(url: str, txid: int, **options: object) -> bytes:
-    """The database ``ltx.open`` reads at ``txid`` (the lock page as zeros)."""
+def replica_image(url: str, txid: int | None, **options: object) -> bytes:
+    """The database ``ltx.open`` reads at ``txid`` (None: the latest; the lock page as
+    zeros)."""
     view = ltx.open(url, **options).view(txid)  # type: ignore[arg-type]
     lock = lock_pgno(view.page_size)
     return b"".join(

@@ -82,3 +82,19 @@ def test_read_pages_equals_read_page_over_several_files(tmp_path, monkeypatch):
     got = fresh.read_pages(pm, pgnos)
     assert got == [want[p] for p in pgnos]
     assert counting.calls["cat_file"] - before < len(pgnos) - 1  # adjacent frames together
+
+
+def test_read_pages_reads_nearby_frames_together_and_drops_the_gaps(tmp_path, monkeypatch):
+    import ltx.resolve.reader as reader_mod
+
+    url, pages = _replica(tmp_path, n=400)
+    fresh, counting = _counting(url, 0)
+    pm = fresh.page_map()
+    every_fifth = list(range(1, 401, 5))
+    before = counting.calls["cat_file"]
+    assert fresh.read_pages(pm, every_fifth) == [pages[p] for p in every_fifth]
+    assert counting.calls["cat_file"] - before == 1  # 80 frames, gaps of 4 frames between
+    monkeypatch.setattr(reader_mod, "RUN_GAP", 0)  # only adjacent frames go together
+    before = counting.calls["cat_file"]
+    assert fresh.read_pages(pm, every_fifth) == [pages[p] for p in every_fifth]
+    assert counting.calls["cat_file"] - before == len(every_fifth)

@@ -25,6 +25,7 @@ from ltx.sqlitefmt import (
     SchemaChange,
     diff_database,
     diff_schema,
+    iter_row_changes,
     read_schema,
 )
 from ltx.sqlitefmt.header import lock_pgno
@@ -201,26 +202,55 @@ class Diff:
     def _stream(self) -> Iterator[RowChange]:
         """Row changes without holding them: streamed from SQLite on the wide path
         (resumed after a re-plan; the page walk takes over, past what was streamed, if
-        SQLite refuses a side), else those of ``database_diff``."""
+        SQLite refuses a side), else from the page walk, table by table."""
         last: tuple[str, int] | None = None
+
+        def wide() -> Iterator[RowChange]:
+            nonlocal last
+            plan = self._wide_plan()
+            if plan is None:
+                raise _sql.SQLRefused("few pages changed, or a table SQLite cannot compare")
+            for change in plan.changes(after=last):
+                last = (change.table, cast(int, change.key[0]))
+                yield change
+
+        try:
+            yield from self._retry_rows(wide)
+            return
+        except _sql.SQLRefused:
+            pass
+        for change in self._retry_rows(self._walk_rows()):
+            if last is None or (change.table, cast(int, change.key[0])) > last:
+                yield change
+
+    def _walk_rows(self) -> Callable[[], Iterator[RowChange]]:
+        """The page walk's row changes as each table is compared, for ``_retry_rows``:
+        each call walks again and gives only the rows not given before."""
+        given = 0
+
+        def walk() -> Iterator[RowChange]:
+            nonlocal given
+            if self.a is None and self.b is None:
+                return
+            rows = iter_row_changes(self._page_fn("a"), self._page_fn("b"), self.pages)
+            for i, change in enumerate(rows):
+                if i == given:  # the walk of one pair of TXIDs always gives one order
+                    given += 1
+                    yield change
+
+        return walk
+
+    def _retry_rows(self, rows: Callable[[], Iterator[RowChange]]) -> Iterator[RowChange]:
+        """``rows()`` streamed; when a file it reads was deleted (compaction), plan both
+        TXIDs again and call it again (it resumes past what it gave)."""
         for attempt in range(_REPLANS):
             try:
-                plan = self._wide_plan()
-                if plan is None:
-                    break
-                for change in plan.changes(after=last):
-                    last = (change.table, cast(int, change.key[0]))
-                    yield change
+                yield from rows()
                 return
             except NotFoundError:
                 if attempt == _REPLANS - 1:
                     raise
                 self._replan()
-            except _sql.SQLRefused:
-                break
-        for change in self.database_diff().rows:
-            if last is None or (change.table, cast(int, change.key[0])) > last:
-                yield change
 
     def _table_names(self) -> frozenset[str]:
         if self._tables is None:

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 _AHEAD = 256  # pages a SQLite scan of one side reads ahead on a miss
 _WIDE_MIN = 256  # a diff of at least this many pages ...
-_WIDE_SHARE = 0.2  # ... and this share of the database compares rows through SQLite
+_WIDE_SHARE = 0.5  # ... and this share of the database compares rows through SQLite
+# Measured (docs/changes.md, "Costs and limits"): the page walk costs ~100 us of CPU per
+# changed page, the two scans ~65 us per page of the database; they meet near 60%.
 
 
 @attrs.frozen

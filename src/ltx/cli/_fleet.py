@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+import attrs
+
 from ltx import fleet
 from ltx.cli._output import Output, Progress
 from ltx.errors import LTXError, UsageError
@@ -59,6 +61,13 @@ def add_fleet_parser(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--max-requests", type=int, metavar="N", help="stop submitting after N requests")
     p.add_argument("--progress", action="store_true", help="show progress even when not a TTY")
     p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help="per call")
+    p.add_argument(
+        "--listing-max-age",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="verify/drill work from discovery's listing while younger (0: list each root)",
+    )
 
 
 def _options(args: argparse.Namespace) -> fleet.Options:
@@ -76,6 +85,7 @@ def _options(args: argparse.Namespace) -> fleet.Options:
         days=args.days,
         dry_run=args.dry_run,
         timeout=args.timeout,
+        listing_max_age=args.listing_max_age,
     )
 
 
@@ -181,7 +191,7 @@ def cmd_fleet(args: argparse.Namespace, out: Output) -> int:
         with _engine(args) as ex, _sink(args, out) as fp:
             result = fleet.run(
                 args.op,
-                [_bare(r.url) for r in found.roots],
+                [attrs.evolve(r, url=_bare(r.url)) for r in found.roots],
                 options,
                 executor=ex,
                 workers=max(1, args.workers),

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from ltx.legacy import parse_object_path
-from ltx.storage import Store, open_store, redact
+from ltx.storage import ListedFile, Store, open_store, redact
 from ltx.times import EPOCH
 
 __all__ = ["Discovery", "Root", "child_url", "discover", "group_of"]
@@ -29,13 +29,17 @@ __all__ = ["Discovery", "Root", "child_url", "discover", "group_of"]
 @attrs.frozen
 class Root:
     """One replica root: its URL (secrets as given: never print it; ``shown`` is safe),
-    its path under the prefix, its kind and what the listing saw of it."""
+    its path under the prefix, its kind and what the listing saw of it: its files
+    (``listing``) and when that listing started (``listed_at``, epoch seconds), which
+    verify and drill reuse instead of listing the root again (see ``Options.listing_max_age``)."""
 
     url: str = attrs.field(repr=False)
     rel: str
     kind: str  # "ltx", "generations" or "mixed"
     objects: int
     bytes: int
+    listing: tuple[ListedFile, ...] = attrs.field(default=(), repr=False)
+    listed_at: float | None = None
 
     @property
     def shown(self) -> str:
@@ -127,13 +131,13 @@ def group_of(store: Store, rel: str) -> str:
 def discover(prefix_url: str, **storage_options: Any) -> Discovery:
     """Every replica root under ``prefix_url`` with one paged listing walk, and the
     number of requests it took (counted on the wire for S3, listing calls elsewhere)."""
-    started = time.perf_counter()
+    started, listed_at = time.perf_counter(), time.time()
     store = open_store(prefix_url, **storage_options)
     with _counting(store) as counter:
         listed = store.list_tree("")
     base = store.root.rstrip("/")
     kinds: dict[str, set[str]] = {}
-    sizes: dict[str, list[int]] = {}
+    files: dict[str, list[ListedFile]] = {}
     for f in listed:
         rel = f.path[len(base) :].lstrip("/") if f.path.startswith(base) else f.path
         found = _root_of(store, rel)
@@ -141,14 +145,16 @@ def discover(prefix_url: str, **storage_options: Any) -> Discovery:
             continue
         kind = "generations" if found[1] == "generations" else "ltx"
         kinds.setdefault(found[0], set()).add(kind)
-        sizes.setdefault(found[0], []).append(f.size)
+        files.setdefault(found[0], []).append(f)
     roots = tuple(
         Root(
             child_url(prefix_url, rel),
             rel,
             "mixed" if len(kinds[rel]) > 1 else next(iter(kinds[rel])),
-            len(sizes[rel]),
-            sum(sizes[rel]),
+            len(files[rel]),
+            sum(f.size for f in files[rel]),
+            tuple(files[rel]),
+            listed_at,
         )
         for rel in sorted(kinds)
     )

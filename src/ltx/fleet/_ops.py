@@ -21,10 +21,14 @@ import attrs
 
 from ltx.compaction import CompactStep, DeleteStep, LevelsConfig, SnapshotStep
 from ltx.errors import StorageError
+from ltx.fleet._discover import Root
+from ltx.fleet._listing import handed_files, points
 from ltx.fleet._verdict import Reason, Verdict, classify_error, worst
 from ltx.replica import Replica
+from ltx.resolve import RestorePoint
 from ltx.storage import RetryPolicy, open_store, redact
 from ltx.times import UTC, format_timestamp
+from ltx.verify import verify_files
 
 __all__ = ["Options", "compact", "drill", "run_op", "verify"]
 
@@ -39,6 +43,8 @@ class Options:
     ``now`` (epoch seconds): the clock for RPO, staleness and retention (default: now).
     ``probe``: a read-only SQL query the drill runs on the restored database.
     ``timeout`` (seconds): give up on a storage call after this long, retries included.
+    ``listing_max_age`` (seconds): verify-quick and drill reuse a ``Root``'s listing from
+    discovery while it is younger than this (0: always list again; see ``_listing``).
     Stats: ``levels`` (L1.. intervals in seconds; default Litestream's) and, to
     project, ``writes_per_second``, ``bytes_per_write`` and ``days``.
     """
@@ -56,6 +62,7 @@ class Options:
     days: float = 30.0
     dry_run: bool = False
     timeout: float = 120.0
+    listing_max_age: float = 600.0
 
     def clock(self) -> dt.datetime:
         """``now`` as an aware datetime."""
@@ -115,41 +122,57 @@ class Found:
     files: int = 0
     bytes: int = 0
     newest: tuple[int, dt.datetime] | None = None
+    handed: bool = False  # the body works from discovery's listing (see _listing)
+    points: list[RestorePoint] | None = None
+    requests: int = 0
 
 
 Body = Callable[[Replica, Options, Found], None]
 
 
+def points_of(replica: Replica, found: Found) -> list[RestorePoint]:
+    """The replica's restorable points, found once per attempt."""
+    if found.points is None:
+        found.points = points(replica)
+    return found.points
+
+
 def _newest(replica: Replica, found: Found) -> None:
     files = replica.files()
     found.files, found.bytes = len(files), sum(f.size for f in files)
-    points = replica.history()
-    if points:
-        found.newest = (points[-1].txid, points[-1].created_at)
-        found.detail["oldest_txid"] = points[0].txid
-        found.detail["oldest_at"] = iso(points[0].created_at)
+    got = points_of(replica, found)
+    if got:
+        found.newest = (got[-1].txid, got[-1].created_at)
+        found.detail["oldest_txid"] = got[0].txid
+        found.detail["oldest_at"] = iso(got[0].created_at)
 
 
-def run_op(
-    op: str, body: Body, url: str, options: Options, storage_options: Mapping[str, Any]
-) -> Verdict:
-    """Open the replica, run ``body`` and turn what it found (or raised) into a Verdict."""
-    started = time.perf_counter()
+def _attempt(
+    body: Body,
+    target: str | Root,
+    options: Options,
+    storage_options: Mapping[str, Any],
+    reuse: bool,
+) -> Found:
+    """One go at a replica: open it, run ``body`` (from discovery's listing when ``reuse``
+    and it is fresh), find its newest point and whether that is stale."""
     found = Found()
-    secrets = secrets_of(url, storage_options)
-    calls = [0]
-    now = options.clock()
+    url = target.url if isinstance(target, Root) else target
     replica: Replica | None = None
     try:
         store = open_store(url, retry=RetryPolicy(deadline=options.timeout), **storage_options)
         inner = store.call
 
         def counted(fn: Callable[[], Any], what: str) -> Any:
-            calls[0] += 1
+            found.requests += 1
             return inner(fn, what)
 
         store.call = counted  # type: ignore[method-assign]  # requests for --max-requests
         replica = Replica(store)
+        handed = handed_files(target, replica, options.listing_max_age) if reuse else None
+        if handed is not None:
+            replica.adopt(handed)
+            found.handed = True
         body(replica, options, found)
         _newest(replica, found)  # from the listing the body made: no second LIST
     except Exception as exc:  # every failure is this replica's verdict; the fleet goes on
@@ -157,14 +180,41 @@ def run_op(
         if replica is not None and not isinstance(exc, StorageError):  # how old is it?
             with contextlib.suppress(Exception):
                 _newest(replica, found)
-    rpo = None if found.newest is None else (now - found.newest[1]).total_seconds()
+    rpo = None if found.newest is None else (options.clock() - found.newest[1]).total_seconds()
     if rpo is not None and options.stale_after is not None and rpo > options.stale_after:
         message = (
             f"newest point {found.newest[0]:016x} is {rpo:.0f} s old (> {options.stale_after:g} s)"  # type: ignore[index]
         )
         found.reasons.append(Reason("stale", "stale", message))
+    return found
+
+
+def run_op(
+    op: str,
+    body: Body,
+    target: str | Root,
+    options: Options,
+    storage_options: Mapping[str, Any],
+    *,
+    reuse: bool = False,
+) -> Verdict:
+    """Open the replica, run ``body`` and turn what it found (or raised) into a Verdict.
+    With ``reuse``, a ``Root``'s fresh listing from discovery stands in for listing the
+    root; any verdict but healthy is then made again from a fresh listing (``_listing``)."""
+    started = time.perf_counter()
+    url = target.url if isinstance(target, Root) else target
+    now = options.clock()
+    options = attrs.evolve(options, now=now.timestamp())  # one clock for both attempts
+    found = _attempt(body, target, options, storage_options, reuse)
+    if found.handed and found.reasons:
+        spent = found.requests
+        found = _attempt(body, url, options, storage_options, False)
+        found.requests += spent
+        found.detail["listed_again"] = True
+    secrets = secrets_of(url, storage_options)
     reasons = tuple(attrs.evolve(r, message=scrub(r.message, secrets)) for r in found.reasons)
-    found.detail["requests"] = calls[0]
+    found.detail["requests"] = found.requests
+    rpo = None if found.newest is None else (now - found.newest[1]).total_seconds()
     return Verdict(
         url=redact(url),
         op=op,
@@ -204,7 +254,10 @@ def _restore_check(replica: Replica, options: Options, found: Found) -> None:
 
 
 def _verify(replica: Replica, options: Options, found: Found) -> None:
-    report = replica.verify(deep=options.deep)  # lists once; kind reads that listing
+    if found.handed and not options.deep:  # discovery's listing: read each file, no LIST
+        report = verify_files(replica.store, replica.files())
+    else:
+        report = replica.verify(deep=options.deep)  # lists once; kind reads that listing
     if not report.files and replica.kind == "0.3":
         # a Litestream 0.3 root: its objects are read by restoring (deep) or planning (quick)
         if options.deep:
@@ -217,7 +270,7 @@ def _verify(replica: Replica, options: Options, found: Found) -> None:
 
 
 def _drill(replica: Replica, options: Options, found: Found) -> None:
-    if not replica.history():
+    if not points_of(replica, found):
         found.reasons.append(Reason("incomplete", "empty", replica.store.explain_empty()))
         return
     _restore_check(replica, options, found)
@@ -235,17 +288,20 @@ def _compact(replica: Replica, options: Options, found: Found) -> None:
     )
 
 
-def verify(url: str, options: Options | None = None, **storage_options: Any) -> Verdict:
-    """Verify one replica (``options.deep`` rebuilds and integrity-checks, as ``ltx verify``)."""
-    return run_op("verify", _verify, url, options or Options(), storage_options)
+def verify(replica: str | Root, options: Options | None = None, **storage_options: Any) -> Verdict:
+    """Verify one replica, a URL or a ``Root`` from discovery whose listing it then reuses
+    while fresh (``options.deep`` rebuilds and integrity-checks, as ``ltx verify``)."""
+    return run_op("verify", _verify, replica, options or Options(), storage_options, reuse=True)
 
 
-def drill(url: str, options: Options | None = None, **storage_options: Any) -> Verdict:
+def drill(replica: str | Root, options: Options | None = None, **storage_options: Any) -> Verdict:
     """Restore the latest point to a temp file, run ``PRAGMA integrity_check`` and the
-    probe, report the RPO and the restore time; the temp file is removed."""
-    return run_op("drill", _drill, url, options or Options(), storage_options)
+    probe, report the RPO and the restore time; the temp file is removed. A ``Root``'s
+    listing from discovery is reused while fresh, as by ``verify``."""
+    return run_op("drill", _drill, replica, options or Options(), storage_options, reuse=True)
 
 
-def compact(url: str, options: Options | None = None, **storage_options: Any) -> Verdict:
-    """Apply Litestream's compaction and retention (``options.dry_run`` only plans)."""
-    return run_op("compact", _compact, url, options or Options(), storage_options)
+def compact(replica: str | Root, options: Options | None = None, **storage_options: Any) -> Verdict:
+    """Apply Litestream's compaction and retention (``options.dry_run`` only plans); it
+    always lists the root afresh before deleting anything."""
+    return run_op("compact", _compact, replica, options or Options(), storage_options)

@@ -37,18 +37,23 @@ OPERATIONS: dict[str, Operation] = {
 
 def run_batch(
     op: str,
-    urls: Sequence[str],
+    replicas: Sequence[str | Root],
     options: Options,
     storage_options: Mapping[str, Any],
     threads: int = 1,
 ) -> list[Verdict]:
-    """One task: ``op`` on each of ``urls``, ``threads`` replicas at a time (the work is
-    mostly waiting on storage); module level, so engines can ship it."""
+    """One task: ``op`` on each replica (a URL, or a ``Root`` carrying discovery's listing
+    of it), ``threads`` replicas at a time (the work is mostly waiting on storage);
+    module level, so engines can ship it."""
     fn = OPERATIONS[op]
-    if threads <= 1 or len(urls) <= 1:
-        return [fn(url, options, **storage_options) for url in urls]
-    with cf.ThreadPoolExecutor(min(threads, len(urls))) as pool:
-        return list(pool.map(lambda url: fn(url, options, **storage_options), urls))
+    if threads <= 1 or len(replicas) <= 1:
+        return [fn(r, options, **storage_options) for r in replicas]
+    with cf.ThreadPoolExecutor(min(threads, len(replicas))) as pool:
+        return list(pool.map(lambda r: fn(r, options, **storage_options), replicas))
+
+
+def _url(replica: str | Root) -> str:
+    return replica.url if isinstance(replica, Root) else replica
 
 
 @attrs.frozen
@@ -88,8 +93,8 @@ class Run:
         }
 
 
-def _batches(urls: Sequence[str], size: int) -> list[list[str]]:
-    return [list(urls[i : i + size]) for i in range(0, len(urls), size)]
+def _batches(items: Sequence[str | Root], size: int) -> list[list[str | Root]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 def _local_pool(workers: int) -> cf.Executor:
@@ -117,7 +122,9 @@ class _Driver:
     lost: list[str] = attrs.field(factory=list)
     broken: bool = False
 
-    def submit(self, pending: list[list[str]], inflight: dict[Any, list[str]]) -> None:
+    def submit(
+        self, pending: list[list[str | Root]], inflight: dict[Any, list[str | Root]]
+    ) -> None:
         while pending and not self.broken and len(inflight) < self.window:
             batch = pending.pop(0)
             args = (self.op, batch, self.options, self.storage_options, self.threads)
@@ -128,12 +135,12 @@ class _Driver:
                 self.broken = True
                 self.errors.append(scrub(f"{type(exc).__name__}: {exc}", self.secrets))
 
-    def collect(self, fut: cf.Future[list[Verdict]], batch: list[str]) -> None:
+    def collect(self, fut: cf.Future[list[Verdict]], batch: list[str | Root]) -> None:
         try:
             verdicts = fut.result()
         except Exception as exc:  # the engine gave up on this batch: not run
             self.errors.append(scrub(f"{type(exc).__name__}: {exc}", self.secrets))
-            self.lost += [redact(u) for u in batch]
+            self.lost += [redact(_url(r)) for r in batch]
             return
         for v in verdicts:
             self.requests += int(v.detail.get("requests", 0))
@@ -143,8 +150,8 @@ class _Driver:
             if self.progress is not None:
                 self.progress(len(self.got), self.total)
 
-    def drive(self, pending: list[list[str]], max_requests: int | None) -> None:
-        inflight: dict[Any, list[str]] = {}
+    def drive(self, pending: list[list[str | Root]], max_requests: int | None) -> None:
+        inflight: dict[Any, list[str | Root]] = {}
         while True:
             if max_requests is None or self.requests < max_requests:
                 self.submit(pending, inflight)
@@ -182,13 +189,13 @@ def run(
         raise ValueError(f"unknown fleet operation {op!r}: one of {', '.join(OPERATIONS)}")
     started = time.perf_counter()
     opts = dict(storage_options or {})
-    urls = [r.url if isinstance(r, Root) else r for r in replicas]
+    items = list(replicas)
     finished = set(done)
-    todo = [u for u in urls if redact(u) not in finished]
+    todo = [r for r in items if redact(_url(r)) not in finished]
     size = batch_size or max(1, min(64, math.ceil(len(todo) / (workers * 4))))
     pending = _batches(todo, size)
     ex = _local_pool(workers) if executor is None else executor
-    secrets = sorted({s for u in todo[:1] for s in secrets_of(u, opts)})
+    secrets = sorted({s for r in todo[:1] for s in secrets_of(_url(r), opts)})
     d = _Driver(
         op, options or Options(), opts, ex, 2 * workers, len(todo), on_verdict, progress, secrets
     )
@@ -201,8 +208,8 @@ def run(
             ex.shutdown(wait=True, cancel_futures=True)
     if pending and not d.broken:
         d.errors.append(f"request budget of {max_requests} reached after {d.requests} requests")
-    not_run = tuple(d.lost + [redact(u) for b in pending for u in b])
+    not_run = tuple(d.lost + [redact(_url(r)) for b in pending for r in b])
     seconds = time.perf_counter() - started
     return Run(
-        op, tuple(d.got), len(urls) - len(todo), not_run, tuple(d.errors), d.requests, seconds
+        op, tuple(d.got), len(items) - len(todo), not_run, tuple(d.errors), d.requests, seconds
     )

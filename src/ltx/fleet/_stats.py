@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from ltx.codec import SNAPSHOT_LEVEL, TRAILER_SIZE, FileInfo
-from ltx.fleet._discover import group_of
+from ltx.fleet._discover import Root, group_of
 from ltx.fleet._ops import Found, Options, run_op
 from ltx.fleet._project import project
 from ltx.fleet._verdict import Verdict
@@ -96,7 +96,8 @@ def _stats(replica: Replica, options: Options, found: Found) -> None:
         found.detail["projection"] = _projection(replica, options, files)
 
 
-def stats(url: str, options: Options | None = None, **storage_options: Any) -> Verdict:
+def stats(replica: str | Root, options: Options | None = None, **storage_options: Any) -> Verdict:
     """Objects and bytes per level, identical copies across levels, the oldest and
-    newest restorable points and, with ``options.writes_per_second``, a projection."""
-    return run_op("stats", _stats, url, options or Options(), storage_options)
+    newest restorable points and, with ``options.writes_per_second``, a projection
+    (from a fresh listing of the root, always)."""
+    return run_op("stats", _stats, replica, options or Options(), storage_options)

@@ -143,6 +143,13 @@ class Replica(Writing):
             self._source = None
         return self._ltx.refresh()
 
+    def adopt(self, files: list[FileInfo]) -> list[FileInfo]:
+        """Take ``files`` (this root's LTX files as a listing made elsewhere saw them, e.g.
+        ``store.files_in`` of a prefix walk) as the listing, instead of listing again."""
+        with self._lock:
+            self._source = None
+        return self._ltx.adopt(files)
+
     def _listed(self, files: list[FileInfo]) -> None:
         self.writer.position = max((f.max_txid for f in files), default=0)
 

@@ -156,10 +156,12 @@ def capture(db: Database, pos: Position | None, *, max_bytes: int | None = None)
         if isinstance(start, str):
             scan = None
             if hdr is not None:
-                scan = scan_wal(hdr, read, max_frames=bound, keep_pages=False)
+                scan = scan_wal(hdr, read, max_frames=bound, keep_pages=False, trust_published=True)
             return attrs.evolve(_snapshot(db, hdr, scan, txid), reason=start)
         assert hdr is not None and pos is not None
-        scan = scan_wal(hdr, read, start, max_bytes=max_bytes, max_frames=bound)
+        scan = scan_wal(
+            hdr, read, start, max_bytes=max_bytes, max_frames=bound, trust_published=True
+        )
         if not scan.transactions:
             return None
         pages = dict(scan.pages)

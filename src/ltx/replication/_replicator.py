@@ -2,8 +2,9 @@
 
 Each ``sync`` captures what committed since the last one into one level-0 file at the
 next TXID and creates it on every target; then the checkpoint policy runs. ``start``
-runs syncs in a thread every ``sync_interval`` seconds and right after each commit of
-an attached apsw connection, and between syncs the compaction levels (``levels=``).
+runs syncs in a thread: as soon as a change is seen once the last sync is
+``sync_interval`` seconds old (``_pace``), right after each commit of an attached apsw
+connection, and between syncs the compaction levels (``levels=``).
 Every step is a plain method so tests can drive it.
 """
 
@@ -25,22 +26,19 @@ from ltx.compaction import LevelsConfig, Step
 from ltx.errors import LeaseLostError, LTXError
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
-from ltx.sqlitefmt.wal import WAL_HEADER_SIZE, frame_size
 from ltx.times import UTC
 
 from ._capture import Capture, Position, capture
+from ._checkpoint import MIN_CHECKPOINT_PAGES, TRUNCATE_PAGES, Checkpoints
 from ._lease import DEFAULT_TTL, Leases
 from ._levels import Schedule, levels_option
+from ._pace import Pacer
 from ._source import Connect, Database, stdlib_connect
 from ._stage import remove_stale
 from ._targets import Targets
 
 __all__ = ["Replicator", "Synced"]
 
-TRUNCATE_PAGES = 121359
-"""Litestream's ``truncate-page-n``: past this many WAL pages, the WAL file is cut."""
-MIN_CHECKPOINT_PAGES = 1000
-"""Litestream's ``min-checkpoint-page-count``: a PASSIVE checkpoint past this many."""
 MAX_SYNC_BYTES = 64 << 20
 """Litestream's ``max-sync-wal-bytes``: one level-0 file covers at most about this much."""
 
@@ -57,7 +55,7 @@ class Synced:
     transactions: int
 
 
-class Replicator:
+class Replicator(Checkpoints):
     """Replicates the WAL database at ``db_path`` to every URL (or ``Replica``) given."""
 
     def __init__(
@@ -99,6 +97,7 @@ class Replicator:
         self.last: Synced | None = None
         self.files_written = 0
         self._batch: list[Synced] = []
+        self._unflushed: Capture | None = None
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -114,7 +113,6 @@ class Replicator:
         self.leases = Leases(self.owner, lease_ttl)
         self.levels = levels_option(levels)
         self._schedule = Schedule(self.levels, clock) if self.levels else None
-        self._compacting = False
 
     def __repr__(self) -> str:
         pos = self.position.txid if self.position else None
@@ -199,17 +197,14 @@ class Replicator:
         self._wake.set()
 
     def _run(self) -> None:
-        delay = self.sync_interval
-        while not self._stopping.is_set():
-            self._wake.wait(delay)
-            self._wake.clear()
-            if self._stopping.is_set():
-                break
+        """Sync when the pacer says (see ``_pace``), then compact when due."""
+        pacer = Pacer(self.sync_interval, self._change_hint)
+        while pacer.wait(self._wake, self._stopping):
+            synced = False
             try:
                 self._keep_lease()
                 self.sync()
-                delay = self.sync_interval
-                self._compacting = True  # a failed compaction does not slow the syncs
+                synced = True  # a failed compaction does not slow the syncs
                 self.compact_if_due()
             except LeaseLostError as exc:
                 self.last_error = exc
@@ -218,9 +213,11 @@ class Replicator:
                 self.last_error = exc
                 if self.on_error is not None:
                     self.on_error(exc)
-                if not self._compacting:
-                    delay = min(max(delay * 2, self.sync_interval), 300.0)
-            self._compacting = False
+            pacer.done(synced)
+
+    def _change_hint(self) -> object:
+        db = self.db
+        return db.change_hint() if db is not None else None
 
     # -- compaction ---------------------------------------------------------------
 
@@ -240,7 +237,7 @@ class Replicator:
             if self.leases.lost:
                 raise LeaseLostError("the write lease was lost; this replicator writes no more")
             self._keep_lease(force=True)
-            targets.flush()
+            self._flush()
             steps = [r.compact(self.levels, now=when) for r in targets.replicas]
         return steps[0]
 
@@ -255,36 +252,44 @@ class Replicator:
             self._maybe_checkpoint()
             return self._batch
 
-    def _sync_all(self) -> None:
+    def _sync_all(self, *, upload: bool = True) -> None:
+        """Capture and upload until the WAL is read; ``upload=False`` leaves the last
+        file pending (``_flush`` uploads it), for a caller holding the write lock."""
         db, targets = self._opened()
         if self.leases.lost:
             raise LeaseLostError("the write lease was lost; this replicator writes no more")
-        targets.flush()
         if db.wal_missing():
             db.bump()  # a WAL to hold a position in (the app's next write would make one)
         while True:
+            self._flush()  # the previous file first: TXIDs land in order
             self._keep_lease(force=True)
             with db.reading():  # a snapshot's pages are read while it is encoded
                 cap = capture(db, self.position, max_bytes=self.max_sync_bytes)
                 if cap is None:
                     return
                 targets.write(cap, int(self.clock() * 1000))
-            self._write(targets, cap)
+            self.position = cap.end  # the file is ours now: a failed upload is retried as is
+            self._unflushed = cap
+            if upload:
+                self._flush()
             if cap.end.wal is None:
                 return  # the WAL vanished under us: the next sync starts over
             if cap.wal[1] < self.max_sync_bytes:
                 return  # all it held when read; chasing a busy writer would never end
 
-    def _write(self, targets: Targets, cap: Capture) -> Synced:
-        self.position = cap.end  # the file is ours now: a failed upload is retried as is
+    def _flush(self) -> None:
+        """Upload the pending file to every target; then it counts as synced."""
+        _, targets = self._opened()
         targets.flush()
+        cap, self._unflushed = self._unflushed, None
+        if cap is None:
+            return
         self._synced_since_checkpoint = True
         s = Synced(cap.txid, cap.snapshot, cap.reason, len(cap.pages), cap.commit, cap.transactions)
         self._batch.append(s)
         self.last, self.files_written = s, self.files_written + 1
         if self.on_sync is not None:
             self.on_sync(s)
-        return s
 
     def _keep_lease(self, *, force: bool = False) -> None:
         """Renew the leases when a third of the TTL is left (or before any write when it
@@ -303,56 +308,3 @@ class Replicator:
             self.open()
         assert self.db is not None and self.targets is not None
         return self.db, self.targets
-
-    def _wal_pages(self) -> int:
-        pos = self.position
-        if pos is None or pos.wal is None or not pos.page_size:
-            return 0
-        return (pos.wal.offset - WAL_HEADER_SIZE) // frame_size(pos.page_size)
-
-    def _maybe_checkpoint(self) -> None:
-        """Litestream's thresholds: past ``min_checkpoint_pages`` synced WAL pages, or
-        ``checkpoint_interval`` seconds after the last one when data was synced since."""
-        pages = self._wal_pages()
-        due = self._synced_since_checkpoint and (
-            self.clock() - self._last_checkpoint >= self.checkpoint_interval
-        )
-        if pages >= self.min_checkpoint_pages or (pages and due):
-            self.checkpoint()
-
-    def checkpoint(self) -> bool:
-        """A PASSIVE checkpoint sealed by SQLite's write lock, then the write that
-        restarts the WAL (cut to its new size): True when the whole WAL was copied."""
-        with self._lock:
-            db, _ = self._opened()
-            with db.writes_held() as held:
-                if not held:
-                    return False
-                self._sync_all()
-                busy, log, copied = db.checkpoint("PASSIVE")
-                pos = self.position
-                full = (
-                    busy == 0
-                    and log == copied
-                    and pos is not None
-                    and pos.wal is not None
-                    and pos.wal.offset == WAL_HEADER_SIZE + log * frame_size(pos.page_size)
-                )
-            self._last_checkpoint = self.clock()
-            self._synced_since_checkpoint = False
-            if full and pos is not None:
-                self._restart_wal(db, pos)
-                self._sync_all()
-            return full
-
-    def _restart_wal(self, db: Database, pos: Position) -> None:
-        """After our full checkpoint at ``pos``: the write that restarts the WAL. If the
-        header then shows exactly one restart, the new WAL continues our position from
-        its first frame; if not (a reader kept the old WAL, or more happened), the next
-        sync decides as for any WAL it finds."""
-        db.bump()
-        with db.wal() as (hdr, _read):
-            if hdr is None or pos.wal is None or hdr.checkpoint_seq != pos.seq + 1:
-                return
-            if hdr.salts != (pos.wal.salt1, pos.wal.salt2):
-                self.position = attrs.evolve(pos, restarted_to=hdr.salts)

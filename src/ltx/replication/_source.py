@@ -180,6 +180,18 @@ class Database:
             return 0
         return int.from_bytes(raw[16:20], sys.byteorder)
 
+    def change_hint(self) -> tuple[object, ...]:
+        """Cheap to read, and different after any commit or WAL restart: the -wal file's
+        size, time and inode, and the -shm index header (``Pacer`` polls it between
+        syncs; a hint to sync sooner, never proof of what changed)."""
+        try:
+            st = os.stat(self.wal_path)
+            wal: tuple[int, ...] = (st.st_size, st.st_mtime_ns, st.st_ino)
+        except FileNotFoundError:
+            wal = ()
+        index = os.pread(self._shm, 48, 0) if self._shm >= 0 else b""
+        return wal, index
+
     def wal_missing(self) -> bool:
         """True when the WAL has no valid header (absent, empty or cut)."""
         with self.wal() as (header, _read):

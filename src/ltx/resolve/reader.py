@@ -35,7 +35,10 @@ from ltx.storage import Store
 __all__ = ["MAX_READ_AROUND", "RUN_BYTES", "PageReader"]
 
 RUN_BYTES = 1 << 20
-"""The largest ranged read ``read_pages`` makes for one run of adjacent frames."""
+"""The largest ranged read ``read_pages`` makes for one run of nearby frames."""
+RUN_GAP = 256 << 10
+"""The most unwanted bytes between two frames ``read_pages`` still fetches in one read:
+skipping them costs less than another request (a local read's call, or a round trip)."""
 MAX_READ_AROUND = 4 << 20
 """The largest window of neighbouring frames one page miss fetches (after repeated misses)."""
 _FRAME = "\x00frame"  # cache-key suffix of a compressed frame kept on speculation
@@ -162,8 +165,9 @@ class PageReader:
 
     def read_pages(self, pm: PageMap, pgnos: Sequence[int]) -> list[bytes]:
         """Pages ``pgnos`` of ``pm`` at once: cached ones from the cache, the rest read in
-        runs of adjacent frames (one ranged read of up to ``RUN_BYTES`` each, several in
-        flight) and decoded; what is read is not cached (the caller keeps what it needs)."""
+        runs of nearby frames (one ranged read of up to ``RUN_BYTES`` each, gaps of up to
+        ``RUN_GAP`` read and dropped, several in flight) and decoded; what is read is not
+        cached (the caller keeps what it needs)."""
         out: list[bytes | None] = [None] * len(pgnos)
         runs: list[tuple[FileInfo, list[tuple[int, int, int, int]]]] = []
         for i, pgno in enumerate(pgnos):
@@ -182,7 +186,7 @@ class PageReader:
             if (
                 last is not None
                 and last[0].path == f.path
-                and last[1][-1][2] + last[1][-1][3] == loc.offset
+                and 0 <= loc.offset - (last[1][-1][2] + last[1][-1][3]) <= RUN_GAP
                 and loc.offset + loc.size - last[1][0][2] <= RUN_BYTES
             ):
                 last[1].append((i, pgno, loc.offset, loc.size))

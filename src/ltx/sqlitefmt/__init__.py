@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         diff_database,
         diff_rows,
         diff_schema,
+        iter_row_changes,
     )
     from ltx.sqlitefmt.pager import PageCounter, PageFn, Pager
     from ltx.sqlitefmt.record import Value
@@ -39,7 +40,15 @@ if TYPE_CHECKING:
 
 _LAZY = {
     **dict.fromkeys(
-        ("RowChange", "SchemaChange", "DatabaseDiff", "diff_database", "diff_rows", "diff_schema"),
+        (
+            "RowChange",
+            "SchemaChange",
+            "DatabaseDiff",
+            "diff_database",
+            "diff_rows",
+            "diff_schema",
+            "iter_row_changes",
+        ),
         "ltx.sqlitefmt.diff",
     ),
     **dict.fromkeys(("PageFn", "Pager", "PageCounter"), "ltx.sqlitefmt.pager"),
@@ -75,6 +84,7 @@ __all__ = [
     "diff_database",
     "diff_rows",
     "diff_schema",
+    "iter_row_changes",
 ]
 
 

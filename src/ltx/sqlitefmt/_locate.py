@@ -67,6 +67,7 @@ class _Parsed:
     keys: list[int]
     recs: list[list[Value]]
     cells: list[PayloadCell]
+    table: bool
 
 
 class Locator:
@@ -101,11 +102,11 @@ class Locator:
         if got is None:
             if page.kind == INTERIOR_TABLE:
                 children, keys = page.table_interior()
-                got = _Parsed([*children, page.right_child], keys, [], [])
+                got = _Parsed([*children, page.right_child], keys, [], [], True)
             else:
                 cells = page.payload_cells()
                 recs = [self._record(c, page.pgno, 0) for c in cells]
-                got = _Parsed([*(c.child for c in cells), page.right_child], [], recs, cells)
+                got = _Parsed([*(c.child for c in cells), page.right_child], [], recs, cells, False)
             self._interior[page.pgno] = got
         return got
 
@@ -120,19 +121,18 @@ class Locator:
         got.recs[i] = rec
         return compare_records(key, rec, colls, desc, enc)
 
-    def _child(self, page: BTreePage, tree: Tree, key: SearchKey) -> int | None:
-        got = self._parsed(page)
+    def _child(self, got: _Parsed, pgno: int, tree: Tree, key: SearchKey) -> int | None:
         if tree.table:
             return got.children[bisect_left(got.keys, key)]
         assert isinstance(key, list)
         lo, hi = 0, len(got.recs)
         while lo < hi:
             mid = (lo + hi) // 2
-            if self._compare(key, got, mid, tree, page.pgno) > 0:
+            if self._compare(key, got, mid, tree, pgno) > 0:
                 lo = mid + 1
             else:
                 hi = mid
-        if lo < len(got.recs) and self._compare(key, got, lo, tree, page.pgno) == 0:
+        if lo < len(got.recs) and self._compare(key, got, lo, tree, pgno) == 0:
             return None  # the key is an entry of this very page
         return got.children[lo]
 
@@ -145,13 +145,18 @@ class Locator:
         seen = {pgno}
         depth = 0
         while True:
-            page = self.pager.btree(pgno)
-            if page.is_table != tree.table:
+            got = self._interior.get(pgno)  # interior pages seen before: no parse
+            if got is None:
+                page = self.pager.btree(pgno)
+                if page.is_table != tree.table:
+                    raise DatabaseFormatError(f"page of the wrong kind in {tree.name!r}", pgno=pgno)
+                if page.is_leaf:
+                    self.heights[tree.root] = depth
+                    return False
+                got = self._parsed(page)
+            elif got.table != tree.table:
                 raise DatabaseFormatError(f"page of the wrong kind in {tree.name!r}", pgno=pgno)
-            if page.is_leaf:
-                self.heights[tree.root] = depth
-                return False
-            child = self._child(page, tree, key)
+            child = self._child(got, pgno, tree, key)
             depth += 1
             if child == target:
                 if target_is_leaf:

@@ -96,7 +96,7 @@ def _place(
         return root_of
     if key is None:
         return None
-    for tree in sorted(trees, key=lambda t: -hits[t.name]):
+    for tree in sorted(trees, key=lambda t: -hits[t.name]) if len(trees) > 1 else trees:
         if side.loc.locate(tree, pgno, key, page.is_leaf):
             return tree
     return None

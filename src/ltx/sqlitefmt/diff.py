@@ -8,11 +8,12 @@ Tables whose layout changed (or that cannot be searched) are compared in full.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import attrs
 
 from ltx.errors import DatabaseFormatError
+from ltx.sqlitefmt._cells import narrow
 from ltx.sqlitefmt._locate import Tree
 from ltx.sqlitefmt._prune import (
     Side,
@@ -25,14 +26,21 @@ from ltx.sqlitefmt._prune import (
     owners_nearby,
     prunable,
 )
-from ltx.sqlitefmt.btree import iter_cells
 from ltx.sqlitefmt.page import BTreePage
 from ltx.sqlitefmt.pager import PageFn, Pager
 from ltx.sqlitefmt.record import decode_record, sort_key
 from ltx.sqlitefmt.schema import Schema, Table, build_schema, read_entries
-from ltx.sqlitefmt.walk import Key, Row, layout, row_key, row_values
+from ltx.sqlitefmt.walk import Key, Row, records, row_key, row_values
 
-__all__ = ["RowChange", "SchemaChange", "DatabaseDiff", "diff_database", "diff_rows", "diff_schema"]
+__all__ = [
+    "RowChange",
+    "SchemaChange",
+    "DatabaseDiff",
+    "diff_database",
+    "diff_rows",
+    "diff_schema",
+    "iter_row_changes",
+]
 
 #: Column defaults a diff may fill in beyond the values its records store. A record
 #: stores each value it has (a byte at least), so only defaults (ALTER TABLE ADD
@@ -97,6 +105,21 @@ def diff_database(page_a: PageFn, page_b: PageFn, changed: Iterable[int]) -> Dat
     ``changed`` must hold every page number whose bytes differ between the two (pages
     present on one side only included); the result is exact when it does.
     """
+    schema, rows = _start(page_a, page_b, changed)
+    return DatabaseDiff(schema, tuple(rows))
+
+
+def iter_row_changes(page_a: PageFn, page_b: PageFn, changed: Iterable[int]) -> Iterator[RowChange]:
+    """The rows of :func:`diff_database`, yielded table by table as each is compared, so
+    the decoded rows are not held (all pages are read before the first row comes)."""
+    _, rows = _start(page_a, page_b, changed)
+    yield from rows
+
+
+def _start(
+    page_a: PageFn, page_b: PageFn, changed: Iterable[int]
+) -> tuple[tuple[SchemaChange, ...], Iterator[RowChange]]:
+    """The schema changes, and the row changes still to be worked out."""
     changed = frozenset(changed)
     pa = Pager(page_a)
     pb = Pager(page_b, pa.header) if 1 not in changed else Pager(page_b)
@@ -110,7 +133,7 @@ def diff_database(page_a: PageFn, page_b: PageFn, changed: Iterable[int]) -> Dat
     rows = _Rows(pa, pb, sa, sb, changed, compatible)
     rows.side_a.explained |= seen_a
     rows.side_b.explained |= seen_b
-    return DatabaseDiff(tuple(diff_schema(sa, sb)), tuple(rows.changes()))
+    return tuple(diff_schema(sa, sb)), rows.changes()
 
 
 def _schema(pager: Pager) -> tuple[Schema, set[int]]:
@@ -182,19 +205,21 @@ class _Rows:
         self.stored = 0  # values decoded from records
         self.filled = 0  # values taken from column defaults
 
-    def changes(self) -> list[RowChange]:
-        """Every row change, by table name then key."""
+    def changes(self) -> Iterator[RowChange]:
+        """Every row change, by table name then key (a table's rows dropped once compared)."""
         # Full reads first: the overflow pages they read are then accounted for.
         for name in self.names:
             if name not in self.pruned:
                 ta, tb = self.tables[name]
-                self.found[name] = (self._all(self.side_a, ta), self._all(self.side_b, tb))
+                self.found[name] = (
+                    records(self.side_a.pager, ta, self.side_a.explained),
+                    records(self.side_b.pager, tb, self.side_b.explained),
+                )
         if self.pruned:
             self._prune()
-        out: list[RowChange] = []
         for name in self.names:
-            out.extend(self._compare_found(name, name in self.pruned))
-        return out
+            yield from self._compare_found(name, name in self.pruned)
+            del self.found[name]
 
     def _trees(self, side: Side) -> list[Tree]:
         return [Tree.of_table(t) for t in side.schema.tables if t.has_rows and t.decidable]
@@ -214,7 +239,11 @@ class _Rows:
             pages_a = expand(a, b, ta, tb, differ)
             pages_b = expand(b, a, tb, ta, differ)
             self.pages[name] = ({p.pgno for p in pages_a}, {p.pgno for p in pages_b})
-            self.found[name] = (self._read(a, name, pages_a), self._read(b, name, pages_b))
+            skip_a, skip_b = narrow(pages_a, pages_b)
+            self.found[name] = (
+                self._read(a, name, pages_a, cells=skip_a),
+                self._read(b, name, pages_b, cells=skip_b),
+            )
         self._owners(a, b, trees_a, trees_b)
         self._owners(b, a, trees_b, trees_a)
 
@@ -225,16 +254,24 @@ class _Rows:
         pages: Sequence[BTreePage],
         into: dict[Key, bytes] | None = None,
         only: int = 0,
+        cells: dict[int, list[int]] | None = None,
     ) -> dict[Key, bytes]:
         """key -> payload for the cells of ``pages`` (``only`` the cell whose overflow
-        chain starts at that page, if given); their overflow pages become explained."""
+        chain starts at that page, if given; of a page in ``cells``, only the cells at
+        those offsets); their overflow pages become explained."""
         table = side.schema.table(name)
         pager = side.pager
         out: dict[Key, bytes] = {} if into is None else into
         pager.overflow_seen = side.explained
         try:
             for page in pages:
-                for cell in page.payload_cells():
+                offsets = None if cells is None else cells.get(page.pgno)
+                found = (
+                    page.payload_cells()
+                    if offsets is None
+                    else [page.payload_cell(o) for o in offsets]
+                )
+                for cell in found:
                     if only and cell.overflow != only:
                         continue
                     payload = pager.payload(cell, page.pgno)
@@ -289,11 +326,10 @@ class _Rows:
             )
         return row
 
-    def _compare_found(self, name: str, pruned: bool) -> list[RowChange]:
+    def _compare_found(self, name: str, pruned: bool) -> Iterator[RowChange]:
         """Changes between the rows found on each side; equal records are equal rows only
         when both sides decode them alike (``pruned``: same layout)."""
         rows_a, rows_b = self.found[name]
-        out = []
         keys = rows_a.keys() | rows_b.keys()
         tables = [t for t in self.tables[name] if t is not None]
         rowid = not any(t.without_rowid for t in tables)  # keys are (int,): plain order
@@ -304,35 +340,7 @@ class _Rows:
             before = self._decode(self.side_a, name, key, pa)
             change = _change(name, key, before, self._decode(self.side_b, name, key, pb))
             if change is not None:
-                out.append(change)
-        return out
-
-    def _all(self, side: Side, table: Table | None) -> dict[Key, bytes]:
-        """key -> record of every row of ``table`` (the records, not decoded rows: a
-        record is never larger than its share of the database)."""
-        if table is None or not table.has_rows:
-            return {}
-        pager = side.pager
-        caching, pager.caching = pager.caching, False
-        pager.overflow_seen = side.explained
-        out: dict[Key, bytes] = {}
-        cols = layout(table)
-        try:
-            for pgno, cell in iter_cells(pager, table.root, table=not table.without_rowid):
-                payload = cell.local if cell.size == len(cell.local) else pager.payload(cell, pgno)
-                if not table.without_rowid:
-                    out[(cell.rowid,)] = payload
-                    continue
-                fields = decode_record(payload, pager.encoding, pgno)
-                if len(fields) < len(table.primary_key):
-                    raise DatabaseFormatError(
-                        f"{table.name}: record shorter than its key", pgno=pgno
-                    )
-                out[row_key(table, row_values(cols, fields, None), None)] = payload
-        finally:
-            pager.caching = caching
-            pager.overflow_seen = None
-        return out
+                yield change
 
 
 def _find(schema: Schema, name: str) -> Table | None:

@@ -49,6 +49,7 @@ class Pager:
         self._own: dict[int, bytes] = {}
         self._shared = self._own
         self._changed: AbstractSet[int] = frozenset()
+        self._parsed: dict[int, BTreePage] = {}  # b-tree pages parsed while caching
         self.caching = False
         self.overflow_seen: set[int] | None = None
         if header is None:
@@ -90,8 +91,14 @@ class Pager:
         return data
 
     def btree(self, pgno: int) -> BTreePage:
-        """Page ``pgno`` parsed as a b-tree page."""
-        return parse_page(self.raw(pgno), pgno, self.usable)
+        """Page ``pgno`` parsed as a b-tree page (parsed once while caching: a diff places,
+        expands and reads each changed page)."""
+        page = self._parsed.get(pgno)
+        if page is None:
+            page = parse_page(self.raw(pgno), pgno, self.usable)
+            if self.caching:
+                self._parsed[pgno] = page
+        return page
 
     def chain(self, cell: PayloadCell, pgno: int) -> Iterator[tuple[int, bytes]]:
         """(pgno, bytes) of each overflow page of ``cell`` (on page ``pgno``), with guards."""

@@ -7,6 +7,14 @@ commit" is nonzero ends a transaction, and only whole transactions count. This m
 is the one home of those rules: Litestream 0.3 segments (``ltx.legacy``) and the live
 replicator (``ltx.replication``) both read through it. Bytes come from the caller's
 ``read_at(offset, n)``; nothing here opens a file.
+
+A live database's readers do not recompute checksums: SQLite's shared index (the -shm
+file) publishes how many frames of the current WAL are committed (``mxFrame``), and
+frames up to it are never rewritten until the WAL restarts (new salts). ``scan_wal``
+can read the same way (``trust_published``): frames within ``max_frames`` are checked
+for salts only and the running checksum is the one each frame header stores; a final
+read of the WAL header proves no restart began while the frames were read (a restart
+writes the new header before any frame), else the scan is redone with checksums.
 """
 
 from __future__ import annotations
@@ -236,6 +244,20 @@ def _frame_fault(hdr: WALHeader, raw: bytes, sums: tuple[int, int]) -> tuple[str
     return "", s
 
 
+_FRAME = struct.Struct(">6I")
+
+
+def _frame_published(hdr: WALHeader, chunk: bytes, at: int) -> tuple[str, tuple[int, int]]:
+    """As ``_frame_fault`` for a frame SQLite's index published: salts checked, the
+    stored running checksum taken (see the module docstring)."""
+    pgno, _size, salt1, salt2, sum1, sum2 = _FRAME.unpack_from(chunk, at)
+    if (salt1, salt2) != hdr.salts:
+        return "salt differs from the header's", (0, 0)
+    if pgno == 0:
+        return "frame for page 0", (0, 0)
+    return "", (sum1, sum2)
+
+
 def scan_wal(
     header: WALHeader,
     read_at: ReadAt,
@@ -244,15 +266,35 @@ def scan_wal(
     max_bytes: int | None = None,
     max_frames: int | None = None,
     keep_pages: bool = True,
+    trust_published: bool = False,
 ) -> WALScan:
     """Read committed transactions of ``header``'s WAL from ``start`` (default: the first
     frame) up to the first invalid frame or the end; stop at the first commit boundary
     past ``max_bytes`` when given. Frames after the last commit frame are left unread
     for a later scan, as SQLite's recovery ignores them. ``max_frames`` bounds the WAL
     to the frames SQLite's shared index says are committed (a writer that died after
-    writing its commit frame but before publishing it did not commit). With
+    writing its commit frame but before publishing it did not commit);
+    ``trust_published`` then reads them as SQLite's readers do (module docstring). With
     ``keep_pages=False`` each page's newest copy is kept as its frame's offset, not its
     bytes, so memory stays bounded however large the WAL is."""
+    trusted = trust_published and max_frames is not None
+    scan = _scan(header, read_at, start, max_bytes, max_frames, keep_pages, trusted)
+    if trusted and scan.frames and read_at(16, 8) != struct.pack(">2I", *header.salts):
+        return _scan(header, read_at, start, max_bytes, max_frames, keep_pages, False)
+    return scan
+
+
+def _scan(
+    header: WALHeader,
+    read_at: ReadAt,
+    start: WALPosition | None,
+    max_bytes: int | None,
+    max_frames: int | None,
+    keep_pages: bool,
+    trusted: bool,
+) -> WALScan:
+    """``scan_wal``'s loop, verifying checksums unless ``trusted`` (a restart while a
+    trusting scan read makes ``scan_wal`` run it again verifying)."""
     pos = start or WALPosition.start(header)
     if (pos.salt1, pos.salt2) != header.salts:
         raise UsageError("scan position belongs to another WAL (salts differ)")
@@ -269,13 +311,16 @@ def scan_wal(
         if len(chunk) < fsz:
             break
         for at in range(0, len(chunk) - fsz + 1, fsz):
-            raw = chunk[at : at + fsz]
-            fault, sums = _frame_fault(header, raw, sums)
+            if trusted:
+                fault, sums2 = _frame_published(header, chunk, at)
+                sums = sums2 if not fault else sums
+            else:
+                fault, sums = _frame_fault(header, chunk[at : at + fsz], sums)
             if fault:
                 stopped = f"WAL frame at offset {offset + at}: {fault}"
                 break
-            pgno, size = struct.unpack_from(">II", raw)
-            pending[pgno] = raw[FRAME_HEADER_SIZE:] if keep_pages else offset + at
+            pgno, size = struct.unpack_from(">II", chunk, at)
+            pending[pgno] = chunk[at + FRAME_HEADER_SIZE : at + fsz] if keep_pages else offset + at
             frames += 1
             if not size:
                 continue

@@ -10,7 +10,17 @@ from ltx.sqlitefmt.pager import PageFn, Pager
 from ltx.sqlitefmt.record import Value, decode_record
 from ltx.sqlitefmt.schema import NOT_STORED, ROWID_SLOT, Index, Schema, Table, read_schema
 
-__all__ = ["Key", "Row", "Layout", "layout", "iter_rows", "iter_index", "row_values", "row_key"]
+__all__ = [
+    "Key",
+    "Row",
+    "Layout",
+    "layout",
+    "iter_rows",
+    "iter_index",
+    "records",
+    "row_values",
+    "row_key",
+]
 
 Key = tuple[Value, ...]
 Row = dict[str, Value]
@@ -94,3 +104,29 @@ def iter_index(
         return
     for pgno, cell in iter_cells(pager, ix.root, table=False):
         yield tuple(decode_record(pager.payload(cell, pgno), pager.encoding, pgno))
+
+
+def records(pager: Pager, table: Table | None, overflow_seen: set[int]) -> dict[Key, bytes]:
+    """key -> record of every row of ``table`` (the records, not decoded rows: a record
+    is never larger than its share of the database); overflow pages read go into
+    ``overflow_seen``."""
+    if table is None or not table.has_rows:
+        return {}
+    caching, pager.caching = pager.caching, False
+    pager.overflow_seen = overflow_seen
+    out: dict[Key, bytes] = {}
+    cols = layout(table)
+    try:
+        for pgno, cell in iter_cells(pager, table.root, table=not table.without_rowid):
+            payload = cell.local if cell.size == len(cell.local) else pager.payload(cell, pgno)
+            if not table.without_rowid:
+                out[(cell.rowid,)] = payload
+                continue
+            fields = decode_record(payload, pager.encoding, pgno)
+            if len(fields) < len(table.primary_key):
+                raise DatabaseFormatError(f"{table.name}: record shorter than its key", pgno=pgno)
+            out[row_key(table, row_values(cols, fields, None), None)] = payload
+    finally:
+        pager.caching = caching
+        pager.overflow_seen = None
+    return out

@@ -139,6 +139,20 @@ class Store(ObjectStore):
         per_level = self.map(lambda lv: self.list_level(lv, exact_times=exact_times), chosen)
         return [f for files in per_level for f in files]
 
+    def files_in(self, listed: Iterable[ListedFile]) -> list[FileInfo]:
+        """The LTX files of this root among ``listed`` (a listing made elsewhere, e.g. one
+        recursive walk of a parent prefix), as ``list_files`` would give them; no request."""
+        out = []
+        for lf in listed:
+            level = self.layout.parse_level_dir(posixpath.basename(posixpath.dirname(lf.path)))
+            if level is None:
+                continue
+            entry = {"name": lf.path, "size": lf.size, "type": "file"}
+            info = self._entry_info(level, self.level_path(level), entry)
+            if info is not None:
+                out.append(attrs.evolve(info, created_at=lf.created_at))
+        return sorted(out, key=lambda f: (f.level, f.sort_key))
+
     # -- writing --------------------------------------------------------------------
 
     def write(
