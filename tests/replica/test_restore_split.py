@@ -398,6 +398,8 @@ def test_restore_file_takes_the_part_size_and_budget(tmp_path, small_parts, monk
     restore_file(src.store, pm, out, part=1500, budget=3000, processes=processes)
     assert out.read_bytes() == b"".join(pages[p] for p in sorted(pages))
     assert sizes == [1500] and small_parts == []
+    with pytest.raises(UsageError, match="positive part size"):
+        restore_file(src.store, pm, tmp_path / "bad.db", part=0)
 
 
 @pytest.mark.parametrize("replica_target", ["s3"], indirect=True)

@@ -15,13 +15,20 @@ from pathlib import Path
 
 from ltx.codec import Decoder, FileIndex, FileInfo, lock_pgno
 from ltx.dbfile import database_output_at
-from ltx.errors import FormatError
+from ltx.errors import FormatError, UsageError
 from ltx.resolve import PageMap
 from ltx.restore._procs import default_context
 from ltx.restore._split import Progress, decode_split
 from ltx.storage import Store
 
-__all__ = ["PROCESSES_ABOVE", "READ_AHEAD_BUDGET", "REMOTE_PART", "restore_file"]
+__all__ = [
+    "PROCESSES_ABOVE",
+    "READ_AHEAD_BUDGET",
+    "REMOTE_BUDGET",
+    "REMOTE_PART",
+    "REMOTE_PROCESSES",
+    "restore_file",
+]
 
 READ_AHEAD_BUDGET = 24 << 20
 """Bytes of read parts held at once across all files of one restore (local stores and,
@@ -142,13 +149,15 @@ def restore_file(
     (bytes of read parts held at once) default to ``_PART`` and ``READ_AHEAD_BUDGET`` for
     local files, ``REMOTE_PART`` and ``REMOTE_BUDGET`` for remote ones.
     """
+    if (part is not None and part <= 0) or (budget is not None and budget <= 0):
+        raise UsageError(f"restore needs a positive part size and budget, not {part}, {budget}")
     total = pm.commit - (1 if lock_pgno(pm.page_size) <= pm.commit else 0)
     cores = os.cpu_count() or 1
     remote = any(store.local_path(f.path) is None for f in pm.files)
     if processes is None and remote and not REMOTE_PROCESSES:
         processes = False
-    part = part or (REMOTE_PART if remote else _PART)
-    budget = budget or (REMOTE_BUDGET if remote else READ_AHEAD_BUDGET)
+    part = part if part is not None else (REMOTE_PART if remote else _PART)
+    budget = budget if budget is not None else (REMOTE_BUDGET if remote else READ_AHEAD_BUDGET)
     with database_output_at(path, overwrite=overwrite) as (fd, tmp):
         os.ftruncate(fd, pm.commit * pm.page_size)
         pool = None
