@@ -208,7 +208,9 @@ def test_restore_in_processes_is_byte_identical(tmp_path, monkeypatch, in_proces
 
     if method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"no {method} start method here")
-    monkeypatch.setattr(ltx.restore, "default_context", lambda: multiprocessing.get_context(method))
+    monkeypatch.setattr(
+        ltx.restore, "default_context", lambda *_: multiprocessing.get_context(method)
+    )
     _restore_with_level0_on_top(tmp_path, flags=0)
     assert in_processes == [method]
 
@@ -224,7 +226,9 @@ def test_a_dead_worker_hands_its_file_to_the_serial_decoder(
 
     import ltx.restore._procs
 
-    monkeypatch.setattr(ltx.restore, "default_context", lambda: multiprocessing.get_context("fork"))
+    monkeypatch.setattr(
+        ltx.restore, "default_context", lambda *_: multiprocessing.get_context("fork")
+    )
     monkeypatch.setattr(ltx.restore._procs, "_run", _die)
     url, _path, pages = _snapshot_replica(tmp_path)
     out = tmp_path / "out.db"
@@ -295,7 +299,7 @@ def test_a_flipped_byte_in_spawned_workers_raises_what_the_serial_restore_raises
     import multiprocessing
 
     monkeypatch.setattr(
-        ltx.restore, "default_context", lambda: multiprocessing.get_context("spawn")
+        ltx.restore, "default_context", lambda *_: multiprocessing.get_context("spawn")
     )
     _url, path, _pages = _snapshot_replica(tmp_path, flags=0)
     raw = bytearray(path.read_bytes())
@@ -514,15 +518,87 @@ def test_spawn_only_where_the_main_module_cannot_run_again(monkeypatch, spec_nam
     assert (context is not None and context.get_start_method() == "spawn") is safe
 
 
-def test_fork_only_while_the_caller_runs_one_thread(monkeypatch):
+def test_fork_only_beside_idle_threads():
     import sys
     import threading
 
     from ltx.restore._procs import default_context
 
-    monkeypatch.setattr(sys, "platform", "linux")
-    monkeypatch.setattr(threading, "active_count", lambda: 1)
-    context = default_context()
-    assert context is not None and context.get_start_method() == "fork"
-    monkeypatch.setattr(threading, "active_count", lambda: 3)  # an app's threads: no fork
-    assert default_context() is None
+    if not sys.platform.startswith("linux"):
+        pytest.skip("fork is the default on Linux only")
+    others = [t.ident for t in threading.enumerate() if t is not threading.current_thread()]
+    gate = threading.Event()
+    busy = threading.Thread(target=gate.wait)
+    busy.start()
+    try:
+        assert default_context(frozenset(others)) is None  # an app's running thread: no fork
+        context = default_context(frozenset([*others, busy.ident]))
+        assert context is not None and context.get_start_method() == "fork"
+    finally:
+        gate.set()
+        busy.join()
+
+
+def test_a_pool_is_idle_only_with_no_call_in_flight():
+    import threading
+
+    from ltx.storage import Workers
+
+    pool = Workers(2)
+    assert pool.idle_threads() == frozenset()
+    gate = threading.Event()
+    job = pool.submit(gate.wait)
+    assert pool.idle_threads() is None
+    gate.set()
+    job.result()
+    for _ in range(100):  # the done-callback runs just after the result is set
+        if pool.idle_threads() is not None:
+            break
+        threading.Event().wait(0.01)
+    idle = pool.idle_threads()
+    assert idle is not None and len(idle) == 1
+    assert pool.map(lambda x: x * 2, range(8)) == [x * 2 for x in range(8)]
+    pool.submit(lambda: None).abandon()
+    pool.close()
+
+
+_FORK_BESIDE_POOL = """
+import sys, threading, ltx, ltx.restore, ltx.restore._split
+ltx.restore.PROCESSES_ABOVE = 0
+ltx.restore._PART = 700
+ltx.restore.SPLIT_ABOVE = 1024
+used = []
+real = ltx.restore._split.PartPool
+def counting(context, *a):
+    used.append(context.get_start_method())
+    return real(context, *a)
+ltx.restore._split.PartPool = counting
+r = ltx.open(sys.argv[1])
+r.history()
+r.restore(sys.argv[2])
+names = sorted({t.name.split("_")[0] for t in threading.enumerate()})
+print(used, names)
+"""
+
+
+def test_a_cli_style_restore_forks_beside_the_stores_idle_pool(tmp_path):
+    """In a one-thread caller, the store's own idle pool threads do not stop the fork."""
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("fork is the default on Linux only")
+    url, _path, pages = _snapshot_replica(tmp_path)
+    r = ltx.open(url)
+    change = {p: bytes([p]) * PS for p in range(61, 71)}
+    r.append(change, 70)
+    out = tmp_path / "out.db"
+    got = subprocess.run(
+        [sys.executable, "-c", _FORK_BESIDE_POOL, url, str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert got.stdout.strip() == "['fork'] ['MainThread', 'ltx-store']", got.stdout
+    want = pages | change
+    assert out.read_bytes() == b"".join(want[p] for p in range(1, 71))

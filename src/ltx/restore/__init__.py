@@ -162,7 +162,12 @@ def restore_file(
         os.ftruncate(fd, pm.commit * pm.page_size)
         pool = None
         if processes is not False and cores > 1 and not multiprocessing.current_process().daemon:
-            context = processes if isinstance(processes, BaseContext) else default_context()
+            idle = store.workers.idle_threads()
+            context = (
+                processes
+                if isinstance(processes, BaseContext)
+                else default_context(idle if idle is not None else frozenset())
+            )
             pool = None if context is None else (context, cores, str(tmp))
         count = _copy_pages(
             store, pm, fd, Progress(total, progress), file_index, pool, part, budget

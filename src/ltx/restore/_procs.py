@@ -95,14 +95,17 @@ def _run(task: PartTask) -> PartDone | None:
     return PartDone(dec.summary(), written)
 
 
-def default_context() -> BaseContext | None:
+def default_context(idle: frozenset[int] = frozenset()) -> BaseContext | None:
     """Fork on Linux (a worker starts in milliseconds with the decoders imported), but
-    only while the caller runs one thread: a fork beside other threads may copy a lock
-    one of them holds (Python 3.12 warns of it). Spawn elsewhere (macOS, Windows), only
-    where a spawned worker cannot rerun the caller's script (``spawn_is_safe``). Else
-    None: threads; the caller can still pass a context (forkserver, spawn)."""
+    only while no other thread runs, bar the ``idle`` ones (the store's pool with no
+    call in flight): a fork beside a busy thread may copy a lock it holds (Python 3.12
+    warns of it). Spawn elsewhere (macOS, Windows), only where a spawned worker cannot
+    rerun the caller's script (``spawn_is_safe``). Else None: threads; the caller can
+    still pass a context (forkserver, spawn)."""
     if sys.platform.startswith("linux"):
-        method = "fork" if threading.active_count() == 1 else None
+        me = threading.get_ident()
+        alone = all(t.ident == me or t.ident in idle for t in threading.enumerate())
+        method = "fork" if alone else None
     else:
         method = "spawn" if spawn_is_safe() else None
     return None if method is None else multiprocessing.get_context(method)

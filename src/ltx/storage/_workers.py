@@ -15,7 +15,7 @@ import functools
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = ["Job", "Workers"]
 
@@ -60,6 +60,24 @@ class Workers:
         self._token = object()
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._threads: set[int] = set()  # idents of this pool's threads
+        self._busy = 0  # calls queued or running
+
+    def _enter(self) -> None:
+        _enter(self._token)
+        with self._lock:
+            self._threads.add(threading.get_ident())
+
+    def _done(self, _future: Future[Any]) -> None:
+        """A call ended or was cancelled (a call run inline runs inside a counted one)."""
+        with self._lock:
+            self._busy -= 1
+
+    def idle_threads(self) -> frozenset[int] | None:
+        """The idents of this pool's threads when none has a call queued or running (so
+        none holds a lock a fork could copy), else None."""
+        with self._lock:
+            return frozenset(self._threads) if self._busy == 0 else None
 
     def in_pool(self) -> bool:
         """True on one of this pool's threads."""
@@ -69,10 +87,11 @@ class Workers:
         """Queue ``fn()``; the pool runs at most ``size`` calls at once."""
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    self.size, "ltx-store", initializer=_enter, initargs=(self._token,)
-                )
-            return Job(self, fn, self._pool.submit(fn))
+                self._pool = ThreadPoolExecutor(self.size, "ltx-store", initializer=self._enter)
+            self._busy += 1
+            future = self._pool.submit(fn)
+        future.add_done_callback(self._done)
+        return Job(self, fn, future)
 
     def imap(self, fn: Callable[[T], R], items: Iterable[T], limit: int) -> Iterator[R]:
         """``fn(x)`` for each item, in order, with at most ``limit`` calls queued or running."""
