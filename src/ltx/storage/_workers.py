@@ -15,7 +15,7 @@ import functools
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 __all__ = ["Job", "Workers"]
 
@@ -41,13 +41,16 @@ class Job(Generic[R]):
         """The call's result (or its exception), running it here if no thread took it yet
         and this thread is one of the pool's."""
         if self._workers.in_pool() and self._future.cancel():
+            self._workers._done()  # runs here, inside a call the pool counts
             return self._fn()
         return self._future.result()
 
     def abandon(self) -> None:
         """Drop the call if it has not started, else wait for it to end (its outcome
         ignored): nothing runs on after its caller has given up on it."""
-        if not self._future.cancel():
+        if self._future.cancel():
+            self._workers._done()
+        else:
             concurrent.futures.wait([self._future])
 
 
@@ -68,10 +71,19 @@ class Workers:
         with self._lock:
             self._threads.add(threading.get_ident())
 
-    def _done(self, _future: Future[Any]) -> None:
-        """A call ended or was cancelled (a call run inline runs inside a counted one)."""
+    def _done(self) -> None:
+        """A call ended (before its result is published) or was cancelled."""
         with self._lock:
             self._busy -= 1
+
+    def _counted(self, fn: Callable[[], R]) -> Callable[[], R]:
+        def call() -> R:
+            try:
+                return fn()
+            finally:
+                self._done()
+
+        return call
 
     def idle_threads(self) -> frozenset[int] | None:
         """The idents of this pool's threads when none has a call queued or running (so
@@ -89,9 +101,7 @@ class Workers:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.size, "ltx-store", initializer=self._enter)
             self._busy += 1
-            future = self._pool.submit(fn)
-        future.add_done_callback(self._done)
-        return Job(self, fn, future)
+            return Job(self, fn, self._pool.submit(self._counted(fn)))
 
     def imap(self, fn: Callable[[T], R], items: Iterable[T], limit: int) -> Iterator[R]:
         """``fn(x)`` for each item, in order, with at most ``limit`` calls queued or running."""
