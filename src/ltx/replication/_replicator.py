@@ -145,9 +145,15 @@ class Replicator(Checkpoints):
         return self
 
     def start(self) -> Replicator:
-        """Open, sync once, and keep syncing in a background thread."""
+        """Open, sync once, and keep syncing in a background thread; when the first sync
+        fails, hand back what ``open`` took (connections, leases) and re-raise."""
         self.open()
-        self.sync()
+        try:
+            self.sync()
+        except BaseException:
+            with self._lock:
+                self._close()
+            raise
         if self._thread is None:
             self._stopping.clear()
             self._thread = threading.Thread(target=self._run, name="ltx-replicator", daemon=True)
@@ -168,11 +174,17 @@ class Replicator(Checkpoints):
                 if not self.leases.lost:
                     self.sync()
             finally:
-                if self.targets is not None:
-                    self.targets.discard()
-                self.leases.release()
-                self.db.close()
-                self.db = None
+                self._close()
+
+    def _close(self) -> None:
+        """Drop the pending upload, release the leases, close the database (lock held)."""
+        if self.targets is not None:
+            self.targets.discard()
+        self._unflushed = None
+        self.leases.release()
+        if self.db is not None:
+            self.db.close()
+            self.db = None
 
     def __enter__(self) -> Replicator:
         return self.start()
