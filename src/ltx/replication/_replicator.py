@@ -43,6 +43,10 @@ MAX_SYNC_BYTES = 64 << 20
 """Litestream's ``max-sync-wal-bytes``: one level-0 file covers at most about this much."""
 
 
+class _Abandoned(LTXError):
+    """A compaction cut short by ``stop``; never leaves ``Replicator.compact``."""
+
+
 @attrs.frozen
 class Synced:
     """One level-0 file written by a sync."""
@@ -161,7 +165,8 @@ class Replicator(Checkpoints):
         return self
 
     def stop(self) -> None:
-        """Stop the thread, run a final sync, close the database connections."""
+        """Stop the thread (a running compaction is abandoned at its next page), run a
+        final sync, close the database connections."""
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
@@ -240,7 +245,11 @@ class Replicator(Checkpoints):
 
     def compact(self, now: dt.datetime | None = None) -> list[Step]:
         """Litestream's compaction, snapshots and retention on every target through
-        ``Replica.compact``; the steps planned for the first. Nothing when levels are off."""
+        ``Replica.compact``; the steps planned for the first. Nothing when levels are off.
+
+        ``stop`` abandons a run at its next step, input read or page (this returns ``[]``):
+        each output is merged into a local temp file and only then created on the target,
+        so an abandoned run leaves nothing half-visible; the next run redoes what is left."""
         if self.levels is None:
             return []
         when = now or dt.datetime.fromtimestamp(self.clock(), UTC)
@@ -250,8 +259,28 @@ class Replicator(Checkpoints):
                 raise LeaseLostError("the write lease was lost; this replicator writes no more")
             self._keep_lease(force=True)
             self._flush()
-            steps = [r.compact(self.levels, now=when) for r in targets.replicas]
+            steps: list[list[Step]] = []
+            try:
+                for r in targets.replicas:
+                    self._abandon_if_stopping()
+                    steps.append(
+                        r.compact(
+                            self.levels,
+                            now=when,
+                            progress=self._on_page,
+                            check=self._abandon_if_stopping,
+                        )
+                    )
+            except _Abandoned:
+                return []
         return steps[0]
+
+    def _on_page(self, _done: int, _total: int) -> None:
+        self._abandon_if_stopping()
+
+    def _abandon_if_stopping(self) -> None:
+        if self._stopping.is_set():
+            raise _Abandoned("the replicator is stopping")
 
     # -- steps ------------------------------------------------------------------
 
