@@ -4,8 +4,8 @@ Each ``sync`` captures what committed since the last one into one level-0 file a
 next TXID and creates it on every target; then the checkpoint policy runs. ``start``
 runs syncs in a thread: as soon as a change is seen once the last sync is
 ``sync_interval`` seconds old (``_pace``), right after each commit of an attached apsw
-connection, and between syncs the compaction levels (``levels=``).
-Every step is a plain method so tests can drive it.
+connection; the compaction levels (``levels=``) run on a second thread, so a sync
+never waits for a compaction. Every step is a plain method so tests can drive it.
 """
 
 from __future__ import annotations
@@ -106,6 +106,9 @@ class Replicator(Checkpoints):
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._compactor: threading.Thread | None = None
+        self._compact_lock = threading.Lock()
+        self._compacting: list[Replica] = []
         self._last_checkpoint = clock()
         self._synced_since_checkpoint = False
         self.last_error: BaseException | None = None
@@ -162,6 +165,11 @@ class Replicator(Checkpoints):
             self._stopping.clear()
             self._thread = threading.Thread(target=self._run, name="ltx-replicator", daemon=True)
             self._thread.start()
+        if self._compactor is None and self.levels is not None:
+            self._compactor = threading.Thread(
+                target=self._compact_loop, name="ltx-compactor", daemon=True
+            )
+            self._compactor.start()
         return self
 
     def stop(self) -> None:
@@ -169,9 +177,10 @@ class Replicator(Checkpoints):
         final sync, close the database connections."""
         self._stopping.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        for t in (self._thread, self._compactor):
+            if t is not None:
+                t.join()
+        self._thread = self._compactor = None
         with self._lock:
             if self.db is None:
                 return
@@ -187,6 +196,7 @@ class Replicator(Checkpoints):
             self.targets.discard()
         self._unflushed = None
         self.leases.release()
+        self._compacting = []
         if self.db is not None:
             self.db.close()
             self.db = None
@@ -221,8 +231,7 @@ class Replicator(Checkpoints):
             try:
                 self._keep_lease()
                 self.sync()
-                synced = True  # a failed compaction does not slow the syncs
-                self.compact_if_due()
+                synced = True
             except LeaseLostError as exc:
                 self.last_error = exc
                 return  # never write again; the app was told
@@ -247,40 +256,59 @@ class Replicator(Checkpoints):
         """Litestream's compaction, snapshots and retention on every target through
         ``Replica.compact``; the steps planned for the first. Nothing when levels are off.
 
+        Runs outside the sync lock (syncs go on meanwhile) on replica objects of its own;
+        before each step and input read it checks the lease (renewing it when due).
         ``stop`` abandons a run at its next step, input read or page (this returns ``[]``):
         each output is merged into a local temp file and only then created on the target,
         so an abandoned run leaves nothing half-visible; the next run redoes what is left."""
         if self.levels is None:
             return []
         when = now or dt.datetime.fromtimestamp(self.clock(), UTC)
-        with self._lock:
-            _, targets = self._opened()
-            if self.leases.lost:
-                raise LeaseLostError("the write lease was lost; this replicator writes no more")
-            self._keep_lease(force=True)
-            self._flush()
-            steps: list[list[Step]] = []
+        with self._compact_lock:
+            with self._lock:
+                _, targets = self._opened()
+                self._check_compaction()
+                self._flush()  # the pending level-0 file first: it may be an input
+                if not self._compacting:
+                    self._compacting = [Replica(r.store, clock=r.clock) for r in targets.replicas]
+                replicas = self._compacting
             try:
-                for r in targets.replicas:
-                    self._abandon_if_stopping()
-                    steps.append(
-                        r.compact(
-                            self.levels,
-                            now=when,
-                            progress=self._on_page,
-                            check=self._abandon_if_stopping,
-                        )
+                steps = [
+                    r.compact(
+                        self.levels, now=when, progress=self._on_page, check=self._check_compaction
                     )
+                    for r in replicas
+                ]
             except _Abandoned:
                 return []
         return steps[0]
 
-    def _on_page(self, _done: int, _total: int) -> None:
-        self._abandon_if_stopping()
+    def _compact_loop(self) -> None:
+        """The compactor thread: ``compact_if_due`` every ``sync_interval`` until stopped
+        or the lease is lost (then the sync thread stops too, at its next write)."""
+        while not self._stopping.wait(self.sync_interval):
+            try:
+                self.compact_if_due()
+            except LeaseLostError as exc:
+                self.last_error = exc
+                return
+            except Exception as exc:
+                self.last_error = exc
+                if self.on_error is not None:
+                    self.on_error(exc)
 
-    def _abandon_if_stopping(self) -> None:
+    def _on_page(self, _done: int, _total: int) -> None:
+        if self._stopping.is_set() or self.leases.lost:
+            raise _Abandoned("the replicator is stopping")
+
+    def _check_compaction(self) -> None:
+        """Abandon when stopping; LeaseLostError when the lease is gone; renew when due."""
         if self._stopping.is_set():
             raise _Abandoned("the replicator is stopping")
+        with self._lock:
+            if self.leases.lost:
+                raise LeaseLostError("the write lease was lost; this replicator writes no more")
+            self._keep_lease(force=True)
 
     # -- steps ------------------------------------------------------------------
 
