@@ -270,7 +270,10 @@ class Replicator(Checkpoints):
                 self._check_compaction()
                 self._flush()  # the pending level-0 file first: it may be an input
                 if not self._compacting:
-                    self._compacting = [Replica(r.store, clock=r.clock) for r in targets.replicas]
+                    self._compacting = [
+                        Replica(r.store, clock=r.clock, age_identity=r.age_identity)
+                        for r in targets.replicas
+                    ]
                 replicas = self._compacting
             try:
                 steps = [
