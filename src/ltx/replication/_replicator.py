@@ -10,7 +10,6 @@ never waits for a compaction. Every step is a plain method so tests can drive it
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import socket
 import threading
@@ -22,14 +21,14 @@ from typing import Any
 
 import attrs
 
-from ltx.compaction import LevelsConfig, Step
+from ltx.compaction import LevelsConfig
 from ltx.errors import LeaseLostError, LTXError
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
-from ltx.times import UTC
 
 from ._capture import Capture, Position, capture
 from ._checkpoint import MIN_CHECKPOINT_PAGES, TRUNCATE_PAGES, Checkpoints
+from ._compactor import Compacting
 from ._lease import DEFAULT_TTL, Leases
 from ._levels import Schedule, levels_option
 from ._pace import Pacer
@@ -41,10 +40,6 @@ __all__ = ["Replicator", "Synced"]
 
 MAX_SYNC_BYTES = 64 << 20
 """Litestream's ``max-sync-wal-bytes``: one level-0 file covers at most about this much."""
-
-
-class _Abandoned(LTXError):
-    """A compaction cut short by ``stop``; never leaves ``Replicator.compact``."""
 
 
 @attrs.frozen
@@ -59,7 +54,7 @@ class Synced:
     transactions: int
 
 
-class Replicator(Checkpoints):
+class Replicator(Checkpoints, Compacting):
     """Replicates the WAL database at ``db_path`` to every URL (or ``Replica``) given."""
 
     def __init__(
@@ -244,74 +239,6 @@ class Replicator(Checkpoints):
     def _change_hint(self) -> object:
         db = self.db
         return db.change_hint() if db is not None else None
-
-    # -- compaction ---------------------------------------------------------------
-
-    def compact_if_due(self) -> list[Step]:
-        """``compact`` once per window of the shortest interval (see ``_levels``)."""
-        when = self._schedule.due() if self._schedule is not None else None
-        return self.compact(when) if when is not None else []
-
-    def compact(self, now: dt.datetime | None = None) -> list[Step]:
-        """Litestream's compaction, snapshots and retention on every target through
-        ``Replica.compact``; the steps planned for the first. Nothing when levels are off.
-
-        Runs outside the sync lock (syncs go on meanwhile) on replica objects of its own;
-        before each step and input read it checks the lease (renewing it when due).
-        ``stop`` abandons a run at its next step, input read or page (this returns ``[]``):
-        each output is merged into a local temp file and only then created on the target,
-        so an abandoned run leaves nothing half-visible; the next run redoes what is left."""
-        if self.levels is None:
-            return []
-        when = now or dt.datetime.fromtimestamp(self.clock(), UTC)
-        with self._compact_lock:
-            with self._lock:
-                _, targets = self._opened()
-                self._check_compaction()
-                self._flush()  # the pending level-0 file first: it may be an input
-                if not self._compacting:
-                    self._compacting = [
-                        Replica(r.store, clock=r.clock, age_identity=r.age_identity)
-                        for r in targets.replicas
-                    ]
-                replicas = self._compacting
-            try:
-                steps = [
-                    r.compact(
-                        self.levels, now=when, progress=self._on_page, check=self._check_compaction
-                    )
-                    for r in replicas
-                ]
-            except _Abandoned:
-                return []
-        return steps[0]
-
-    def _compact_loop(self) -> None:
-        """The compactor thread: ``compact_if_due`` every ``sync_interval`` until stopped
-        or the lease is lost (then the sync thread stops too, at its next write)."""
-        while not self._stopping.wait(self.sync_interval):
-            try:
-                self.compact_if_due()
-            except LeaseLostError as exc:
-                self.last_error = exc
-                return
-            except Exception as exc:
-                self.last_error = exc
-                if self.on_error is not None:
-                    self.on_error(exc)
-
-    def _on_page(self, _done: int, _total: int) -> None:
-        if self._stopping.is_set() or self.leases.lost:
-            raise _Abandoned("the replicator is stopping")
-
-    def _check_compaction(self) -> None:
-        """Abandon when stopping; LeaseLostError when the lease is gone; renew when due."""
-        if self._stopping.is_set():
-            raise _Abandoned("the replicator is stopping")
-        with self._lock:
-            if self.leases.lost:
-                raise LeaseLostError("the write lease was lost; this replicator writes no more")
-            self._keep_lease(force=True)
 
     # -- steps ------------------------------------------------------------------
 
