@@ -26,7 +26,7 @@ adds --delays ms (default 0 and 20) to every HTTP request; both our code and
 
 Run: python benchmarks/bench_replica.py [--mib 256] [--lookups 200] [--delays 0,20]
      [--s3-server moto|s3rver] [--restore-only] [--repeat N]
-     [--no-lookups] [--no-direct]
+     [--no-lookups] [--no-direct] [--variants 4:24:p,8:48:t] [--no-cli]
 """
 
 from __future__ import annotations
@@ -95,6 +95,114 @@ IN_PROCESS_RESTORE = textwrap.dedent(
     print(json.dumps({"s": s, "workers_rss": kib // 1024}))
     """
 )
+
+# One tuning of restore_file (part MiB, budget MiB, processes or threads) in a fresh
+# process: the imports of ltx and of s3fs (aiobotocore, botocore) timed apart from the
+# restore (listing, plan, restore), so the CLI's start-up can be told from the work.
+VARIANT_RESTORE = textwrap.dedent(
+    """
+    import json, resource, sys, time
+    t0 = time.perf_counter()
+    import ltx, ltx.replica
+    from ltx.restore import restore_file
+    t1 = time.perf_counter()
+    import s3fs  # what the store imports on first use (with aiobotocore, botocore)
+    t2 = time.perf_counter()
+    url, out, env, v = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+    r = ltx.open(url, env=env)
+    src = r.source  # lists the replica
+    t3 = time.perf_counter()
+    view = r.view()
+    procs = v["processes"]
+    if isinstance(procs, str):  # a start method, e.g. forkserver
+        import multiprocessing
+        procs = multiprocessing.get_context(procs)
+    restore_file(
+        src.store, view.page_map, out, file_index=src.reader.file_index,
+        part=v["part"] << 20, budget=v["budget"] << 20, processes=procs,
+    )
+    t4 = time.perf_counter()
+    kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(json.dumps({"imports": t1 - t0, "s3fs": t2 - t1, "open": t3 - t2,
+                      "restore": t4 - t3, "workers_rss": kib // 1024}))
+    """
+)
+
+
+def _parse_variants(text: str) -> list[dict]:
+    """``4:24:p,8:48:t,8:24:forkserver`` -> part MiB, budget MiB, and p (processes with the
+    default start method: fork only while the caller runs one thread, else threads), t
+    (threads) or a start method's name (processes started that way)."""
+    out = []
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        part, budget, kind = item.split(":")
+        procs: bool | str = {"p": True, "t": False}.get(kind, kind)
+        out.append({"part": int(part), "budget": int(budget), "processes": procs})
+    return out
+
+
+def _variant_rows(
+    tmp: Path,
+    url: str,
+    env: dict[str, str],
+    proxy: DelayProxy,
+    variants: list[dict],
+    repeat: int,
+    s3env: dict[str, str],
+) -> list[dict]:
+    """Each variant in process, alternating with ``litestream restore`` (CLI), ``repeat``
+    rounds; outputs compared with litestream's."""
+    rows: list[dict] = [{"v": v, "t": [], "rss": 0, "req": 0, "parts": []} for v in variants]
+    ls: list[float] = []
+    identical = True
+    for _ in range(repeat):
+        theirs = tmp / "theirs.db"
+        theirs.unlink(missing_ok=True)
+        t_ls, _, _ = run_measured(["litestream", "restore", "-o", str(theirs), url], env)
+        ls.append(t_ls)
+        for row in rows:
+            ours = tmp / "variant.db"
+            ours.unlink(missing_ok=True)
+            n0 = proxy.requests
+            _, rss, o = run_measured(
+                [
+                    sys.executable,
+                    "-c",
+                    VARIANT_RESTORE,
+                    url,
+                    str(ours),
+                    json.dumps(s3env),
+                    json.dumps(row["v"]),
+                ],
+                env,
+            )
+            got = json.loads(o)
+            row["req"] = proxy.requests - n0
+            row["t"].append(got["open"] + got["restore"])
+            row["parts"].append(got)
+            row["rss"] = max(row["rss"], rss, got["workers_rss"])
+            identical = identical and same_file(ours, theirs)
+            ours.unlink()
+        theirs.unlink()
+    for row in rows:
+        row["ls"], row["identical"] = ls, identical
+    return rows
+
+
+def _fmt_variant(label: str, row: dict) -> str:
+    v, t, ls = row["v"], row["t"], row["ls"]
+    p = row["parts"]
+    med = lambda k: statistics.median(x[k] for x in p)  # noqa: E731
+    kind = {True: "default", False: "threads"}.get(v["processes"], v["processes"])
+    return (
+        f"variant {label} part {v['part']:2d} MiB budget {v['budget']:3d} MiB {kind:10}: "
+        f"list+plan+restore {_min_median(t)} {row['req']:3d} req, peak RSS {row['rss']} MiB | "
+        f"before it: imports ltx {med('imports'):.2f} s, s3fs {med('s3fs'):.2f} s (median) | "
+        f"litestream CLI {_min_median(ls)} | ratio {min(t) / min(ls):.2f} (min), "
+        f"{statistics.median(t) / statistics.median(ls):.2f} (median) | "
+        f"identical: {row['identical']}"
+    )
+
 
 # The machine's floor for a restore of one LTX file: LZ4-decompress its pages, write
 # them and fsync, on one thread, in a fresh process (the page index read first, untimed).
@@ -323,6 +431,13 @@ def main() -> None:
         help="local S3 server: moto (reads the whole object per ranged GET) or s3rver (npm, "
         "installed into the test cache; serves ranges from the file)",
     )
+    ap.add_argument(
+        "--variants",
+        default="",
+        help="restore_file tunings timed in process on the proxied S3 target, alternating "
+        "with litestream: part:budget:p|t (MiB, MiB, processes or threads), comma-separated",
+    )
+    ap.add_argument("--no-cli", action="store_true", help="skip the CLI restore rows")
     args = ap.parse_args()
     delays = [float(d) for d in args.delays.split(",") if d.strip()]
     results: dict[str, object] = {"ltx": ltx.__file__}
@@ -362,11 +477,25 @@ def main() -> None:
 
             # -- restore ----------------------------------------------------------------
             for label, url, delay in targets:
+                if delay is None or not args.variants:
+                    continue
+                proxy.set_delay(delay)
+                rows = _variant_rows(
+                    tmp, url, env, proxy, _parse_variants(args.variants), args.repeat, s3env
+                )
+                results[f"variants {label}"] = rows
+                for row in rows:
+                    print(_fmt_variant(label, row), flush=True)
+            for label, url, delay in targets:
+                if args.no_cli:
+                    break
                 if delay is not None:
                     proxy.set_delay(delay)
                 r = _restore_row(tmp, url, env, proxy, delay, args.repeat)
                 results[f"restore {label}"] = r
                 print(_fmt_restore(label, r), flush=True)
+            if args.no_cli:
+                return
             inproc = _in_process_rows(tmp, file_url, env, args.repeat, s3env)
             results["restore in process file"] = inproc
             ls = results["restore file"]["ls_all"]  # type: ignore[index]

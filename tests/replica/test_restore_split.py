@@ -144,6 +144,7 @@ def _snapshot_replica(tmp_path, n_pages=60, flags=HEADER_FLAG_NO_CHECKSUM):
 def small_parts(monkeypatch):
     """Split every file above 1 KiB into parts of about 700 bytes; count serial decodes."""
     monkeypatch.setattr(ltx.restore, "_PART", 700)
+    monkeypatch.setattr(ltx.restore, "REMOTE_PART", 700)
     monkeypatch.setattr(ltx.restore, "SPLIT_ABOVE", 1024)
     serial = []
     real = ltx.restore._serial_file
@@ -375,6 +376,60 @@ def test_parallel_restore_over_s3_reads_parts_in_ranges(replica_target, tmp_path
     ltx.open(url, **opts).restore(out)
     assert out.read_bytes() == b"".join(pages[p] for p in sorted(pages))
     assert small_parts == []  # the snapshot came in parts, none handed back
+
+
+@pytest.mark.parametrize("processes", [False, None])
+def test_restore_file_takes_the_part_size_and_budget(tmp_path, small_parts, monkeypatch, processes):
+    """``part`` and ``budget`` of ``restore_file`` override the store's defaults."""
+    import ltx.restore._split
+    from ltx.restore import restore_file
+
+    monkeypatch.setattr(ltx.restore, "PROCESSES_ABOVE", 0)
+    url, _path, pages = _snapshot_replica(tmp_path)
+    sizes = []
+    real = ltx.restore._split.split_file
+    monkeypatch.setattr(
+        ltx.restore._split, "split_file", lambda fi, part: sizes.append(part) or real(fi, part)
+    )
+    r = ltx.open(url)
+    out = tmp_path / "out.db"
+    src = r.source
+    pm = r.view().page_map
+    restore_file(src.store, pm, out, part=1500, budget=3000, processes=processes)
+    assert out.read_bytes() == b"".join(pages[p] for p in sorted(pages))
+    assert sizes == [1500] and small_parts == []
+    with pytest.raises(UsageError, match="positive part size"):
+        restore_file(src.store, pm, tmp_path / "bad.db", part=0)
+
+
+@pytest.mark.parametrize("replica_target", ["s3"], indirect=True)
+def test_a_remote_restore_decodes_on_threads_unless_given_a_context(
+    replica_target, tmp_path, small_parts, monkeypatch
+):
+    """Remote parts decode on threads by default; a context still gets a pool, which is
+    handed the fetched bytes (same output)."""
+    import multiprocessing
+
+    import ltx.restore._split
+    from ltx.restore import restore_file
+
+    monkeypatch.setattr(ltx.restore, "PROCESSES_ABOVE", 0)
+    pools = []
+    real = ltx.restore._split.PartPool
+    monkeypatch.setattr(
+        ltx.restore._split, "PartPool", lambda ctx, *a: pools.append(ctx) or real(ctx, *a)
+    )
+    url, opts = replica_target
+    _src_url, path, pages = _snapshot_replica(tmp_path, n_pages=80, flags=0)
+    ltx.open(url, **opts).store.write(9, 1, 1, path, timestamp_ms=0)
+    want = b"".join(pages[p] for p in sorted(pages))
+    ltx.open(url, **opts).restore(tmp_path / "threads.db")
+    assert (tmp_path / "threads.db").read_bytes() == want and pools == []
+    r = ltx.open(url, **opts)
+    ctx = multiprocessing.get_context("forkserver")
+    restore_file(r.source.store, r.view().page_map, tmp_path / "pool.db", processes=ctx)
+    assert (tmp_path / "pool.db").read_bytes() == want and pools == [ctx]
+    assert small_parts == []
 
 
 def _valid_index(steps: list[tuple[int, int]]) -> bytes:
