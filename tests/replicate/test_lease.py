@@ -204,3 +204,29 @@ def test_paused_holder_lands_nothing_after_resume(kind: str, request: Any, tmp_p
     assert all(final[t] == data for t, data in taken.items())
     assert set(final) - set(before) == set(ours)
     assert same_db(replica_image(url, max(final), **opts), image(app))
+
+
+def test_failed_start_releases_lease_and_connections(tmp_path: Path) -> None:
+    """A first sync that fails leaves nothing held: the next replicator takes the lease
+    at once (not after the TTL) and the database is closed."""
+    from ltx.errors import LTXError
+    from ltx.replica import Replica
+    from ltx.storage import RetryPolicy
+    from ltx.testing.faults import FaultyFileSystem
+
+    class NoLevelFiles(FaultyFileSystem):
+        def _before(self, name: str, args: tuple[Any, ...]) -> None:
+            if name == "makedirs" and "/ltx/" in str(args[:1]):
+                raise PermissionError("AccessDenied: injected")
+            super()._before(name, args)
+
+    db, url = tmp_path / "app.db", "memory://ltx-tests/failed-start"
+    app_db(db)
+    faulty = NoLevelFiles(open_store(url).fs)
+    store = open_store(url, filesystem=faulty, retry=RetryPolicy(attempts=1))
+    rep = Replicator(db, Replica(store), lease_ttl=600)
+    with pytest.raises((LTXError, OSError)):
+        rep.start()
+    assert rep.db is None and rep._thread is None and rep.leases.held == []
+    with Replicator(db, url, lease_ttl=600) as second:  # no LeaseHeldError
+        assert second.last is not None

@@ -81,8 +81,10 @@ class Writing:
         now: TimeLike | None = None,
         dry_run: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        check: Callable[[], None] | None = None,
     ) -> list[Step]:
-        """Plan Litestream's compaction and retention at ``now`` and run it (unless dry_run)."""
+        """Plan Litestream's compaction and retention at ``now`` and run it (unless dry_run);
+        ``check()``, between steps and input reads, raises to abandon the run."""
         when = self._target(now) or self.clock()
         steps = plan_compaction(config or LevelsConfig.default(), self.refresh(), when)
         if not dry_run and steps:
@@ -97,6 +99,7 @@ class Writing:
                 snapshot_inputs=snapshot_inputs,
                 now_ms=self._stamp(None),
                 progress=progress,
+                check=check,
             )
             self.refresh()
         return steps

@@ -4,13 +4,12 @@ Each ``sync`` captures what committed since the last one into one level-0 file a
 next TXID and creates it on every target; then the checkpoint policy runs. ``start``
 runs syncs in a thread: as soon as a change is seen once the last sync is
 ``sync_interval`` seconds old (``_pace``), right after each commit of an attached apsw
-connection, and between syncs the compaction levels (``levels=``).
-Every step is a plain method so tests can drive it.
+connection; the compaction levels (``levels=``) run on a second thread, so a sync
+never waits for a compaction. Every step is a plain method so tests can drive it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import socket
 import threading
@@ -22,14 +21,14 @@ from typing import Any
 
 import attrs
 
-from ltx.compaction import LevelsConfig, Step
+from ltx.compaction import LevelsConfig
 from ltx.errors import LeaseLostError, LTXError
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
-from ltx.times import UTC
 
 from ._capture import Capture, Position, capture
 from ._checkpoint import MIN_CHECKPOINT_PAGES, TRUNCATE_PAGES, Checkpoints
+from ._compactor import Compacting
 from ._lease import DEFAULT_TTL, Leases
 from ._levels import Schedule, levels_option
 from ._pace import Pacer
@@ -55,7 +54,7 @@ class Synced:
     transactions: int
 
 
-class Replicator(Checkpoints):
+class Replicator(Checkpoints, Compacting):
     """Replicates the WAL database at ``db_path`` to every URL (or ``Replica``) given."""
 
     def __init__(
@@ -102,6 +101,9 @@ class Replicator(Checkpoints):
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._compactor: threading.Thread | None = None
+        self._compact_lock = threading.Lock()
+        self._compacting: list[Replica] = []
         self._last_checkpoint = clock()
         self._synced_since_checkpoint = False
         self.last_error: BaseException | None = None
@@ -145,22 +147,35 @@ class Replicator(Checkpoints):
         return self
 
     def start(self) -> Replicator:
-        """Open, sync once, and keep syncing in a background thread."""
+        """Open, sync once, and keep syncing in a background thread; when the first sync
+        fails, hand back what ``open`` took (connections, leases) and re-raise."""
         self.open()
-        self.sync()
+        try:
+            self.sync()
+        except BaseException:
+            with self._lock:
+                self._close()
+            raise
         if self._thread is None:
             self._stopping.clear()
             self._thread = threading.Thread(target=self._run, name="ltx-replicator", daemon=True)
             self._thread.start()
+        if self._compactor is None and self.levels is not None:
+            self._compactor = threading.Thread(
+                target=self._compact_loop, name="ltx-compactor", daemon=True
+            )
+            self._compactor.start()
         return self
 
     def stop(self) -> None:
-        """Stop the thread, run a final sync, close the database connections."""
+        """Stop the thread (a running compaction is abandoned at its next page), run a
+        final sync, close the database connections."""
         self._stopping.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        for t in (self._thread, self._compactor):
+            if t is not None:
+                t.join()
+        self._thread = self._compactor = None
         with self._lock:
             if self.db is None:
                 return
@@ -168,11 +183,18 @@ class Replicator(Checkpoints):
                 if not self.leases.lost:
                     self.sync()
             finally:
-                if self.targets is not None:
-                    self.targets.discard()
-                self.leases.release()
-                self.db.close()
-                self.db = None
+                self._close()
+
+    def _close(self) -> None:
+        """Drop the pending upload, release the leases, close the database (lock held)."""
+        if self.targets is not None:
+            self.targets.discard()
+        self._unflushed = None
+        self.leases.release()
+        self._compacting = []
+        if self.db is not None:
+            self.db.close()
+            self.db = None
 
     def __enter__(self) -> Replicator:
         return self.start()
@@ -204,8 +226,7 @@ class Replicator(Checkpoints):
             try:
                 self._keep_lease()
                 self.sync()
-                synced = True  # a failed compaction does not slow the syncs
-                self.compact_if_due()
+                synced = True
             except LeaseLostError as exc:
                 self.last_error = exc
                 return  # never write again; the app was told
@@ -218,28 +239,6 @@ class Replicator(Checkpoints):
     def _change_hint(self) -> object:
         db = self.db
         return db.change_hint() if db is not None else None
-
-    # -- compaction ---------------------------------------------------------------
-
-    def compact_if_due(self) -> list[Step]:
-        """``compact`` once per window of the shortest interval (see ``_levels``)."""
-        when = self._schedule.due() if self._schedule is not None else None
-        return self.compact(when) if when is not None else []
-
-    def compact(self, now: dt.datetime | None = None) -> list[Step]:
-        """Litestream's compaction, snapshots and retention on every target through
-        ``Replica.compact``; the steps planned for the first. Nothing when levels are off."""
-        if self.levels is None:
-            return []
-        when = now or dt.datetime.fromtimestamp(self.clock(), UTC)
-        with self._lock:
-            _, targets = self._opened()
-            if self.leases.lost:
-                raise LeaseLostError("the write lease was lost; this replicator writes no more")
-            self._keep_lease(force=True)
-            self._flush()
-            steps = [r.compact(self.levels, now=when) for r in targets.replicas]
-        return steps[0]
 
     # -- steps ------------------------------------------------------------------
 
