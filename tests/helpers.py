@@ -115,3 +115,21 @@ def write_tracked_replica(replica: ltx.Replica, images: list[bytes], page_size: 
         )
         replica.store.write(0, txid, txid, raw, timestamp_ms=1_790_000_000_000 + txid)
         prev = cur
+
+
+def append_and_compact(replica: ltx.Replica, images: list[bytes], page_size: int, config, t0):
+    """Append each image's changed pages 7 s apart, compacting one second after each and
+    once more 5 min after ``t0``; the levels seen after each compaction."""
+    import datetime as dt
+
+    prev: dict[int, bytes] = {}
+    seen: set[int] = set()
+    for i, image in enumerate(images):
+        now = t0 + dt.timedelta(seconds=7 * i)
+        cur = image_pages(image, page_size)
+        replica.append({p: d for p, d in cur.items() if prev.get(p) != d}, len(cur), timestamp=now)
+        prev = cur
+        replica.compact(config, now=now + dt.timedelta(seconds=1))
+        seen |= {f.level for f in replica.files()}
+    replica.compact(config, now=t0 + dt.timedelta(minutes=5))
+    return seen | {f.level for f in replica.files()}

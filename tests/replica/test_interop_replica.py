@@ -14,7 +14,7 @@ import pytest
 import ltx
 from ltx.compaction import CompactStep, LevelsConfig, plan_compaction
 from ltx.times import format_timestamp
-from tests.helpers import image_pages, sqlite_history
+from tests.helpers import append_and_compact, image_pages, sqlite_history
 from tests.litestream_harness import Replicator, mixed_workload, restore, vfs_query, write_config
 
 pytestmark = pytest.mark.interop
@@ -175,18 +175,7 @@ def test_replica_built_by_us_restores_with_litestream_and_vfs(tmp_path):
         snapshot_retention=dt.timedelta(minutes=2),
         l0_retention=dt.timedelta(seconds=15),
     )
-    prev: dict[int, bytes] = {}
-    levels_seen = set()
-    for i, image in enumerate(images):
-        now = t0 + dt.timedelta(seconds=7 * i)
-        cur = image_pages(image, ps)
-        r.append({p: d for p, d in cur.items() if prev.get(p) != d}, len(cur), timestamp=now)
-        prev = cur
-        r.compact(config, now=now + dt.timedelta(seconds=1))
-        levels_seen |= {f.level for f in r.files()}
-    r.compact(config, now=t0 + dt.timedelta(minutes=5))
-    levels_seen |= {f.level for f in r.files()}
-    assert {0, 1, 2, 3, 9} <= levels_seen
+    assert {0, 1, 2, 3, 9} <= append_and_compact(r, images, ps, config, t0)
     history = r.history()
     assert history[-1].txid == len(images)
     for point in history:

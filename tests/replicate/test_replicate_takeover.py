@@ -70,24 +70,31 @@ def test_litestream_takes_over_ours_and_we_take_over_its(
             rep.sync()
     ours, ours_top = _files(url, opts), _top(url, opts)
     _litestream_run(_config(tmp_path, db, url), env, app, 3)
-    after_ls = _files(url, opts)
-    assert all(after_ls.get(p) == h for p, h in ours.items() if p in after_ls)
-    ls_top = _top(url, opts)
-    assert ls_top > ours_top
-    out = tmp_path / "ls.db"
-    proc = restore(url, out, txid=ls_top, env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert same_db(out.read_bytes(), image(app))
+    after_ls, ls_top = _continued(url, opts, env, app, ours, ours_top, tmp_path / "ls.db")
     run_sql_transaction(app, [("insert", 500, 300)])
     with Replicator(db, url, replica_options=opts) as rep:
         first = rep.position
         rep.sync()
     assert first is not None and first.txid >= ls_top
-    final = _files(url, opts)
-    assert all(final.get(p) == h for p, h in after_ls.items() if p in final)
+    _continued(url, opts, env, app, after_ls, ls_top, tmp_path / "ours.db")
+
+
+def _continued(
+    url: str,
+    opts: dict[str, Any],
+    env: dict[str, str],
+    app: Any,
+    before: dict[str, str],
+    before_top: int,
+    out: Path,
+) -> tuple[dict[str, str], int]:
+    """After a takeover: no file of ``before`` rewritten, TXIDs above ``before_top``, and
+    `litestream restore` of the top equal to the app's database; (files, top)."""
+    files = _files(url, opts)
+    assert all(files.get(p) == h for p, h in before.items() if p in files)
     top = _top(url, opts)
-    assert top > ls_top
-    out2 = tmp_path / "ours.db"
-    proc = restore(url, out2, txid=top, env=env)
+    assert top > before_top
+    proc = restore(url, out, txid=top, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert same_db(out2.read_bytes(), image(app))
+    assert same_db(out.read_bytes(), image(app))
+    return files, top

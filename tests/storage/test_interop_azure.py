@@ -20,7 +20,7 @@ from ltx.storage import open_store
 from ltx.times import ms_to_datetime
 from tests.backends import azure_env
 from tests.conftest import needs_litestream
-from tests.helpers import image_pages, sqlite_history
+from tests.helpers import append_and_compact, sqlite_history
 from tests.litestream_harness import (
     ltx_listing,
     mixed_workload,
@@ -88,14 +88,7 @@ def test_replica_we_write_on_azurite_restores_with_litestream(azurite_endpoint, 
         snapshot_retention=dt.timedelta(minutes=2),
         l0_retention=dt.timedelta(seconds=15),
     )
-    prev: dict[int, bytes] = {}
-    for i, image in enumerate(images):
-        now = t0 + dt.timedelta(seconds=7 * i)
-        cur = image_pages(image, ps)
-        r.append({p: d for p, d in cur.items() if prev.get(p) != d}, len(cur), timestamp=now)
-        prev = cur
-        r.compact(config, now=now + dt.timedelta(seconds=1))
-    r.compact(config, now=t0 + dt.timedelta(minutes=5))
+    append_and_compact(r, images, ps, config, t0)
     assert {0, 1, 2, 9} <= {f.level for f in r.files()}
     db = tmp_path / "app.db"  # only named: litestream looks the replica up by it
     cfg = write_config(tmp_path / "litestream.yml", db, theirs_url, replica_options=options)
