@@ -238,3 +238,24 @@ def test_history_times_cost_no_request_for_files_we_wrote(monkeypatch):
     assert fresh == ours
     when = [p.created_at for p in fresh]
     assert [ltx.open(url).view(timestamp=t).txid for t in when[1:]] == [1, 2]
+
+
+def test_points_made_in_one_millisecond_share_a_time_no_target_splits(tmp_path):
+    """Appends in the same millisecond (a fixed clock makes it certain) get one time, so
+    no time names the earlier point: a time names the newest point made strictly before
+    it, as Litestream's restore -timestamp. The refusal says why instead of a bare miss."""
+    url = (tmp_path / "rep").as_uri()
+    fixed = dt.datetime(2026, 12, 7, 0, 10, 40, 529000, tzinfo=dt.timezone.utc)
+    w = Replica(open_store(url), clock=lambda: fixed)
+    for i in range(3):
+        w.append({1: bytes([i]) * 4096}, 1)
+    r = ltx.open(url)
+    points = r.history()
+    assert [p.created_at for p in points] == [fixed] * 3
+    with pytest.raises(ltx.TxidNotAvailableError, match="strictly before") as err:
+        r.page_at(1, timestamp=points[1].created_at.isoformat())
+    assert err.value.after == points[0].txid
+    later = Replica(open_store(url), clock=lambda: fixed + dt.timedelta(milliseconds=1))
+    later.append({1: b"\x09" * 4096}, 1)
+    r.refresh()
+    assert r.page_at(1, timestamp=r.history()[-1].created_at) == bytes([2]) * 4096

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
@@ -31,13 +32,16 @@ class _HTTPCounter:
             self.ops.append(f"{request.method} {op}")
 
 
-def _base(url: str, tmp_path, **opts) -> list[bytes]:
+def _base(url: str, tmp_path, *, start: dt.datetime | None = None, **opts) -> list[bytes]:
+    """Three appends; with ``start`` stamped a second apart from it (else by the clock,
+    where fast appends may share a millisecond)."""
     r = ltx.open(url, **opts)
     images = sqlite_history(tmp_path / "db.sqlite", page_size=PS, steps=3)
     prev: dict[int, bytes] = {}
-    for image in images:
+    for i, image in enumerate(images):
         cur = image_pages(image, PS)
-        r.append({p: d for p, d in cur.items() if prev.get(p) != d}, len(cur))
+        when = None if start is None else start + dt.timedelta(seconds=i)
+        r.append({p: d for p, d in cur.items() if prev.get(p) != d}, len(cur), timestamp=when)
         prev = cur
     return images
 
@@ -96,9 +100,13 @@ def test_page_at_in_a_loop_plans_once(tmp_path, monkeypatch):
 
 def test_timestamp_resolves_once_per_listing(tmp_path, monkeypatch):
     url = (tmp_path / "rep").as_uri()
-    _base(url, tmp_path)
+    # Explicit stamps: by the clock, the first two appends can share a millisecond, and
+    # then no time names the first point (a time names the newest point made strictly
+    # before it, as Litestream's restore -timestamp), so history()[1].created_at failed.
+    _base(url, tmp_path, start=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
     r = ltx.open(url)
-    when = r.history()[1].created_at
+    first, second = r.history()[:2]
+    when = second.created_at  # names the point before it
     import ltx.resolve.targets as face
 
     calls = []
@@ -107,6 +115,7 @@ def test_timestamp_resolves_once_per_listing(tmp_path, monkeypatch):
     for _ in range(200):
         r.page_at(1, timestamp=when.isoformat())
     assert len(calls) == 1
+    assert r.plan(timestamp=when.isoformat()).txid == first.txid
 
 
 def test_warm_reads_read_nothing(tmp_path):

@@ -158,8 +158,14 @@ def plan_restore(
         before = points[i - 1] if i > 0 else None
         later = [p for p in points[i:] if p > want]
         after = later[0] if later else None
-        what = f"transaction {txid:016x}" if txid is not None else f"time {timestamp}"
-        raise TxidNotAvailableError(
-            f"{what} is not available in this replica", txid=txid, before=before, after=after
-        )
+        if txid is not None:
+            what = f"transaction {txid:016x} is not available in this replica"
+        elif timestamp is not None:  # a point's own time names the one before it
+            what = (
+                f"time {timestamp.isoformat()} is not available in this replica: "
+                "no point was made strictly before it"
+            )
+        else:
+            what = "no point is available in this replica"
+        raise TxidNotAvailableError(what, txid=txid, before=before, after=after)
     return Plan(tuple(chosen), covered)
