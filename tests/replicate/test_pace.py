@@ -4,6 +4,7 @@ changes within one interval; idle syncs each second without opening an interval.
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 from ltx.replication._pace import IDLE_SYNC, Pacer
@@ -92,3 +93,19 @@ def test_stopping_ends_the_wait() -> None:
     stop = threading.Event()
     stop.set()
     assert not pacer.wait(_Wake(clock), stop)
+
+
+def test_a_steady_stream_at_the_idle_period_syncs_once_per_interval() -> None:
+    """At an interval equal to the idle period, the idle timer and the interval fall
+    due together: one sync, not an idle one followed at once by one for the change."""
+    pacer, clock, state = _pacer(IDLE_SYNC)
+    wake, stop = _Wake(clock), threading.Event()
+    starts = []
+    t0 = clock.t
+    while clock.t - t0 < 10 * IDLE_SYNC:
+        state["wal"] += 1  # the app commits all the time
+        assert pacer.wait(wake, stop)
+        starts.append(clock.t)
+        pacer.done(True)
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert min(gaps) >= IDLE_SYNC - pacer.poll, gaps

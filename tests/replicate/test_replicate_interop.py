@@ -129,6 +129,8 @@ def test_restore_every_txid(kind: str, workload: str, request: Any, tmp_path: Pa
     rep = Replicator(db, url, replica_options=kwargs).open()
     _step(app, rep, truth)
     WORKLOADS[workload](app, rep, truth)
+    # stop's last sync may write our WAL restart's write (nothing visible changes)
+    rep.on_sync = lambda s: truth.setdefault(s.txid, image(app))
     rep.stop()
     _check(url, kwargs, env, truth, tmp_path, stride=1 if kind == "file" else 5)
     if kind == "file":

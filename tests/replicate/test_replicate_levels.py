@@ -139,3 +139,40 @@ def test_failed_compaction_is_reported_and_syncs_go_on(tmp_path: Path) -> None:
     assert rep.position is not None
     assert same_db(replica_image(url, rep.position.txid), truth)
     assert rep.files_written >= 6
+
+
+def test_compaction_reads_back_no_level0_file_it_uploaded(tmp_path: Path) -> None:
+    """A remote target keeps what the syncs uploaded until the compactor has merged it:
+    no read of a level-0 file reaches the store (a GET each on S3), and the result is
+    the same replica."""
+    from ltx.testing.faults import CountingFileSystem
+
+    class Reads(CountingFileSystem):
+        def _before(self, name: str, args: tuple[object, ...]) -> None:
+            super()._before(name, args)
+            if name in ("cat_file", "open") and args:
+                read.append(str(args[0]))
+
+    read: list[str] = []
+    url = f"memory://recent-{tmp_path.name}/db"
+    app = app_db(tmp_path / "app.db")
+    clock = Clock()
+    rep = Replicator(tmp_path / "app.db", url, levels=SHORT, clock=clock).open()
+    store = rep.targets.replicas[0].store  # type: ignore[union-attr]
+    store.fs = store.backend.fs = Reads(store.fs)
+    truth = {s.txid: image(app) for s in rep.sync()}
+    for i in range(8):
+        run_sql_transaction(app, [("insert", i, 300 + 40 * i), ("update", i // 2, 120)])
+        clock.now += 0.5
+        truth.update({s.txid: image(app) for s in rep.sync()})
+        rep.compact_if_due()
+    rep.stop()
+    level0 = [p for p in read if p.startswith(store.level_path(0))]
+    # Level 1 took every level-0 file from memory; only the level-9 snapshot read the
+    # first one (the snapshot at TXID 1) a second time, from the store.
+    assert len(level0) <= 1, level0
+    assert store.recent is not None and store.recent.hits >= 8
+    r = ltx.open(url)
+    assert any(f.level == 1 for f in r.refresh())
+    for txid in [p.txid for p in r.history()]:
+        assert same_db(replica_image(url, txid), truth[txid]), txid

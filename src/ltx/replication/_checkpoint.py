@@ -2,9 +2,12 @@
 
 A PASSIVE checkpoint runs under SQLite's write lock, so every frame it copies was
 captured first; once the lock is released one write restarts the WAL, and only then is
-the file holding the last frames uploaded (the app's commits never wait for an upload),
-then the restart's write is synced too. The new WAL is taken as continuing ours only
-when SQLite's shared index proves no commit landed between them (``_continues``).
+the file holding the last frames uploaded (the app's commits never wait for an upload).
+The restart's write rides with the next sync; the new WAL is taken as continuing ours
+only when SQLite's shared index proves no commit landed between them (``_continues``).
+A sync that finds the thresholds passed leaves the checkpoint to the next one, which
+captures under the lock and checkpoints (``_checkpoint_ahead``; so does a sync that
+sees SQLite has published enough frames): one level-0 file per sync, not three.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class Checkpoints:
     _lock: threading.RLock
     _last_checkpoint: float
     _synced_since_checkpoint: bool
+    _checkpoint_next: bool
 
     def _opened(self) -> tuple[Database, Targets]:
         raise NotImplementedError
@@ -55,24 +59,44 @@ class Checkpoints:
             return 0
         return (pos.wal.offset - WAL_HEADER_SIZE) // frame_size(pos.page_size)
 
-    def _maybe_checkpoint(self) -> None:
+    def _checkpoint_wanted(self) -> bool:
         """Litestream's thresholds: past ``min_checkpoint_pages`` synced WAL pages, or
         ``checkpoint_interval`` seconds after the last one when data was synced since."""
         pages = self._wal_pages()
         due = self._synced_since_checkpoint and (
             self.clock() - self._last_checkpoint >= self.checkpoint_interval
         )
-        if pages >= self.min_checkpoint_pages or (pages and due):
-            self.checkpoint()
+        return pages >= self.min_checkpoint_pages or bool(pages and due)
+
+    def _checkpoint_ahead(self) -> bool:
+        """True when this sync should be the checkpoint's: the last one found it due
+        (``_checkpoint_next``), or SQLite has already published ``min_checkpoint_pages``
+        frames of the WAL we are in."""
+        pos = self.position
+        if pos is None or pos.wal is None:
+            return False
+        if self._checkpoint_next:
+            return True
+        db, _ = self._opened()
+        with db.wal() as (hdr, _read):
+            if hdr is None or hdr.salts != (pos.wal.salt1, pos.wal.salt2):
+                return False
+            frames = db.published_frames(hdr)
+        return frames is not None and frames >= self.min_checkpoint_pages
 
     def checkpoint(self) -> bool:
         """A PASSIVE checkpoint sealed by SQLite's write lock, then the write that
         restarts the WAL (cut to its new size): True when the whole WAL was copied."""
+        return bool(self._checkpoint())
+
+    def _checkpoint(self) -> bool | None:
+        """``checkpoint``; None when the write lock was not had (nothing was done)."""
         with self._lock:
             db, _ = self._opened()
             with db.writes_held() as held:
                 if not held:
-                    return False
+                    return None
+                self._checkpoint_next = False
                 self._sync_all(upload=False)  # captured under the lock, uploaded after it
                 busy, log, copied = db.checkpoint("PASSIVE")
                 index = db.index_header()  # the commit count the copied WAL ends at
@@ -92,8 +116,6 @@ class Checkpoints:
                     self._restart_wal(db, pos, changes)  # at once: the app may write meanwhile
             finally:
                 self._flush()
-            if full:
-                self._sync_all()  # the restart's write, in this sync's files
             return full
 
     def _restart_wal(self, db: Database, pos: Position, changes: int | None) -> None:

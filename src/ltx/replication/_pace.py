@@ -40,7 +40,7 @@ class Pacer:
         self.backoff = 0.0
         self.last = self.last_any = clock()
         """Starts of the last sync for a change seen, and of the last sync of any kind."""
-        self.seen: Hashable = None
+        self.seen: Hashable = self._safe_hint()  # the caller has just synced
 
     def wait(self, wake: threading.Event, stopping: threading.Event) -> bool:
         """Block until a sync is due; False when ``stopping`` was set first."""
@@ -52,11 +52,11 @@ class Pacer:
                 wake.clear()
                 if not self.backoff or ready:
                     return self._start(changed=True)
+            if ready and self._safe_hint() != self.seen:  # before idle: they may fall due at once
+                return self._start(changed=True)
             idle_left = max(gap, IDLE_SYNC) - (now - self.last_any)
             if idle_left <= 0:
                 return self._start(changed=False)
-            if ready and self._safe_hint() != self.seen:
-                return self._start(changed=True)
             pause = self.poll if ready else self.last + gap - now
             wake.wait(min(pause, idle_left))
         return False

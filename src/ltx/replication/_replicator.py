@@ -38,6 +38,10 @@ from ._targets import Targets
 
 __all__ = ["Replicator", "Synced"]
 
+RECENT_BYTES = 32 << 20
+"""Bytes of uploaded files a remote target keeps for the compactor (files over a
+quarter of it are read back from the store)."""
+
 MAX_SYNC_BYTES = 64 << 20
 """Litestream's ``max-sync-wal-bytes``: one level-0 file covers at most about this much."""
 
@@ -106,6 +110,7 @@ class Replicator(Checkpoints, Compacting):
         self._compacting: list[Replica] = []
         self._last_checkpoint = clock()
         self._synced_since_checkpoint = False
+        self._checkpoint_next = False
         self.last_error: BaseException | None = None
         self.use_lease = lease
         self.lease_ttl = lease_ttl
@@ -128,8 +133,7 @@ class Replicator(Checkpoints, Compacting):
             if self.db is not None:
                 return self
             replicas = [
-                t if isinstance(t, Replica) else open_replica(t, **self._replica_options)
-                for t in self._target_specs
+                t if isinstance(t, Replica) else self._open_target(t) for t in self._target_specs
             ]
             self.db = Database(self.db_path, self._connect)
             try:
@@ -145,6 +149,13 @@ class Replicator(Checkpoints, Compacting):
                 self.db = None
                 raise
         return self
+
+    def _open_target(self, url: str) -> Replica:
+        """A replica opened from a URL; its store keeps what we upload until the
+        compactor has read it back (no GET per level-0 file on a remote store)."""
+        replica = open_replica(url, **self._replica_options)
+        replica.store.keep_recent(RECENT_BYTES)
+        return replica
 
     def start(self) -> Replicator:
         """Open, sync once, and keep syncing in a background thread; when the first sync
@@ -182,6 +193,8 @@ class Replicator(Checkpoints, Compacting):
             try:
                 if not self.leases.lost:
                     self.sync()
+                    if self.position is not None and self.position.restarted_to:
+                        self._sync_all()  # our restart's write: a restart goes on from it
             finally:
                 self._close()
 
@@ -244,11 +257,16 @@ class Replicator(Checkpoints, Compacting):
 
     def sync(self) -> list[Synced]:
         """Finish any pending upload, then write what the WAL holds as level-0 files (one
-        per ``max_sync_bytes``), then checkpoint when the policy says so."""
+        per ``max_sync_bytes``); when the checkpoint policy said so at the last sync, this
+        one captures under SQLite's write lock and checkpoints (``_checkpoint``)."""
         with self._lock:
             self._batch = []
+            if self._checkpoint_ahead():
+                self._flush()  # a failed upload first, outside SQLite's write lock
+                if self._checkpoint() is not None:
+                    return self._batch
             self._sync_all()
-            self._maybe_checkpoint()
+            self._checkpoint_next = self._checkpoint_wanted()  # with the next sync's capture
             return self._batch
 
     def _sync_all(self, *, upload: bool = True) -> None:

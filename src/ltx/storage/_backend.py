@@ -88,6 +88,8 @@ class Backend:
     the same request (latency dominates remote reads; 0 where reads are local).
     ``concurrent_calls``: False where one filesystem object must not be used by two
     threads at once (paramiko's SFTP client); the store then serialises its calls.
+    ``delete_batch``: how many files ``delete_many`` removes in one request (0: one
+    request per file).
     """
 
     conditional_create = False
@@ -95,6 +97,7 @@ class Backend:
     own_retries = False  # the filesystem retries inside and cannot be told not to
     concurrent_calls = True  # the filesystem object may be called from several threads
     read_around = 64 << 10  # bytes of neighbouring frames a page miss fetches with it
+    delete_batch = 0
 
     def __init__(self, fs: Any, url: str, root: str = "") -> None:
         self.fs = fs
@@ -149,6 +152,10 @@ class Backend:
         else:
             self.fs.pipe_file(tmp, data)
         return tmp
+
+    def delete_many(self, paths: list[str]) -> None:
+        """Delete up to ``delete_batch`` files in one request; one gone already is fine."""
+        raise NotImplementedError
 
     def write(self, path: str, data: Payload, timestamp_ms: int, if_absent: bool) -> None:
         """Upload one whole file (not atomic against racing writers: see conditional_create)."""

@@ -20,6 +20,7 @@ from ltx.codec import FileInfo
 from ltx.errors import NotFoundError, StorageError, UsageError
 from ltx.storage._backend import SchemeSpec
 from ltx.storage._reader import RangeReader
+from ltx.storage._recent import RecentWrites
 from ltx.storage._retry import RetryPolicy, call_with_retry
 from ltx.storage._workers import Workers
 from ltx.times import EPOCH
@@ -71,6 +72,8 @@ class ObjectStore:
         #: The one pool of this store: maps, read-ahead and diffs share its threads.
         self.workers = Workers(self.max_concurrency)
         self._serial = None if self.backend.concurrent_calls else threading.Lock()
+        #: Bytes of files written lately, read back free (``keep_recent``); None: off.
+        self.recent: RecentWrites | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url}>"
@@ -82,6 +85,17 @@ class ObjectStore:
     def conditional_create(self) -> bool:
         """True when ``write(..., if_absent=True)`` is atomic against other writers."""
         return self.backend.conditional_create
+
+    def keep_recent(self, limit: int) -> None:
+        """Keep up to ``limit`` bytes of the files this store writes, so that reading
+        them back (a compaction of what was just uploaded) costs no request. Remote
+        stores only: a local file is read as cheaply as memory."""
+        if self.backend.local_path(self.root or "/") is None and limit > 0:
+            self.recent = RecentWrites(limit)
+
+    def _kept(self, path: str) -> bytes | None:
+        recent = self.recent
+        return recent.get(path) if recent is not None else None
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -159,6 +173,9 @@ class ObjectStore:
             raise UsageError(f"negative range start {start} for {path}")
         if end <= start:
             return b""
+        kept = self._kept(path)
+        if kept is not None:
+            return kept[start:end]
         data = self.call(
             lambda: self.fs.cat_file(path, start=start, end=end), f"read {path}[{start}:{end}]"
         )
@@ -174,12 +191,18 @@ class ObjectStore:
 
     def read(self, path: str) -> bytes:
         """A whole file."""
+        kept = self._kept(path)
+        if kept is not None:
+            return kept
         return bytes(self.call(lambda: self.fs.cat_file(path), f"read {path}"))
 
     def open_reader(self, info: FileInfo, *, chunk: int = 4 << 20, ahead: int = 1) -> BinaryIO:
         """A buffered stream over one file: the file itself where it is local, else
         retried ranged reads of ``chunk`` bytes with ``ahead`` more fetched in the
         background."""
+        kept = self.recent.take(info.path) if self.recent is not None else None
+        if kept is not None:  # read whole once (a compaction input): not kept after
+            return io.BytesIO(kept)
         try:
             local = self.backend.open_local(info.path, min(chunk, 1 << 20))
         except FileNotFoundError:
@@ -208,11 +231,22 @@ class ObjectStore:
     def delete(self, infos: Iterable[FileInfo | str]) -> None:
         """Delete files; a file already gone is not an error."""
         paths = [i.path if isinstance(i, FileInfo) else i for i in infos]
+        if self.recent is not None:
+            self.recent.drop(paths)
+        batch = self.backend.delete_batch
+        if batch and len(paths) > 1:  # one request per batch (S3's DeleteObjects)
 
-        def one(path: str) -> None:
-            with contextlib.suppress(NotFoundError):
-                self.call(lambda: self.fs.rm_file(path), f"delete {path}")
+            def some(chunk: list[str]) -> None:
+                what = f"delete {len(chunk)} files from {chunk[0]}"
+                self.call(lambda: self.backend.delete_many(chunk), what)
 
-        self.map(one, paths)
+            self.map(some, [paths[i : i + batch] for i in range(0, len(paths), batch)])
+        else:
+
+            def one(path: str) -> None:
+                with contextlib.suppress(NotFoundError):
+                    self.call(lambda: self.fs.rm_file(path), f"delete {path}")
+
+            self.map(one, paths)
         for parent in {posixpath.dirname(p) for p in paths}:
             self.fs.invalidate_cache(parent)

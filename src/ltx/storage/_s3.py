@@ -36,6 +36,7 @@ class S3Backend(Backend):
     """Conditional PUTs and metadata timestamps, as Litestream writes them."""
 
     conditional_create = True
+    delete_batch = 1000  # DeleteObjects, as Litestream deletes
 
     def bound(self, seconds: float) -> Any:
         """Each call cut at ``seconds``: an endpoint that accepts but never answers would
@@ -49,6 +50,11 @@ class S3Backend(Backend):
     def exact_time(self, path: str) -> dt.datetime | None:
         meta = self.fs.metadata(path) or {}
         return as_datetime({k.lower(): v for k, v in meta.items()}.get(TIMESTAMP_KEY))
+
+    def delete_many(self, paths: list[str]) -> None:
+        # One DeleteObjects per call (s3fs: no existence checks for literal paths); a
+        # key already gone is no error in S3, and one left over is deleted next time.
+        self.fs.rm(paths)
 
     def write(self, path: str, data: Payload, timestamp_ms: int, if_absent: bool) -> None:
         meta = {TIMESTAMP_KEY: format_timestamp(timestamp_ms)}

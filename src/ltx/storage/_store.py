@@ -192,6 +192,8 @@ class Store(ObjectStore):
                 raise
 
         self.call(go, f"write {path}")
+        if self.recent is not None and isinstance(payload, bytes):
+            self.recent.put(path, payload)
         return info
 
     def remove_stale_temps(self, before: dt.datetime) -> list[str]:

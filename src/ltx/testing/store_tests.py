@@ -169,6 +169,9 @@ class StoreTests:
 
     def test_delete_missing_is_not_an_error(self, store: Store) -> None:
         store.delete([store.file_path(0, 7, 7)])
+        store.write(0, 8, 8, small_ltx(8, 8), timestamp_ms=TS)
+        store.delete([store.file_path(0, 7, 7), store.file_path(0, 8, 8)])  # one batch
+        assert store.list_level(0) == []
 
     def test_if_absent_conflicts(self, store: Store) -> None:
         data = small_ltx(1, 1)
