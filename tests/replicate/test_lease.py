@@ -230,3 +230,23 @@ def test_failed_start_releases_lease_and_connections(tmp_path: Path) -> None:
     assert rep.db is None and rep._thread is None and rep.leases.held == []
     with Replicator(db, url, lease_ttl=600) as second:  # no LeaseHeldError
         assert second.last is not None
+
+
+def test_an_acquire_whose_reply_was_lost_is_still_ours(tmp_path: Any) -> None:
+    """A retried create meets our own attempt that landed (its reply lost): the lease is
+    ours, not held by ourselves against us."""
+    from ltx.errors import ConflictError
+
+    store = open_store((tmp_path / "r").as_uri())
+    leaser = leaser_for(store, "me")
+    put = leaser._put
+
+    def landed_then_lost(data: bytes, prev: Any) -> str:
+        put(data, prev)
+        raise ConflictError("the retry found the object there")
+
+    leaser._put = landed_then_lost  # type: ignore[method-assign]
+    lease = leaser.acquire()
+    assert (lease.owner, lease.generation) == ("me", 1)
+    with pytest.raises(LeaseHeldError):
+        leaser_for(store, "other").acquire()

@@ -219,3 +219,23 @@ def test_diff_reads_on_the_store_pool(tmp_path):
     extra = {t.name for t in threading.enumerate()} - before
     assert all(name.startswith("ltx-store") for name in extra), extra
     assert replica.store.workers._pool is None or replica.store.workers._pool._max_workers == 3
+
+
+@pytest.mark.servers
+def test_s3_small_writes_take_one_round_trip(request, tmp_path):
+    """botocore would ask every PUT to wait for ``100 Continue`` (a round trip more per
+    level-0 file); bodies up to 2 MiB go without it, as the Go SDK (Litestream) sends."""
+    from ltx.testing.store_tests import small_ltx
+
+    url, opts = target_for("s3", request, tmp_path)
+    store = open_store(url, **opts)
+    sent: list[object] = []
+
+    def record(request, **_):
+        sent.append(request.headers.get("Expect"))
+
+    store.fs.s3.meta.events.register("before-send.s3.PutObject", record)
+    store.write(0, 1, 1, small_ltx(1, 1), timestamp_ms=TS, if_absent=True)
+    big = small_ltx(2, 2) + bytes(3 << 20)  # only its size matters here
+    store.backend.write(store.file_path(0, 2, 2), big, TS, False)
+    assert [e.decode() if isinstance(e, bytes) else e for e in sent] == [None, "100-continue"]

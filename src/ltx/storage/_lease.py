@@ -118,6 +118,8 @@ class _Base:
             token = self._put(_encode(gen, expires, self.owner), cur)
         except ConflictError:
             now = self._read()
+            if now is not None and (now.owner, now.generation) == (self.owner, gen):
+                return now  # our own attempt landed, its reply was lost: a retry met it
             if now is not None:
                 raise _held(self.store, now) from None
             raise

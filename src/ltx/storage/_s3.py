@@ -57,12 +57,37 @@ class S3Backend(Backend):
         self.fs.rm(paths)
 
     def write(self, path: str, data: Payload, timestamp_ms: int, if_absent: bool) -> None:
+        _small_puts_in_one_round_trip(self.fs.s3)
         meta = {TIMESTAMP_KEY: format_timestamp(timestamp_ms)}
         mode = "create" if if_absent else "overwrite"
         if isinstance(data, str):
             self.fs.put_file(data, path, mode=mode, Metadata=meta)
         else:
             self.fs.pipe_file(path, data, mode=mode, Metadata=meta)
+
+
+EXPECT_CONTINUE_ABOVE = 2 << 20
+"""Bodies up to this size are sent without ``Expect: 100-continue`` (the Go SDK's
+default threshold, so Litestream's): the handshake costs a round trip per PUT."""
+
+
+def _drop_small_expect(params: dict[str, Any], **_: Any) -> None:
+    from botocore.utils import determine_content_length  # s3fs's dependency, loaded by now
+
+    headers = params.get("headers") or {}
+    if "Expect" in headers:
+        size = determine_content_length(params.get("body"))
+        if size is not None and size <= EXPECT_CONTINUE_ABOVE:
+            del headers["Expect"]
+
+
+def _small_puts_in_one_round_trip(client: Any) -> None:
+    """botocore asks every PUT with a body to wait for ``100 Continue`` first; a small
+    level-0 file gains nothing from it and its upload (a sync's lag) pays one more round
+    trip. Registered once per client (s3fs may make a new one)."""
+    client.meta.events.register_last(
+        "before-call.s3", _drop_small_expect, unique_id="ltx-small-put-no-expect"
+    )
 
 
 def _endpoint(u: UrlParts, rest_host: str | None) -> tuple[str | None, dict[str, str]]:
