@@ -38,8 +38,8 @@ class Position:
 
     ``wal`` is None when the next file must be a snapshot. ``restarted_to`` names the
     salts of a WAL that continues from its first frame exactly where ``wal`` ends (we saw
-    the one restart that followed our own full checkpoint); ``seq`` is the checkpoint
-    sequence of the WAL at ``wal``.
+    the restart that followed our own full checkpoint, proven to hold every commit
+    since: see ``_checkpoint``).
     """
 
     txid: int
@@ -47,7 +47,6 @@ class Position:
     commit: int = 0
     page_size: int = 0
     restarted_to: tuple[int, int] | None = None
-    seq: int = 0
 
 
 @attrs.frozen
@@ -137,7 +136,7 @@ def _snapshot(db: Database, hdr: WALHeader | None, scan: WALScan | None, txid: i
     if scan is not None and hdr is not None:
         pages = DbPages(db, scan.offsets, commit, page_size, hdr.salts)
         wal = (scan.start.offset, scan.wal_size, *hdr.salts)
-        end = Position(txid, scan.end, commit, page_size, seq=hdr.checkpoint_seq)
+        end = Position(txid, scan.end, commit, page_size)
     else:
         pages = DbPages(db, {}, commit, page_size)
         wal, end = (0, 0, 0, 0), Position(txid, None, commit, page_size)
@@ -169,6 +168,6 @@ def capture(db: Database, pos: Position | None, *, max_bytes: int | None = None)
         for p in range(pos.commit + 1, scan.commit + 1):
             if p not in pages and p != lock:
                 pages[p] = db.read_db((p - 1) * hdr.page_size, hdr.page_size)
-    end = Position(txid, scan.end, scan.commit, hdr.page_size, seq=hdr.checkpoint_seq)
+    end = Position(txid, scan.end, scan.commit, hdr.page_size)
     wal = (scan.start.offset, scan.wal_size, *hdr.salts)
     return Capture(txid, pages, scan.commit, hdr.page_size, wal, False, "", end, scan.transactions)

@@ -3,10 +3,11 @@
 A PASSIVE checkpoint runs under SQLite's write lock, so every frame it copies was
 captured first; once the lock is released one write restarts the WAL, and only then is
 the file holding the last frames uploaded (the app's commits never wait for an upload).
-The restart's write rides with the next sync. A sync that finds the thresholds passed
-leaves the checkpoint to the next one, which captures under the lock and checkpoints
-(``_checkpoint_ahead``; so does a sync that sees SQLite has published enough frames):
-one level-0 file per sync, not three.
+The restart's write rides with the next sync; the new WAL is taken as continuing ours
+only when SQLite's shared index proves no commit landed between them (``_continues``).
+A sync that finds the thresholds passed leaves the checkpoint to the next one, which
+captures under the lock and checkpoints (``_checkpoint_ahead``; so does a sync that
+sees SQLite has published enough frames): one level-0 file per sync, not three.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 import attrs
 
-from ltx.sqlitefmt.wal import WAL_HEADER_SIZE, frame_size
+from ltx.sqlitefmt.wal import WAL_HEADER_SIZE, frame_size, scan_wal
 
 from ._capture import Position
 from ._source import Database
@@ -28,6 +29,7 @@ TRUNCATE_PAGES = 121359
 """Litestream's ``truncate-page-n``: past this many WAL pages, the WAL file is cut."""
 MIN_CHECKPOINT_PAGES = 1000
 """Litestream's ``min-checkpoint-page-count``: a PASSIVE checkpoint past this many."""
+_U32 = 0xFFFFFFFF
 
 
 class Checkpoints:
@@ -97,6 +99,7 @@ class Checkpoints:
                 self._checkpoint_next = False
                 self._sync_all(upload=False)  # captured under the lock, uploaded after it
                 busy, log, copied = db.checkpoint("PASSIVE")
+                index = db.index_header()  # the commit count the copied WAL ends at
                 pos = self.position
                 full = (
                     busy == 0
@@ -109,24 +112,47 @@ class Checkpoints:
             self._synced_since_checkpoint = False
             try:
                 if full and pos is not None:
-                    self._restart_wal(db, pos)  # at once: the app may write meanwhile
+                    changes = index.changes if index is not None else None
+                    self._restart_wal(db, pos, changes)  # at once: the app may write meanwhile
             finally:
                 self._flush()
             return full
 
-    def _restart_wal(self, db: Database, pos: Position) -> None:
-        """After our full checkpoint at ``pos``: the write that restarts the WAL. If the
-        header then shows exactly one restart, the new WAL continues our position from
-        its first frame; if not (a reader kept the old WAL, or more happened), the next
-        sync decides as for any WAL it finds. When the app keeps the write lock past the
-        busy timeout its own next write restarts the WAL: the same check then follows it."""
+    def _restart_wal(self, db: Database, pos: Position, changes: int | None) -> None:
+        """After our full checkpoint at ``pos``: the write that restarts the WAL; then,
+        if the new WAL provably continues our position from its first frame, the
+        position says so (``_continues``); if not, the next sync decides as for any WAL
+        it finds. When the app keeps the write lock past the busy timeout its own next
+        write restarts the WAL: the same check then follows it."""
         try:
             db.bump()
         except Exception as exc:  # sqlite3's OperationalError or apsw's BusyError
             if "locked" not in str(exc).lower():
                 raise
-        with db.wal() as (hdr, _read):
-            if hdr is None or pos.wal is None or hdr.checkpoint_seq != pos.seq + 1:
-                return
-            if hdr.salts != (pos.wal.salt1, pos.wal.salt2):
-                self.position = attrs.evolve(pos, restarted_to=hdr.salts)
+        salts = _continues(db, pos, changes)
+        if salts is not None:
+            self.position = attrs.evolve(pos, restarted_to=salts)
+
+
+def _continues(db: Database, pos: Position, changes: int | None) -> tuple[int, int] | None:
+    """The salts of the WAL now in place if it was restarted after our checkpoint at
+    ``pos`` and continues it from its first frame: if every commit since is in it.
+
+    ``changes`` was the shared index's commit count (``iChange``: one per commit, none
+    for a restart) when our checkpoint had copied the WAL; the count now, less the
+    commits in the new WAL, is the number that landed elsewhere. A writer whose read
+    began before our checkpoint ended appends to the old WAL instead of restarting it;
+    the app's own checkpoint may then copy that commit and its next write restart the
+    WAL, and the new WAL lacks it. (The WAL header's checkpoint sequence proves
+    nothing here: each connection counts its own restarts.)
+    """
+    with db.wal() as (hdr, read):
+        index = db.index_header()
+        if hdr is None or index is None or changes is None or pos.wal is None:
+            return None
+        if index.salts != hdr.salts or hdr.salts == (pos.wal.salt1, pos.wal.salt2):
+            return None
+        scan = scan_wal(hdr, read, max_frames=index.frames, keep_pages=False, trust_published=True)
+        if scan.frames != index.frames or scan.transactions != (index.changes - changes) & _U32:
+            return None
+        return hdr.salts

@@ -18,6 +18,8 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import attrs
+
 from ltx.errors import (
     AccessDeniedError,
     DatabaseFormatError,
@@ -28,10 +30,21 @@ from ltx.errors import (
 from ltx.sqlitefmt.header import MAGIC, decode_page_size
 from ltx.sqlitefmt.wal import WAL_HEADER_SIZE, WALHeader
 
-__all__ = ["Connect", "Database", "stdlib_connect"]
+__all__ = ["Connect", "Database", "IndexHeader", "stdlib_connect"]
 
 Connect = Callable[[str], Any]
 """Opens a connection to the database (stdlib ``sqlite3`` or apsw); used for our own."""
+
+
+@attrs.frozen
+class IndexHeader:
+    """What SQLite's shared index header says of the WAL: ``changes`` (``iChange``) is
+    one more after each commit and unchanged by a WAL restart; ``frames`` (``mxFrame``)
+    are committed in the WAL whose header has ``salts``."""
+
+    changes: int
+    frames: int
+    salts: tuple[int, int]
 
 
 def stdlib_connect(path: str) -> Any:
@@ -158,12 +171,11 @@ class Database:
         finally:
             os.close(fd)
 
-    def published_frames(self, header: WALHeader) -> int | None:
-        """How many frames of ``header``'s WAL SQLite's shared index calls committed
-        (``mxFrame``; 0 while a restart is not yet written), None without a -shm file.
+    def index_header(self) -> IndexHeader | None:
+        """SQLite's shared index header (the -shm file), read once; None without one.
 
-        The index header is two 48-byte copies in native byte order; salts are the WAL
-        header's bytes. Copies that differ are being written: read again.
+        The header is two 48-byte copies in native byte order (copies that differ are
+        being written: read again); its salts are the WAL header's bytes.
         """
         if self._shm < 0:
             return None
@@ -175,10 +187,19 @@ class Database:
                 break
         else:
             return None
-        salts = header.salt1.to_bytes(4, "big") + header.salt2.to_bytes(4, "big")
-        if raw[32:40] != salts:
-            return 0
-        return int.from_bytes(raw[16:20], sys.byteorder)
+        order = sys.byteorder
+        salts = (int.from_bytes(raw[32:36], "big"), int.from_bytes(raw[36:40], "big"))
+        return IndexHeader(
+            int.from_bytes(raw[8:12], order), int.from_bytes(raw[16:20], order), salts
+        )
+
+    def published_frames(self, header: WALHeader) -> int | None:
+        """How many frames of ``header``'s WAL SQLite's shared index calls committed
+        (``mxFrame``; 0 while a restart is not yet written), None without a -shm file."""
+        index = self.index_header()
+        if index is None:
+            return None
+        return index.frames if index.salts == header.salts else 0
 
     def change_hint(self) -> tuple[object, ...]:
         """Cheap to read, and different after any commit or WAL restart: the -wal file's
