@@ -109,3 +109,19 @@ def test_a_steady_stream_at_the_idle_period_syncs_once_per_interval() -> None:
         pacer.done(True)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert min(gaps) >= IDLE_SYNC - pacer.poll, gaps
+
+
+def test_wakes_faster_than_a_poll_share_a_sync() -> None:
+    """An attached connection committing every 0.1 ms to a local target: one sync per
+    poll at most, each starting as soon as the poll since the last one is over."""
+    pacer, clock, _ = _pacer(1.0)
+    wake, stop = _Wake(clock), threading.Event()
+    starts = []
+    for _ in range(50):
+        wake.set()
+        assert pacer.wait(wake, stop)
+        starts.append(clock.t)
+        clock.t += 0.0001  # the sync itself
+        pacer.done(True)
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert starts[0] == 100.0 and all(abs(g - pacer.poll) < 1e-9 for g in gaps), gaps
