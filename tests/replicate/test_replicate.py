@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ltx
 from ltx.codec import HEADER_SIZE, Header
@@ -245,3 +247,39 @@ def replica_rows(url: str) -> int:
             return 0
         finally:
             conn.close()
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(0, 60), min_size=1, max_size=6), st.integers(0, 5))
+def test_two_captures_joined_equal_one(tmp_path_factory, keys: list[int], deletes: int) -> None:
+    """The checkpoint's file joins what was read before SQLite's write lock and what
+    committed after: the joined file is the one a single capture over both gives."""
+    from ltx.replication._capture import capture, joined
+    from ltx.replication._source import Database
+
+    tmp = tmp_path_factory.mktemp("join")
+    app = app_db(tmp / "app.db")
+    run_sql_transaction(app, [("insert", k, 900) for k in range(40)])
+    db = Database(tmp / "app.db")
+    try:
+        with db.reading():
+            start = capture(db, None)  # a snapshot: our position
+        assert start is not None
+        run_sql_transaction(app, [("insert", k, 100 + 37 * k) for k in keys])
+        a = capture(db, start.end)
+        run_sql_transaction(app, [("delete", k, 0) for k in range(deletes * 8)])
+        run_sql_transaction(app, [("update", k, 3000) for k in keys])
+        assert a is not None
+        one = capture(db, start.end)
+        both = joined(a, capture(db, a.end))
+    finally:
+        db.close()
+    assert one is not None and both is not None
+    assert (both.txid, both.commit, both.wal, both.end, both.transactions) == (
+        one.txid,
+        one.commit,
+        one.wal,
+        one.end,
+        one.transactions,
+    )
+    assert both.pages == one.pages

@@ -29,7 +29,7 @@ from ltx.sqlitefmt.wal import (
 
 from ._source import Database
 
-__all__ = ["Capture", "DbPages", "Position", "capture"]
+__all__ = ["Capture", "DbPages", "Position", "capture", "joined"]
 
 
 @attrs.frozen
@@ -171,3 +171,19 @@ def capture(db: Database, pos: Position | None, *, max_bytes: int | None = None)
     end = Position(txid, scan.end, scan.commit, hdr.page_size)
     wal = (scan.start.offset, scan.wal_size, *hdr.salts)
     return Capture(txid, pages, scan.commit, hdr.page_size, wal, False, "", end, scan.transactions)
+
+
+def joined(a: Capture, b: Capture | None) -> Capture | None:
+    """``a`` then ``b`` (captured from ``a.end``) as one level-0 file at ``a``'s TXID;
+    None when they cannot be one: a snapshot, another WAL, a gap, another page size."""
+    if b is None:
+        return a
+    if isinstance(a.pages, DbPages) or isinstance(b.pages, DbPages):
+        return None
+    if a.wal[2:] != b.wal[2:] or b.wal[0] != a.wal[0] + a.wal[1] or a.page_size != b.page_size:
+        return None
+    pages = {p: d for p, d in (a.pages | b.pages).items() if p <= b.commit}
+    wal = (a.wal[0], a.wal[1] + b.wal[1], *a.wal[2:])
+    end = attrs.evolve(b.end, txid=a.txid)
+    n = a.transactions + b.transactions
+    return attrs.evolve(b, txid=a.txid, pages=pages, wal=wal, end=end, transactions=n)

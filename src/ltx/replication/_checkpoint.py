@@ -19,7 +19,7 @@ import attrs
 
 from ltx.sqlitefmt.wal import WAL_HEADER_SIZE, frame_size, scan_wal
 
-from ._capture import Position
+from ._capture import Capture, Position, capture
 from ._source import Database
 from ._targets import Targets
 
@@ -43,11 +43,12 @@ class Checkpoints:
     _last_checkpoint: float
     _synced_since_checkpoint: bool
     _checkpoint_next: bool
+    max_sync_bytes: int
 
     def _opened(self) -> tuple[Database, Targets]:
         raise NotImplementedError
 
-    def _sync_all(self, *, upload: bool = True) -> None:
+    def _sync_all(self, *, upload: bool = True, ahead: Capture | None = None) -> None:
         raise NotImplementedError
 
     def _flush(self) -> None:
@@ -93,11 +94,12 @@ class Checkpoints:
         """``checkpoint``; None when the write lock was not had (nothing was done)."""
         with self._lock:
             db, _ = self._opened()
+            ahead = self._capture_ahead(db)  # the bulk of the frames, before the lock
             with db.writes_held() as held:
                 if not held:
                     return None
                 self._checkpoint_next = False
-                self._sync_all(upload=False)  # captured under the lock, uploaded after it
+                self._sync_all(upload=False, ahead=ahead)  # uploaded after the lock
                 busy, log, copied = db.checkpoint("PASSIVE")
                 index = db.index_header()  # the commit count the copied WAL ends at
                 pos = self.position
@@ -117,6 +119,14 @@ class Checkpoints:
             finally:
                 self._flush()
             return full
+
+    def _capture_ahead(self, db: Database) -> Capture | None:
+        """What committed since our position, read before taking SQLite's write lock
+        (the app's commits wait only for the last few frames and the checkpoint); not a
+        snapshot, whose pages are read while it is encoded."""
+        with db.reading():
+            cap = capture(db, self.position, max_bytes=self.max_sync_bytes)
+        return cap if cap is not None and not cap.snapshot else None
 
     def _restart_wal(self, db: Database, pos: Position, changes: int | None) -> None:
         """After our full checkpoint at ``pos``: the write that restarts the WAL; then,

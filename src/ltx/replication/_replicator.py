@@ -26,7 +26,7 @@ from ltx.errors import LeaseLostError, LTXError
 from ltx.replica import Replica
 from ltx.replica import open as open_replica
 
-from ._capture import Capture, Position, capture
+from ._capture import Capture, Position, capture, joined
 from ._checkpoint import MIN_CHECKPOINT_PAGES, TRUNCATE_PAGES, Checkpoints
 from ._compactor import Compacting
 from ._lease import DEFAULT_TTL, Leases
@@ -269,9 +269,10 @@ class Replicator(Checkpoints, Compacting):
             self._checkpoint_next = self._checkpoint_wanted()  # with the next sync's capture
             return self._batch
 
-    def _sync_all(self, *, upload: bool = True) -> None:
+    def _sync_all(self, *, upload: bool = True, ahead: Capture | None = None) -> None:
         """Capture and upload until the WAL is read; ``upload=False`` leaves the last
-        file pending (``_flush`` uploads it), for a caller holding the write lock."""
+        file pending (``_flush`` uploads it), for a caller holding the write lock, and
+        ``ahead`` (captured from our position before the lock) starts its first file."""
         db, targets = self._opened()
         if self.leases.lost:
             raise LeaseLostError("the write lease was lost; this replicator writes no more")
@@ -281,7 +282,8 @@ class Replicator(Checkpoints, Compacting):
             self._flush()  # the previous file first: TXIDs land in order
             self._keep_lease(force=True)
             with db.reading():  # a snapshot's pages are read while it is encoded
-                cap = capture(db, self.position, max_bytes=self.max_sync_bytes)
+                cap = self._capture(db, ahead)
+                ahead = None
                 if cap is None:
                     return
                 targets.write(cap, int(self.clock() * 1000))
@@ -293,6 +295,15 @@ class Replicator(Checkpoints, Compacting):
                 return  # the WAL vanished under us: the next sync starts over
             if cap.wal[1] < self.max_sync_bytes:
                 return  # all it held when read; chasing a busy writer would never end
+
+    def _capture(self, db: Database, ahead: Capture | None) -> Capture | None:
+        """The next file from our position: ``ahead`` and what committed after it as
+        one file when they join, else captured again from the position."""
+        if ahead is not None:
+            cap = joined(ahead, capture(db, ahead.end, max_bytes=self.max_sync_bytes))
+            if cap is not None:
+                return cap
+        return capture(db, self.position, max_bytes=self.max_sync_bytes)
 
     def _flush(self) -> None:
         """Upload the pending file to every target; then it counts as synced."""
