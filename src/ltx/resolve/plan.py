@@ -152,20 +152,27 @@ def plan_restore(
                 )
         chosen, covered = _greedy(files, target, timestamp)
     if not chosen or (txid is not None and covered != txid):
-        points = sorted(_reachable(files))
-        want = txid if txid is not None else 0
-        i = bisect.bisect_left(points, want)
-        before = points[i - 1] if i > 0 else None
-        later = [p for p in points[i:] if p > want]
-        after = later[0] if later else None
-        if txid is not None:
-            what = f"transaction {txid:016x} is not available in this replica"
-        elif timestamp is not None:  # a point's own time names the one before it
-            what = (
-                f"time {timestamp.isoformat()} is not available in this replica: "
-                "no point was made strictly before it"
-            )
-        else:
-            what = "no point is available in this replica"
-        raise TxidNotAvailableError(what, txid=txid, before=before, after=after)
+        raise _unavailable(files, txid, timestamp)
     return Plan(tuple(chosen), covered)
+
+
+def _unavailable(
+    files: Sequence[FileInfo], txid: int | None, timestamp: dt.datetime | None
+) -> TxidNotAvailableError:
+    """The error for a target no plan reaches, naming the nearest restorable TXIDs."""
+    points = sorted(_reachable(files))
+    want = txid if txid is not None else 0
+    i = bisect.bisect_left(points, want)
+    before = points[i - 1] if i > 0 else None
+    later = [p for p in points[i:] if p > want]
+    after = later[0] if later else None
+    if txid is not None:
+        what = f"transaction {txid:016x} is not available in this replica"
+    elif timestamp is not None:  # a point's own time names the one before it
+        what = (
+            f"time {timestamp.isoformat()} is not available in this replica: "
+            "no point was made strictly before it"
+        )
+    else:
+        what = "no point is available in this replica"
+    return TxidNotAvailableError(what, txid=txid, before=before, after=after)
