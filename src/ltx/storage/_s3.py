@@ -37,6 +37,7 @@ class S3Backend(Backend):
 
     conditional_create = True
     delete_batch = 1000  # DeleteObjects, as Litestream deletes
+    _hooked: Any = None  # the s3fs client our PUT hook is registered on
 
     def bound(self, seconds: float) -> Any:
         """Each call cut at ``seconds``: an endpoint that accepts but never answers would
@@ -57,7 +58,10 @@ class S3Backend(Backend):
         self.fs.rm(paths)
 
     def write(self, path: str, data: Payload, timestamp_ms: int, if_absent: bool) -> None:
-        _small_puts_in_one_round_trip(self.fs.s3)
+        client = self.fs.s3
+        if client is not self._hooked:  # once per client: registering checks the handler
+            _small_puts_in_one_round_trip(client)
+            self._hooked = client
         meta = {TIMESTAMP_KEY: format_timestamp(timestamp_ms)}
         mode = "create" if if_absent else "overwrite"
         if isinstance(data, str):
