@@ -38,7 +38,7 @@ def test_app_write_appended_to_the_old_wal_is_not_lost(
     assert rep.db is not None
     real_bump = rep.db.bump
 
-    def app_races_the_restart() -> None:
+    def app_races_the_restart(*, truncate: bool = False) -> None:
         """Between our write lock's release and our restart write: the app's write
         (its read began before our checkpoint ended) lands in the old WAL, the app's
         checkpoint copies it, and the app's next write restarts the WAL."""
@@ -48,7 +48,7 @@ def test_app_write_appended_to_the_old_wal_is_not_lost(
         app.execute("BEGIN IMMEDIATE")
         _insert(app, 101)
         app.execute("COMMIT")
-        real_bump()
+        real_bump(truncate=truncate)
 
     app.execute("BEGIN")
     app.execute("SELECT count(*) FROM t").fetchone()  # the read that predates our checkpoint

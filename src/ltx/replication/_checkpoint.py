@@ -1,8 +1,10 @@
 """The replicator's checkpoints, on Litestream's thresholds (a mixin of ``Replicator``).
 
-A PASSIVE checkpoint runs under SQLite's write lock, so every frame it copies was
-captured first; once the lock is released one write restarts the WAL, and only then is
-the file holding the last frames uploaded (the app's commits never wait for an upload).
+A checkpoint copies only frames captured first. Most are copied while our read
+transaction pins the WAL (the app keeps writing); the last few under SQLite's write
+lock, taken before that transaction ends. Once the lock is released one write restarts
+the WAL, and only then is the file holding the last frames uploaded (the app's commits
+never wait for an upload).
 The restart's write rides with the next sync; the new WAL is taken as continuing ours
 only when SQLite's shared index proves no commit landed between them (``_continues``).
 A sync that finds the thresholds passed leaves the checkpoint to the next one, which
@@ -37,6 +39,7 @@ class Checkpoints:
 
     position: Position | None
     min_checkpoint_pages: int
+    truncate_pages: int
     checkpoint_interval: float
     clock: Callable[[], float]
     _lock: threading.RLock
@@ -91,39 +94,54 @@ class Checkpoints:
         return bool(self._checkpoint())
 
     def _checkpoint(self) -> bool | None:
-        """``checkpoint``; None when the write lock was not had (nothing was done)."""
+        """``checkpoint``; None when the write lock was not had (nothing was done).
+
+        Most of the work is done before the lock, while our read transaction pins the
+        WAL: the frames are captured and copied (``precopy``, its fsyncs included). The
+        write lock is taken before that transaction ends, so no restart can come between;
+        the app's commits then wait only for the last frames and their copy."""
         with self._lock:
             db, _ = self._opened()
-            ahead = self._capture_ahead(db)  # the bulk of the frames, before the lock
-            with db.writes_held() as held:
-                if not held:
-                    return None
-                self._checkpoint_next = False
-                self._sync_all(upload=False, ahead=ahead)  # uploaded after the lock
-                busy, log, copied = db.checkpoint("PASSIVE")
-                index = db.index_header()  # the commit count the copied WAL ends at
-                pos = self.position
-                full = (
-                    busy == 0
-                    and log == copied
-                    and pos is not None
-                    and pos.wal is not None
-                    and pos.wal.offset == WAL_HEADER_SIZE + log * frame_size(pos.page_size)
-                )
+            with db.reading() as release:
+                ahead = self._capture_ahead(db)
+                db.precopy()
+                with db.writes_held() as held:
+                    release()  # the write lock keeps the WAL from restarting now
+                    if not held:
+                        return None
+                    pos, full, changes = self._checkpoint_held(db, ahead)
             self._last_checkpoint = self.clock()
             self._synced_since_checkpoint = False
             try:
                 if full and pos is not None:
-                    changes = index.changes if index is not None else None
                     self._restart_wal(db, pos, changes)  # at once: the app may write meanwhile
             finally:
                 self._flush()
             return full
 
+    def _checkpoint_held(
+        self, db: Database, ahead: Capture | None
+    ) -> tuple[Position | None, bool, int | None]:
+        """Under SQLite's write lock: the last frames captured (uploaded after the lock),
+        the rest of the WAL copied; our position, whether all of the WAL was copied, and
+        the shared index's commit count the copied WAL ends at."""
+        self._checkpoint_next = False
+        self._sync_all(upload=False, ahead=ahead)
+        busy, log, copied = db.checkpoint("PASSIVE")
+        index = db.index_header()
+        pos = self.position
+        full = (
+            busy == 0
+            and log == copied
+            and pos is not None
+            and pos.wal is not None
+            and pos.wal.offset == WAL_HEADER_SIZE + log * frame_size(pos.page_size)
+        )
+        return pos, full, index.changes if index is not None else None
+
     def _capture_ahead(self, db: Database) -> Capture | None:
-        """What committed since our position, read before taking SQLite's write lock
-        (the app's commits wait only for the last few frames and the checkpoint); not a
-        snapshot, whose pages are read while it is encoded."""
+        """What committed since our position, read before taking SQLite's write lock;
+        not a snapshot, whose pages are read while it is encoded."""
         with db.reading():
             cap = capture(db, self.position, max_bytes=self.max_sync_bytes)
         return cap if cap is not None and not cap.snapshot else None
@@ -135,7 +153,7 @@ class Checkpoints:
         it finds. When the app keeps the write lock past the busy timeout its own next
         write restarts the WAL: the same check then follows it."""
         try:
-            db.bump()
+            db.bump(truncate=self._wal_pages() >= self.truncate_pages)
         except Exception as exc:  # sqlite3's OperationalError or apsw's BusyError
             if "locked" not in str(exc).lower():
                 raise

@@ -107,7 +107,8 @@ class Database:
         with contextlib.suppress(FileNotFoundError):  # kept for life, as the db fd
             self._shm = os.open(self.path + "-shm", os.O_RDONLY)
             _query(conn, "PRAGMA wal_autocheckpoint=0")
-        _query(self.barrier, "PRAGMA journal_size_limit=0")
+        for conn in (self.reader, self.barrier):  # our one commit restarts the WAL: no fsync
+            _query(conn, "PRAGMA synchronous=NORMAL")
 
     def close(self) -> None:
         """Connections first, then the db descriptor (see the module docstring)."""
@@ -121,20 +122,26 @@ class Database:
         self._fd = self._shm = -1
 
     @contextlib.contextmanager
-    def reading(self) -> Iterator[None]:
+    def reading(self) -> Iterator[Callable[[], None]]:
         """A short read transaction: the WAL cannot restart and no checkpoint can copy
-        frames past our snapshot into the db file while we read. Nested: one transaction."""
+        frames past our snapshot into the db file while we read. Nested: one transaction.
+        Yields ``release``, which ends it early (the outer one only)."""
         if self._reading:  # nested: the outer transaction already holds the snapshot
-            yield
+            yield lambda: None
             return
+
+        def release() -> None:
+            if self._reading:
+                self._reading = False
+                self.reader.execute("COMMIT")
+
         self.reader.execute("BEGIN")
         self._reading = True
         try:
             _query(self.reader, "SELECT count(*) FROM sqlite_master")
-            yield
+            yield release
         finally:
-            self._reading = False
-            self.reader.execute("COMMIT")
+            release()
 
     def db_size(self) -> int:
         """Bytes in the db file."""
@@ -223,10 +230,21 @@ class Database:
         row = _query(self.reader, f"PRAGMA wal_checkpoint({mode})")
         return int(row[0]), int(row[1]), int(row[2])
 
-    def bump(self) -> None:
+    def precopy(self) -> None:
+        """A PASSIVE checkpoint on the barrier connection while ``reading`` pins our
+        snapshot: it copies and syncs no frame past that snapshot, and the app keeps
+        writing meanwhile. Best effort: another checkpoint may be running."""
+        try:
+            _query(self.barrier, "PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception as exc:  # sqlite3's OperationalError or apsw's BusyError
+            if "lock" not in str(exc).lower() and "busy" not in str(exc).lower():
+                raise
+
+    def bump(self, *, truncate: bool = False) -> None:
         """One write transaction that changes nothing visible (``user_version`` set to
         itself): it makes a WAL exist, and right after a full checkpoint of ours it is
-        the write that restarts the WAL (then truncated: journal_size_limit=0)."""
+        the write that restarts the WAL, which ``truncate`` cuts back to that write."""
+        _query(self.barrier, f"PRAGMA journal_size_limit={0 if truncate else -1}")
         self.barrier.execute("BEGIN IMMEDIATE")
         try:
             version = int(_query(self.barrier, "PRAGMA user_version")[0])
