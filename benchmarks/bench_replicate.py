@@ -11,9 +11,9 @@ process); an ``attached`` row runs ``Replicator.attach(conn)`` inside an apsw ap
 
 Lag is from the app's commit returning to the first listing of a level-0 file that
 holds it (``_replicate_lag``; the observer lists every 5 ms on file://, 20 ms on S3,
-directly, not through the proxy). The app's commit latency is also measured apart, in
-rounds with no observer (``_replicate_latency``). CPU is the replicator's from its first file to the
-last commit restorable, per MiB the app appended to the WAL; start-up CPU apart. Short
+directly, not through the proxy). The app's commit latency (small and bulk) is also
+measured apart, in rounds with no observer (``_replicate_latency``). CPU is the
+replicator's from its first file to the last commit restorable, per MiB the app appended to the WAL; start-up CPU apart. Short
 run: ``--seconds 10 --bulk-mib 32 --delays 0``.
 """
 
@@ -32,7 +32,7 @@ from typing import Any
 from _common import S3_ENV, clean_env, ltx_cli, s3_client, warm_bytecode
 from _proxy import DelayProxy
 from _replicate_lag import Rows, lags, p50, pct
-from _replicate_latency import latency_rounds, latency_table
+from _replicate_latency import latency_pass, latency_table
 from _replicate_roles import SCHEMA
 from tests.litestream_harness import LITESTREAM
 from tests.servers import moto_server
@@ -324,25 +324,14 @@ def main() -> None:
                         at = None if tool == "attached" else interval
                         results.append(run_case(ctx, workload, tool, at, target))
                         print(json.dumps(results[-1]), flush=True)
-        latency = None
-        if a.latency_rounds > 0 and "small" in a.workloads.split(","):
-            reps = [t for t in tools if t in ("ltx", "litestream")]
-            latency = latency_rounds(
-                Path(d),
-                reps,
-                intervals,
-                a.latency_rounds,
-                a.latency_seconds,
-                _fresh_db,
-                _replicator,
-            )
+        latency = latency_pass(Path(d), a, tools, intervals, _fresh_db, _replicator)
     print(f"\nload average: {Path('/proc/loadavg').read_text().split()[:3]}")
     print(table(results))
-    if latency is not None:
+    if latency:
         print(
-            "\nApp commit latency, small workload on file://, no observer. "
-            + latency_table(latency, a.latency_rounds)
+            f"\nApp commit latency on file://, no observer, medians of {a.latency_rounds} rounds:"
         )
+        print(latency_table(latency))
     if a.json:
         a.json.write_text(json.dumps(results, indent=1))
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from ltx.replication import Replicator, Synced
-from ltx.replication._source import Database
+from ltx.replication._checkpoint import PINNED_WAIT
+from ltx.replication._source import BUSY_WAIT, Database
 from tests.replicate.replicate_helpers import app_db, image, replica_image, same_db
 
 
@@ -93,6 +96,47 @@ def test_wal_cut_back_only_past_truncate_pages(
     size = Path(f"{db}-wal").stat().st_size
     assert (size < grown // 10) if cut else (size == grown)
     _insert(app, 1000)
+    rep.sync()
+    rep.stop()
+    assert same_db(replica_image(url, None), image(app))
+
+
+def test_an_app_blocking_checkpoint_waits_for_our_pin_at_most_pinned_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An app's FULL checkpoint holds the write lock and waits for every reader, ours
+    too, while we wait for that lock: ours gives up after ``PINNED_WAIT`` (not the 5 s
+    busy timeout) and lets go of the WAL; the next sync goes on."""
+    db, url = tmp_path / "app.db", (tmp_path / "replica").as_uri()
+    app = app_db(db)
+    rep = Replicator(db, url, min_checkpoint_pages=10**9).open()
+    for k in range(20):
+        _insert(app, k)
+    rep.sync()
+    assert rep.db is not None
+    other = sqlite3.connect(db, isolation_level=None, timeout=30, check_same_thread=False)
+    took: list[float] = []
+
+    def app_checkpoint() -> None:
+        start = time.monotonic()
+        other.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+        took.append(time.monotonic() - start)
+
+    thread = threading.Thread(target=app_checkpoint)
+    real = rep.db.precopy
+
+    def app_checkpoints_meanwhile() -> None:
+        _insert(app, 100)
+        real()
+        thread.start()
+        time.sleep(0.3)  # it holds the write lock now, waiting for our reader
+
+    monkeypatch.setattr(rep.db, "precopy", app_checkpoints_meanwhile)
+    assert not rep.checkpoint()
+    thread.join(30)
+    monkeypatch.undo()
+    assert took and took[0] < PINNED_WAIT + 2 < BUSY_WAIT
+    _insert(app, 101)
     rep.sync()
     rep.stop()
     assert same_db(replica_image(url, None), image(app))

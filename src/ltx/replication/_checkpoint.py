@@ -31,6 +31,10 @@ TRUNCATE_PAGES = 121359
 """Litestream's ``truncate-page-n``: past this many WAL pages, the WAL file is cut."""
 MIN_CHECKPOINT_PAGES = 1000
 """Litestream's ``min-checkpoint-page-count``: a PASSIVE checkpoint past this many."""
+PINNED_WAIT = 1.0
+"""Seconds a checkpoint waits for the write lock while its read transaction pins the
+WAL: an app's own blocking checkpoint (FULL, RESTART, TRUNCATE) takes the write lock
+and waits for readers, so it waits for us at most this long (the next sync tries again)."""
 _U32 = 0xFFFFFFFF
 
 
@@ -99,13 +103,14 @@ class Checkpoints:
         Most of the work is done before the lock, while our read transaction pins the
         WAL: the frames are captured and copied (``precopy``, its fsyncs included). The
         write lock is taken before that transaction ends, so no restart can come between;
-        the app's commits then wait only for the last frames and their copy."""
+        the app's commits then wait only for the last frames and their copy. The lock is
+        waited for ``PINNED_WAIT`` at most."""
         with self._lock:
             db, _ = self._opened()
             with db.reading() as release:
                 ahead = self._capture_ahead(db)
                 db.precopy()
-                with db.writes_held() as held:
+                with db.writes_held(PINNED_WAIT) as held:
                     release()  # the write lock keeps the WAL from restarting now
                     if not held:
                         return None

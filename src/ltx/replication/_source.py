@@ -32,6 +32,9 @@ from ltx.sqlitefmt.wal import WAL_HEADER_SIZE, WALHeader
 
 __all__ = ["Connect", "Database", "IndexHeader", "stdlib_connect"]
 
+BUSY_WAIT = 5.0
+"""Seconds our connections wait for a lock the app holds."""
+
 Connect = Callable[[str], Any]
 """Opens a connection to the database (stdlib ``sqlite3`` or apsw); used for our own."""
 
@@ -102,7 +105,7 @@ class Database:
         self.reader = connect(self.path)
         self.barrier = connect(self.path)
         for conn in (self.reader, self.barrier):
-            _query(conn, "PRAGMA busy_timeout=5000")
+            _query(conn, f"PRAGMA busy_timeout={round(BUSY_WAIT * 1000)}")
         _query(self.reader, "SELECT count(*) FROM sqlite_master")  # makes the -shm
         with contextlib.suppress(FileNotFoundError):  # kept for life, as the db fd
             self._shm = os.open(self.path + "-shm", os.O_RDONLY)
@@ -255,15 +258,23 @@ class Database:
         self.barrier.execute("COMMIT")
 
     @contextlib.contextmanager
-    def writes_held(self) -> Iterator[bool]:
+    def writes_held(self, wait: float = BUSY_WAIT) -> Iterator[bool]:
         """Hold SQLite's write lock (``BEGIN IMMEDIATE``, writing nothing) so the WAL
-        cannot grow; yields False when the app kept it past the busy timeout."""
-        try:
-            self.barrier.execute("BEGIN IMMEDIATE")
-        except Exception:
+        cannot grow; yields False when the app kept it past ``wait`` seconds."""
+        if not self._begin_immediate(wait):
             yield False
             return
         try:
             yield True
         finally:
             self.barrier.execute("ROLLBACK")
+
+    def _begin_immediate(self, wait: float) -> bool:
+        _query(self.barrier, f"PRAGMA busy_timeout={round(wait * 1000)}")
+        try:
+            self.barrier.execute("BEGIN IMMEDIATE")
+        except Exception:  # sqlite3's OperationalError or apsw's BusyError
+            return False
+        finally:
+            _query(self.barrier, f"PRAGMA busy_timeout={round(BUSY_WAIT * 1000)}")
+        return True
