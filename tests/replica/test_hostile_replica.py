@@ -245,3 +245,13 @@ def test_secrets_never_leak(tmp_path, caplog):
     blob = "\n".join(seen)
     for secret in SECRETS:
         assert secret not in blob, secret
+
+
+def test_stores_without_temp_files_list_nothing_for_them(monkeypatch):
+    """Object stores write with one conditional PUT: compaction's sweep of interrupted
+    writes costs them no listing (file://, SFTP and WebDAV still sweep, as above)."""
+    store = ltx.open("memory://no-temps").store
+    listed: list[object] = []
+    monkeypatch.setattr(store, "_ls", lambda *a, **k: listed.append(a) or [])
+    assert store.remove_stale_temps(dt.datetime.now(dt.timezone.utc)) == []
+    assert listed == []

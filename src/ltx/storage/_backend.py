@@ -90,6 +90,8 @@ class Backend:
     threads at once (paramiko's SFTP client); the store then serialises its calls.
     ``delete_batch``: how many files ``delete_many`` removes in one request (0: one
     request per file).
+    ``writes_temps``: writes go through temp names (``upload_temp``, ``temp_name``), so an
+    interrupted one can leave a file for compaction to sweep; elsewhere nothing to list.
     """
 
     conditional_create = False
@@ -98,6 +100,7 @@ class Backend:
     concurrent_calls = True  # the filesystem object may be called from several threads
     read_around = 64 << 10  # bytes of neighbouring frames a page miss fetches with it
     delete_batch = 0
+    writes_temps = False
 
     def __init__(self, fs: Any, url: str, root: str = "") -> None:
         self.fs = fs

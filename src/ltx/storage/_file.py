@@ -19,6 +19,7 @@ class LocalBackend(Backend):
 
     exact_listing_times = True
     conditional_create = True
+    writes_temps = True  # temp name, then into place
     read_around = 0  # local reads cost no round trip
 
     def open_local(self, path: str, buffer: int) -> BinaryIO | None:

@@ -22,6 +22,7 @@ class SFTPBackend(Backend):
     """Temp upload + non-overwriting rename; utime to the header's second."""
 
     conditional_create = True
+    writes_temps = True  # temp name, then into place
     concurrent_calls = False  # one paramiko channel: its requests must not interleave
 
     def write(self, path: str, data: Payload, timestamp_ms: int, if_absent: bool) -> None:

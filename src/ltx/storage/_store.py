@@ -198,7 +198,10 @@ class Store(ObjectStore):
 
     def remove_stale_temps(self, before: dt.datetime) -> list[str]:
         """Delete temp files of interrupted writes (``*.ltx.tmp-<hex>``) made before ``before``
-        in every level folder; return their paths."""
+        in every level folder; return their paths. Nothing is listed where writes make no
+        temp files (object stores: one conditional PUT)."""
+        if not self.backend.writes_temps:
+            return []
         stale = []
         for level in self.levels():
             for entry in self._ls(self.level_path(level)):

@@ -17,6 +17,7 @@ class WebDAVBackend(Backend):
     """MOVE with ``Overwrite: F`` makes create-if-absent atomic where the server honours it."""
 
     conditional_create = True
+    writes_temps = True  # temp name, then into place
 
     def write(self, path: str, data: Payload, timestamp_ms: int, if_absent: bool) -> None:
         fs = self.fs
