@@ -8,8 +8,8 @@ never wait for an upload).
 The restart's write rides with the next sync; the new WAL is taken as continuing ours
 only when SQLite's shared index proves no commit landed between them (``_continues``).
 A sync that finds the thresholds passed leaves the checkpoint to the next one, which
-captures under the lock and checkpoints (``_checkpoint_ahead``; so does a sync that
-sees SQLite has published enough frames): one level-0 file per sync, not three.
+captures and checkpoints as above (``_checkpoint_ahead``; so does a sync that sees
+SQLite has published enough frames): one level-0 file per sync, not three.
 """
 
 from __future__ import annotations
