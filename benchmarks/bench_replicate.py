@@ -160,6 +160,36 @@ def _wait(cond: Any, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
+def _replicator_ready(tool: str, db: Path, url: str, interval: float | None, obs: Any) -> Any:
+    """The replicator's process, once its first file is listed."""
+    proc = _replicator(tool, db, url, interval, db.with_name("replicator.log"))
+    _wait(lambda: obs.top > 0 or proc.poll() is not None, 60, f"{tool}'s first file")
+    if proc.poll() is not None:
+        raise RuntimeError(f"{tool} exited: {db.with_name('replicator.log').read_text()[-2000:]}")
+    return proc
+
+
+def _app(a: Any, workload: str, tool: str, interval: float | None, db: Path, url: str) -> Any:
+    """The app's process (the ``app`` role) running ``workload``."""
+    spec = {"db": str(db), "workload": workload, "seconds": a.seconds, "rate": a.rate}
+    spec |= {
+        "bulk_mib": a.bulk_mib,
+        "sparse_seconds": a.sparse_seconds,
+        "sparse_rate": a.sparse_rate,
+        "attached": tool == "attached",
+        "replicated": tool != "none",
+        "url": url,
+        "interval": interval,
+    }
+    return subprocess.Popen(
+        [sys.executable, ROLES, "app", json.dumps(spec)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=clean_env(S3_ENV),
+        text=True,
+    )
+
+
 def run_case(
     ctx: dict[str, Any], workload: str, tool: str, interval: float | None, target: Target
 ) -> dict:
@@ -171,31 +201,11 @@ def run_case(
     obs = Observer(target.watch(case)) if tool != "none" else None
     proc = None
     if tool in ("ltx", "litestream"):
-        proc = _replicator(tool, db, url, interval, db.with_name("replicator.log"))
-        _wait(lambda: obs.top > 0 or proc.poll() is not None, 60, f"{tool}'s first file")
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"{tool} exited: {db.with_name('replicator.log').read_text()[-2000:]}"
-            )
+        assert obs is not None
+        proc = _replicator_ready(tool, db, url, interval, obs)
     start_cpu = _proc_cpu_rss(proc.pid)[0] if proc else 0.0
     req0 = ctx["proxy"].requests if ctx["proxy"] else 0
-    spec = {"db": str(db), "workload": workload, "seconds": a.seconds, "rate": a.rate}
-    spec |= {
-        "bulk_mib": a.bulk_mib,
-        "sparse_seconds": a.sparse_seconds,
-        "sparse_rate": a.sparse_rate,
-        "attached": tool == "attached",
-        "replicated": tool != "none",
-        "url": url,
-        "interval": interval,
-    }
-    app = subprocess.Popen(
-        [sys.executable, ROLES, "app", json.dumps(spec)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=clean_env(S3_ENV),
-        text=True,
-    )
+    app = _app(a, workload, tool, interval, db, url)
     assert app.stdout is not None and app.stdin is not None
     out = json.loads(app.stdout.readline())
     commits = [tuple(c) for c in out["commits"]]
