@@ -145,10 +145,10 @@ class Checkpoints:
         return pos, full, index.changes if index is not None else None
 
     def _capture_ahead(self, db: Database) -> Capture | None:
-        """What committed since our position, read before taking SQLite's write lock;
-        not a snapshot, whose pages are read while it is encoded."""
-        with db.reading():
-            cap = capture(db, self.position, max_bytes=self.max_sync_bytes)
+        """What committed since our position, read before taking SQLite's write lock
+        (inside the checkpoint's read transaction); not a snapshot, whose pages are read
+        while it is encoded."""
+        cap = capture(db, self.position, max_bytes=self.max_sync_bytes)
         return cap if cap is not None and not cap.snapshot else None
 
     def _restart_wal(self, db: Database, pos: Position, changes: int | None) -> None:

@@ -106,12 +106,11 @@ class Database:
         self.barrier = connect(self.path)
         for conn in (self.reader, self.barrier):
             _query(conn, f"PRAGMA busy_timeout={round(BUSY_WAIT * 1000)}")
+            _query(conn, "PRAGMA synchronous=NORMAL")  # our one commit restarts the WAL
         _query(self.reader, "SELECT count(*) FROM sqlite_master")  # makes the -shm
         with contextlib.suppress(FileNotFoundError):  # kept for life, as the db fd
             self._shm = os.open(self.path + "-shm", os.O_RDONLY)
-            _query(conn, "PRAGMA wal_autocheckpoint=0")
-        for conn in (self.reader, self.barrier):  # our one commit restarts the WAL: no fsync
-            _query(conn, "PRAGMA synchronous=NORMAL")
+        _query(self.barrier, "PRAGMA wal_autocheckpoint=0")
 
     def close(self) -> None:
         """Connections first, then the db descriptor (see the module docstring)."""
