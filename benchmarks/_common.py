@@ -136,6 +136,16 @@ def run_limited(
 _DROPPED = ("AWS_CA_BUNDLE", "PYTHONDONTWRITEBYTECODE")
 
 
+def wait_until(cond: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll ``cond`` every 20 ms until it is true; RuntimeError naming ``what`` after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for measured children. PYTHONDONTWRITEBYTECODE is dropped: with it
     every Python child compiles each module it imports (~0.7 s here), which an installed

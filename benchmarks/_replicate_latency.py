@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import S3_ENV, clean_env
+from _common import S3_ENV, clean_env, wait_until
 
 ROLES = str(Path(__file__).with_name("_replicate_roles.py"))
 
@@ -34,11 +34,12 @@ def _quantiles(lat: list[float]) -> dict[str, float]:
 
 
 def _first_file(folder: Path, proc: Any, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not (folder.is_dir() and any(folder.iterdir())):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"no first file in {folder}")
-        time.sleep(0.02)
+    def listed() -> bool:
+        return folder.is_dir() and any(folder.iterdir())
+
+    wait_until(lambda: listed() or proc.poll() is not None, timeout, f"a file in {folder}")
+    if not listed():
+        raise RuntimeError(f"the replicator exited before its first file in {folder}")
 
 
 def latency_case(

@@ -25,11 +25,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from _common import S3_ENV, clean_env, ltx_cli, s3_client, warm_bytecode
+from _common import S3_ENV, clean_env, ltx_cli, s3_client, wait_until, warm_bytecode
 from _proxy import DelayProxy
 from _replicate_lag import Rows, lags, p50, pct
 from _replicate_latency import latency_pass, latency_table
@@ -152,18 +151,10 @@ def _replicator(tool: str, db: Path, url: str, interval: float | None, log: Path
         )
 
 
-def _wait(cond: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def _replicator_ready(tool: str, db: Path, url: str, interval: float | None, obs: Any) -> Any:
     """The replicator's process, once its first file is listed."""
     proc = _replicator(tool, db, url, interval, db.with_name("replicator.log"))
-    _wait(lambda: obs.top > 0 or proc.poll() is not None, 60, f"{tool}'s first file")
+    wait_until(lambda: obs.top > 0 or proc.poll() is not None, 60, f"{tool}'s first file")
     if proc.poll() is not None:
         raise RuntimeError(f"{tool} exited: {db.with_name('replicator.log').read_text()[-2000:]}")
     return proc
@@ -220,7 +211,7 @@ def run_case(
             rows.advance(obs.top)
             return rows.top >= last
 
-        _wait(caught_up, 600 if workload == "bulk" else 120, f"{tool} to catch up")
+        wait_until(caught_up, 600 if workload == "bulk" else 120, f"{tool} to catch up")
         if proc is not None:
             res["cpu_s"], res["rss_mib"] = _proc_cpu_rss(proc.pid)
             res["cpu_s"] -= start_cpu

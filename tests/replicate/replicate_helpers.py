@@ -32,6 +32,11 @@ def app_db(path: Path, *, page_size: int = 4096, autocheckpoint: int = 0) -> sql
     return conn
 
 
+def insert(conn: sqlite3.Connection, k: int, size: int = 3000) -> None:
+    """Row ``k`` of ``app_db``'s table, ``size`` bytes of ``k % 251``: about a page each."""
+    conn.execute("INSERT INTO t VALUES (?, ?)", (k, bytes([k % 251]) * size))
+
+
 def image(conn: sqlite3.Connection) -> bytes:
     """The database as the app sees it now, page for page."""
     return conn.serialize()

@@ -15,11 +15,7 @@ import pytest
 from ltx.replication import Replicator, Synced
 from ltx.replication._checkpoint import PINNED_WAIT
 from ltx.replication._source import BUSY_WAIT, Database
-from tests.replicate.replicate_helpers import app_db, image, replica_image, same_db
-
-
-def _insert(conn: sqlite3.Connection, k: int, size: int = 3000) -> None:
-    conn.execute("INSERT INTO t VALUES (?, ?)", (k, bytes([k % 251]) * size))
+from tests.replicate.replicate_helpers import app_db, image, insert, replica_image, same_db
 
 
 def _backfilled(db: Path) -> int:
@@ -32,13 +28,13 @@ def test_precopy_copies_nothing_past_the_pinned_snapshot(tmp_path: Path) -> None
     db = tmp_path / "app.db"
     app = app_db(db)
     for k in range(5):
-        _insert(app, k)
+        insert(app, k)
     source = Database(db)
     try:
         with source.reading() as release:
             pinned = source.index_header()
             for k in range(5, 10):  # the app goes on writing: no lock of ours stops it
-                _insert(app, k)
+                insert(app, k)
             source.precopy()
             assert pinned is not None and _backfilled(db) == pinned.frames
             release()
@@ -60,15 +56,15 @@ def test_app_commits_during_the_precopy_and_loses_nothing(
     written: list[Synced] = []
     rep = Replicator(db, url, min_checkpoint_pages=10**9, on_sync=written.append).open()
     for k in range(20):
-        _insert(app, k)
+        insert(app, k)
     rep.sync()
     assert rep.db is not None
     real = rep.db.precopy
 
     def app_commits_meanwhile() -> None:
-        _insert(eager, 100)
+        insert(eager, 100)
         real()
-        _insert(eager, 101)
+        insert(eager, 101)
 
     monkeypatch.setattr(rep.db, "precopy", app_commits_meanwhile)
     assert rep.checkpoint()
@@ -88,14 +84,14 @@ def test_wal_cut_back_only_past_truncate_pages(
     rep = Replicator(db, url, min_checkpoint_pages=10**9, truncate_pages=truncate_pages).open()
     app.execute("BEGIN")
     for k in range(60):  # about 60 pages of WAL
-        _insert(app, k)
+        insert(app, k)
     app.execute("COMMIT")
     rep.sync()
     grown = Path(f"{db}-wal").stat().st_size
     assert rep.checkpoint()
     size = Path(f"{db}-wal").stat().st_size
     assert (size < grown // 10) if cut else (size == grown)
-    _insert(app, 1000)
+    insert(app, 1000)
     rep.sync()
     rep.stop()
     assert same_db(replica_image(url, None), image(app))
@@ -111,7 +107,7 @@ def test_an_app_blocking_checkpoint_waits_for_our_pin_at_most_pinned_wait(
     app = app_db(db)
     rep = Replicator(db, url, min_checkpoint_pages=10**9).open()
     for k in range(20):
-        _insert(app, k)
+        insert(app, k)
     rep.sync()
     assert rep.db is not None
     other = sqlite3.connect(db, isolation_level=None, timeout=30, check_same_thread=False)
@@ -126,7 +122,7 @@ def test_an_app_blocking_checkpoint_waits_for_our_pin_at_most_pinned_wait(
     real = rep.db.precopy
 
     def app_checkpoints_meanwhile() -> None:
-        _insert(app, 100)
+        insert(app, 100)
         real()
         thread.start()
         time.sleep(0.3)  # it holds the write lock now, waiting for our reader
@@ -136,7 +132,7 @@ def test_an_app_blocking_checkpoint_waits_for_our_pin_at_most_pinned_wait(
     thread.join(30)
     monkeypatch.undo()
     assert took and took[0] < PINNED_WAIT + 2 < BUSY_WAIT
-    _insert(app, 101)
+    insert(app, 101)
     rep.sync()
     rep.stop()
     assert same_db(replica_image(url, None), image(app))

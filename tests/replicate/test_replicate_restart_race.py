@@ -18,11 +18,7 @@ from pathlib import Path
 import pytest
 
 from ltx.replication import Replicator, Synced
-from tests.replicate.replicate_helpers import app_db, image, replica_image, same_db
-
-
-def _insert(conn: sqlite3.Connection, k: int) -> None:
-    conn.execute("INSERT INTO t VALUES (?, ?)", (k, bytes([k % 251]) * 3000))
+from tests.replicate.replicate_helpers import app_db, image, insert, replica_image, same_db
 
 
 def test_app_write_appended_to_the_old_wal_is_not_lost(
@@ -33,7 +29,7 @@ def test_app_write_appended_to_the_old_wal_is_not_lost(
     other = sqlite3.connect(db, isolation_level=None)  # the app's autocheckpoint
     rep = Replicator(db, url, min_checkpoint_pages=10**9).open()
     for k in range(20):
-        _insert(app, k)
+        insert(app, k)
     rep.sync()
     assert rep.db is not None
     real_bump = rep.db.bump
@@ -46,7 +42,7 @@ def test_app_write_appended_to_the_old_wal_is_not_lost(
         app.execute("COMMIT")
         assert other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[0] == 0
         app.execute("BEGIN IMMEDIATE")
-        _insert(app, 101)
+        insert(app, 101)
         app.execute("COMMIT")
         real_bump(truncate=truncate)
 
@@ -66,12 +62,12 @@ def test_restarts_by_other_connections_do_not_force_snapshots(tmp_path: Path) ->
     db, url = tmp_path / "app.db", (tmp_path / "replica").as_uri()
     app = app_db(db)
     for k in range(3):
-        _insert(app, k)
+        insert(app, k)
         app.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()  # its next write restarts
     written: list[Synced] = []
     rep = Replicator(db, url, min_checkpoint_pages=4, on_sync=written.append).open()
     for k in range(3, 30):
-        _insert(app, k)
+        insert(app, k)
         rep.sync()
     rep.stop()
     assert [s.txid for s in written if s.snapshot] == [1]
