@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import os
 
+# Dask's worker profiler samples sys._current_frames() every 10 ms. On CPython 3.11 a GC
+# run inside that call (and its callbacks: hypothesis registers one) can deadlock with a
+# thread being started; a docs snippet's in-process LocalCluster once hung the suite so.
+# Set before dask is imported (and inherited by subprocesses).
+os.environ.setdefault("DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED", "False")
+
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
